@@ -1,0 +1,68 @@
+/**
+ * The retry loop shared by every service (spec §8.3): a few attempts with backoff, each bounded by the
+ * per-attempt timeout and all of them by the per-notification budget. Which answers are final is the
+ * transport's call; when to stop is this module's.
+ */
+import type { AttemptResult, DeliveryResult } from './types';
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  /** Wait before attempt 2, 3, … */
+  backoffMs: readonly number[];
+  /** Budget for the whole notification (`SendTimeoutSec`). */
+  sendTimeoutMs: number;
+  /** Bound on each attempt (`RetryTimeoutSec`, capped at the budget). */
+  retryTimeoutMs: number;
+  /** The FAIL to answer when the budget runs out before another attempt can start. */
+  budgetExhausted: { error: string; reason: string };
+  /** The FAIL to answer after the last retryable attempt; defaults to that attempt's own error. */
+  attemptsExhausted?: { error: string; reason: string };
+}
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
+
+export async function deliverWithRetries(
+  attempt: (timeoutMs: number) => Promise<AttemptResult>,
+  policy: RetryPolicy,
+  clock: Clock = systemClock,
+): Promise<DeliveryResult> {
+  const deadline = clock.now() + policy.sendTimeoutMs;
+  let last: { error: string; reason: string } | undefined;
+  let attempts = 0;
+
+  for (let i = 0; i < policy.maxAttempts; i++) {
+    if (i > 0) {
+      const wait = policy.backoffMs[Math.min(i - 1, policy.backoffMs.length - 1)] ?? 0;
+      // The original gives up when the budget ends during the wait; answering at once is kinder.
+      if (clock.now() + wait >= deadline) break;
+      await clock.sleep(wait);
+    }
+    const remaining = deadline - clock.now();
+    if (remaining <= 0) break;
+
+    attempts++;
+    const result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
+    if (result.kind === 'final') {
+      return { outcome: result.outcome, error: result.error, reason: result.reason, attempts };
+    }
+    last = { error: result.error, reason: result.reason };
+  }
+
+  const exhausted = attempts < policy.maxAttempts || !last ? policy.budgetExhausted : (policy.attemptsExhausted ?? last);
+  return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts };
+}
+
+/** Per-attempt and overall bounds from the config, with the original's defaults and cap. */
+export function retryBounds(sendTimeoutSec: number, retryTimeoutSec: number): { sendTimeoutMs: number; retryTimeoutMs: number } {
+  const send = sendTimeoutSec === 0 ? 30 : sendTimeoutSec;
+  const retry = retryTimeoutSec === 0 ? 8 : retryTimeoutSec;
+  return { sendTimeoutMs: send * 1000, retryTimeoutMs: Math.min(retry, send) * 1000 };
+}

@@ -1,0 +1,45 @@
+/**
+ * A delivery service assembled from its three parts: the pure builder, the transport and the retry policy.
+ * Every service (Apple, Android, and whatever comes next) is one of these.
+ */
+import type { Logger } from 'pino';
+import type { PushNotification } from '../notification';
+import { deliverWithRetries, type RetryPolicy } from './retry';
+import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
+
+export interface ServiceDeps {
+  logger: Logger;
+  sendTimeoutMs: number;
+  retryTimeoutMs: number;
+  /** CAs trusted on top of Node's own, for peers started by this process (operators use NODE_EXTRA_CA_CERTS). */
+  trustedCa?: string[];
+  /** Called with each attempt's duration, for the per-service request histograms. */
+  observeAttempt?: (platform: ServicePlatform, seconds: number) => void;
+}
+
+export class TransportService<Request> implements PushService {
+  constructor(
+    readonly type: string,
+    readonly platform: ServicePlatform,
+    private readonly build: (notification: PushNotification, context: DeliveryContext) => Request,
+    private readonly transport: Transport<Request>,
+    private readonly policy: RetryPolicy,
+    private readonly observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
+  ) {}
+
+  deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
+    const request = this.build(notification, context);
+    return deliverWithRetries(async (timeoutMs) => {
+      const started = performance.now();
+      try {
+        return await this.transport.attempt(request, timeoutMs);
+      } finally {
+        this.observeAttempt?.(this.platform, (performance.now() - started) / 1000);
+      }
+    }, this.policy);
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}

@@ -1,0 +1,53 @@
+/**
+ * The one small interface every delivery service implements, and the verdicts that flow back.
+ * A service = a pure builder (src/payload) + a transport that does the I/O (src/transport) + a retry policy.
+ */
+import type { PushNotification } from '../notification';
+
+export type Outcome = 'OK' | 'REMOVE' | 'FAIL';
+
+export interface DeliveryResult {
+  outcome: Outcome;
+  /** The text a chat server sees in a FAIL answer. */
+  error?: string;
+  /** Metrics label: APNs reason, FCM error code, `unknown transport error`, … */
+  reason?: string;
+  /** How many attempts reached the transport. */
+  attempts: number;
+}
+
+/** One attempt's verdict as the transport sees it. */
+export type AttemptResult =
+  /** The service answered: final, never retried by the caller. */
+  | { kind: 'final'; outcome: Outcome; error?: string; reason?: string }
+  /** No usable answer (or an answer the service's policy retries): try again while the budget lasts. */
+  | { kind: 'retryable'; error: string; reason: string };
+
+/** Does the I/O for one service: exactly one attempt per call, bounded by `timeoutMs`. */
+export interface Transport<Request> {
+  attempt(request: Request, timeoutMs: number): Promise<AttemptResult>;
+  close(): Promise<void>;
+}
+
+export type ServicePlatform = 'apple' | 'android';
+
+export interface DeliveryContext {
+  /** App version parsed from the platform suffix (`-v2` → 2); 1 when absent or unparsable. */
+  appVersion: number;
+}
+
+/** A configured platform type (`apple_rn`, `android_rn`, …) that can deliver a notification. */
+export interface PushService {
+  /** The configured `Type` this service answers for. */
+  readonly type: string;
+  /** Metrics platform label. */
+  readonly platform: ServicePlatform;
+  deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult>;
+  close(): Promise<void>;
+}
+
+/** How a configured entry stands, for /readyz. */
+export type EntryState =
+  | { type: string; platform: ServicePlatform; state: 'ready' }
+  | { type: string; platform: ServicePlatform; state: 'skipped'; reason: string }
+  | { type: string; platform: ServicePlatform; state: 'failed'; reason: string };
