@@ -1,0 +1,28 @@
+# syntax=docker/dockerfile:1
+# Build stage: compile TypeScript with the dev dependencies.
+FROM node:22-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json ./
+COPY src ./src
+COPY config/push-proxy.schema.json ./config/
+RUN npx tsc -p tsconfig.json
+
+# Runtime stage: production dependencies and the compiled code only.
+FROM node:22-bookworm-slim
+ARG BUILD_HASH=unknown
+ENV NODE_ENV=production \
+    PUSH_PROXY_BUILD_HASH=$BUILD_HASH
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# config/ holds push-proxy.json, certs/ the keys and certificates: both are mounted by the operator.
+RUN mkdir -p config certs logs && chown -R node:node config certs logs
+USER node
+EXPOSE 8066
+VOLUME ["/app/config", "/app/certs"]
+HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
+  CMD node -e "const p=(process.env.PUSH_PROXY_LISTEN_ADDRESS||':8066').split(':').pop();require('http').get('http://127.0.0.1:'+p+'/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+ENTRYPOINT ["node", "dist/src/cli.js"]

@@ -1,0 +1,95 @@
+#!/usr/bin/env node
+/**
+ * `push-proxy [--config FILE]`: loads the configuration (or, with none, starts test mode with the built-in
+ * sandbox peers), starts the proxy and shuts it down cleanly on SIGTERM/SIGINT.
+ * Problems the operator must fix end the process with code 2 and a message saying what to do.
+ */
+import type { Logger } from 'pino';
+import { builtInTestConfig, findConfigFile, loadConfigFile, type LoadedConfig } from './config/load';
+import { ConfigError } from './config/errors';
+import { createLogger } from './logging';
+import { startPushProxy, type RunningProxy } from './proxy';
+import { startSandbox, type Sandbox } from './sandbox/start';
+import { buildInfo } from './version';
+
+export const EXIT_CONFIG_ERROR = 2;
+
+const USAGE = `Usage: push-proxy [--config FILE] [--version]
+
+  --config FILE   configuration file (also: PUSH_PROXY_CONFIG, else config/push-proxy.json;
+                  with none, test mode with the built-in sandbox APNs and FCM peers)
+  --version       print build information
+`;
+
+async function main(argv: string[]): Promise<void> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (argv.includes('--version') || argv.includes('-version')) {
+    process.stdout.write(JSON.stringify(buildInfo()) + '\n');
+    return;
+  }
+
+  const file = findConfigFile(argv, process.env, process.cwd());
+  const loaded: LoadedConfig = file ? loadConfigFile(file, process.env) : builtInTestConfig(process.env);
+  const { config } = loaded;
+  const logger = createLogger(config);
+  for (const warning of loaded.warnings) logger.warn(warning);
+
+  let sandbox: Sandbox | undefined;
+  let proxy: RunningProxy | undefined;
+  const shutdown = async (signal: string): Promise<void> => {
+    logger.info(`${signal} received: finishing requests under way, then stopping`);
+    await proxy?.close();
+    await sandbox?.close();
+    logger.flush();
+    process.exit(0);
+  };
+  process.once('SIGTERM', (s) => void shutdown(s));
+  process.once('SIGINT', (s) => void shutdown(s));
+
+  if (!file) {
+    sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
+    config.ApplePushSettings = sandbox.appleEntries;
+    config.AndroidPushSettings = sandbox.androidEntries;
+  }
+
+  try {
+    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa });
+  } catch (err) {
+    await sandbox?.close();
+    throw err;
+  }
+  printBanner(logger, loaded, proxy, sandbox);
+}
+
+function printBanner(logger: Logger, loaded: LoadedConfig, proxy: RunningProxy, sandbox: Sandbox | undefined): void {
+  const { config } = loaded;
+  const ready = proxy.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
+  logger.info({ mode: config.Mode, config: loaded.source ?? 'built-in', url: proxy.url, platforms: ready }, `Push Proxy listening on ${proxy.url} in ${config.Mode} mode`);
+  if (sandbox) {
+    logger.info(
+      `TEST MODE: no configuration file, so notifications go to the built-in sandbox peers (APNs ${sandbox.apns.url}, FCM ${sandbox.fcm.url}), never to Apple or Google. ` +
+        `Try: curl -s ${proxy.url}/api/v1/send_push -d '{"platform":"apple_rn","server_id":"demo","device_id":"${'ab'.repeat(32)}","type":"message","message":"hello :wave:"}'`,
+    );
+  }
+}
+
+function isListenError(err: unknown): err is NodeJS.ErrnoException {
+  const code = (err as NodeJS.ErrnoException)?.code;
+  return code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL';
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`push-proxy: configuration error: ${err.message}\n`);
+    process.exit(EXIT_CONFIG_ERROR);
+  }
+  if (isListenError(err)) {
+    process.stderr.write(`push-proxy: cannot listen (${err.code}: ${err.message}). Stop what holds the port, or set ListenAddress (or PUSH_PROXY_LISTEN_ADDRESS).\n`);
+    process.exit(EXIT_CONFIG_ERROR);
+  }
+  process.stderr.write(`push-proxy: ${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});

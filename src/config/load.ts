@@ -1,0 +1,233 @@
+/**
+ * Finds, reads and validates the configuration. A superset of `mattermost-push-proxy.json`: its keys, matched
+ * case-insensitively as Go does, its defaults, plus Push Proxy's own keys and environment overrides.
+ * Anything an operator must fix is a ConfigError naming the key and what to do.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import Ajv, { type ErrorObject } from 'ajv';
+import schema from '../../config/push-proxy.schema.json';
+import { ConfigError } from './errors';
+import type { LogFormat, Mode, ProxyConfig } from './types';
+
+export const DEFAULT_CONFIG_FILE = 'config/push-proxy.json';
+export const TEST_MODE_LISTEN_ADDRESS = ':8066';
+
+/** Environment variables for what operators change per deployment. */
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' }> = [
+  { env: 'PUSH_PROXY_MODE', key: 'Mode', type: 'string' },
+  { env: 'PUSH_PROXY_LISTEN_ADDRESS', key: 'ListenAddress', type: 'string' },
+  { env: 'PUSH_PROXY_LOG_FORMAT', key: 'LogFormat', type: 'string' },
+  { env: 'PUSH_PROXY_LOG_LEVEL', key: 'LogLevel', type: 'string' },
+  { env: 'PUSH_PROXY_ENABLE_METRICS', key: 'EnableMetrics', type: 'boolean' },
+  { env: 'PUSH_PROXY_SEND_TIMEOUT_SEC', key: 'SendTimeoutSec', type: 'integer' },
+  { env: 'PUSH_PROXY_RETRY_TIMEOUT_SEC', key: 'RetryTimeoutSec', type: 'integer' },
+  { env: 'PUSH_PROXY_ENABLE_CONSOLE_LOG', key: 'EnableConsoleLog', type: 'boolean' },
+  { env: 'PUSH_PROXY_ENABLE_FILE_LOG', key: 'EnableFileLog', type: 'boolean' },
+  { env: 'PUSH_PROXY_LOG_FILE_LOCATION', key: 'LogFileLocation', type: 'string' },
+];
+
+export interface LoadedConfig {
+  config: ProxyConfig;
+  /** The file read, or null for the built-in test-mode defaults. */
+  source: string | null;
+  /** Things worth a log line that do not stop start-up. */
+  warnings: string[];
+}
+
+type Env = Record<string, string | undefined>;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
+const validateConfig = ajv.compile(schema);
+
+const TOP_LEVEL_KEYS = Object.keys(schema.properties);
+const APPLE_KEYS = Object.keys(schema.definitions.AppleEntry.properties);
+const ANDROID_KEYS = Object.keys(schema.definitions.AndroidEntry.properties);
+
+/** `--config FILE`, `--config=FILE` or the original's `-config FILE`, then PUSH_PROXY_CONFIG, then config/push-proxy.json. */
+export function findConfigFile(argv: readonly string[], env: Env, cwd: string): string | null {
+  let named: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--config' || arg === '-config') {
+      named = argv[i + 1];
+      if (named === undefined) throw new ConfigError(`${arg} needs a file name: ${arg} config/push-proxy.json`);
+      i++;
+    } else if (arg.startsWith('--config=') || arg.startsWith('-config=')) {
+      named = arg.slice(arg.indexOf('=') + 1);
+    }
+  }
+  named ??= env.PUSH_PROXY_CONFIG || undefined;
+  if (named !== undefined) {
+    // As given, then where the original looks for a bare name.
+    const candidates = [path.resolve(cwd, named), path.resolve(cwd, 'config', named), path.resolve(cwd, '..', 'config', named)];
+    const found = candidates.find((c) => existsSync(c));
+    if (!found) throw new ConfigError(`config file ${named} not found (looked in ${candidates.join(', ')}). Check the path given with --config or PUSH_PROXY_CONFIG.`);
+    return found;
+  }
+  const fallback = path.resolve(cwd, DEFAULT_CONFIG_FILE);
+  return existsSync(fallback) ? fallback : null;
+}
+
+export function loadConfigFile(file: string, env: Env): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check its path and permissions.`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}. Fix the syntax (a trailing comma or a missing quote is the usual cause).`);
+  }
+  return parseConfig(raw, file, env, 'eas');
+}
+
+/** No file: test mode, served on :8066; the caller adds the sandbox peers' entries. */
+export function builtInTestConfig(env: Env): LoadedConfig {
+  return parseConfig({ ListenAddress: TEST_MODE_LISTEN_ADDRESS, EnableMetrics: true }, null, env, 'test');
+}
+
+export function parseConfig(raw: unknown, source: string | null, env: Env, defaultMode: Mode): LoadedConfig {
+  const where = source ? `config file ${source}` : 'built-in config';
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new ConfigError(`${where} must hold a JSON object, like the original's mattermost-push-proxy.json.`);
+  }
+  const warnings: string[] = [];
+  const config = foldKeys(raw as Record<string, unknown>, TOP_LEVEL_KEYS, '', where, warnings);
+  for (const [list, keys] of [['ApplePushSettings', APPLE_KEYS], ['AndroidPushSettings', ANDROID_KEYS]] as const) {
+    const entries = config[list];
+    if (Array.isArray(entries)) {
+      config[list] = entries.map((entry, i) =>
+        entry !== null && typeof entry === 'object' && !Array.isArray(entry)
+          ? foldKeys(entry as Record<string, unknown>, keys, `${list}[${i}].`, where, warnings)
+          : entry,
+      );
+    }
+  }
+  applyEnvOverrides(config, env);
+  config.Mode ??= defaultMode;
+
+  if (!validateConfig(config)) {
+    throw new ConfigError(`${where}: ${describeSchemaErrors(validateConfig.errors ?? [], config)}`);
+  }
+  const valid = config as unknown as ProxyConfig;
+  if (valid.LogFormat !== 'json' && valid.LogFormat !== 'plain') {
+    warnings.push(`LogFormat "${valid.LogFormat}" is not plain or json: using plain`);
+    valid.LogFormat = 'plain' as LogFormat;
+  }
+  parseListenAddress(valid.ListenAddress, where);
+  warnDuplicateTypes(valid, warnings);
+  return { config: valid, source, warnings };
+}
+
+/**
+ * Go's encoding/json matches keys case-insensitively and ignores unknown ones. We do too, except for a key
+ * that is almost a known one: a typo silently ignored is an outage found late.
+ */
+function foldKeys(object: Record<string, unknown>, known: readonly string[], prefix: string, where: string, warnings: string[]): Record<string, unknown> {
+  const byLower = new Map(known.map((k) => [k.toLowerCase(), k]));
+  const folded: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(object)) {
+    const canonical = byLower.get(key.toLowerCase());
+    if (canonical) {
+      if (value !== null) folded[canonical] = value;
+      continue;
+    }
+    const suggestion = closestKey(key, known);
+    if (suggestion) {
+      throw new ConfigError(`${where}: unknown key "${prefix}${key}". Did you mean "${prefix}${suggestion}"? Rename it, or remove it.`);
+    }
+    warnings.push(`${where}: unknown key "${prefix}${key}" ignored`);
+  }
+  return folded;
+}
+
+function closestKey(key: string, known: readonly string[]): string | undefined {
+  const lower = key.toLowerCase().replace(/[_-]/g, '');
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = editDistance(lower, candidate.toLowerCase());
+    if (distance < bestDistance) {
+      best = candidate;
+      bestDistance = distance;
+    }
+  }
+  const allowed = Math.max(1, Math.min(3, Math.floor(lower.length / 4)));
+  return bestDistance <= allowed ? best : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
+  for (const { env: name, key, type } of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (type === 'string') config[key] = value;
+    else if (type === 'integer') {
+      if (!/^-?\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number (it sets ${key}).`);
+      config[key] = Number(value);
+    } else {
+      const lower = value.toLowerCase();
+      if (!['true', 'false', '1', '0'].includes(lower)) throw new ConfigError(`environment ${name}="${value}" must be true or false (it sets ${key}).`);
+      config[key] = lower === 'true' || lower === '1';
+    }
+  }
+}
+
+function describeSchemaErrors(errors: ErrorObject[], config: Record<string, unknown>): string {
+  const first = errors[0];
+  if (!first) return 'invalid configuration';
+  const key = first.instancePath.slice(1).split('/').map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
+  const actual = JSON.stringify(first.instancePath.split('/').slice(1).reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config));
+  switch (first.keyword) {
+    case 'type':
+      return `${key} must be ${first.params.type === 'integer' ? 'a whole number' : `a ${first.params.type}`}, not ${actual}. Fix its value.`;
+    case 'enum':
+      return `${key} must be one of ${(first.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${actual}.`;
+    case 'pattern':
+      return `${key} must be https://host:port with no path, not ${actual}.`;
+    default:
+      return `${key} ${first.message ?? 'is invalid'} (${actual}).`;
+  }
+}
+
+export interface ListenAddress {
+  host: string | undefined;
+  port: number;
+}
+
+/** Go's `host:port` syntax: ":8066", "127.0.0.1:8066", "[::1]:8066"; empty means port 80, as the original. */
+export function parseListenAddress(address: string, where = 'config'): ListenAddress {
+  if (address === '') return { host: undefined, port: 80 };
+  const match = /^(?:\[([^\]]*)\]|([^:]*)):(\w*)$/.exec(address);
+  const portText = match?.[3] ?? '';
+  const named: Record<string, number> = { http: 80, https: 443, '': 80 };
+  const port = /^\d+$/.test(portText) ? Number(portText) : named[portText];
+  if (!match || port === undefined || port > 65535) {
+    throw new ConfigError(`${where}: ListenAddress "${address}" must be host:port, such as ":8066" or "127.0.0.1:8066".`);
+  }
+  const host = match[1] ?? match[2];
+  return { host: host === '' ? undefined : host, port };
+}
+
+function warnDuplicateTypes(config: ProxyConfig, warnings: string[]): void {
+  const seen = new Set<string>();
+  for (const entry of [...config.ApplePushSettings, ...config.AndroidPushSettings]) {
+    if (seen.has(entry.Type)) warnings.push(`platform type "${entry.Type}" is configured twice: the later entry wins, as in the original`);
+    seen.add(entry.Type);
+  }
+}

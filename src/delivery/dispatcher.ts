@@ -1,0 +1,93 @@
+/**
+ * Spec §3 from step 2 on: check the ids, truncate, route by platform, deliver, and turn the result into the
+ * answer a chat server acts on. Counts and logs every outcome.
+ */
+import type { Logger } from 'pino';
+import { redactToken } from '../logging';
+import type { ProxyMetrics } from '../metrics';
+import type { PushNotification, PushResponse } from '../notification';
+import { truncateNotification } from '../payload/truncate';
+import { appVersionLabel, parsePlatform } from './platform';
+import type { DeliveryResult, PushService } from './types';
+
+export class PushDispatcher {
+  constructor(
+    private readonly services: ReadonlyMap<string, PushService>,
+    private readonly metrics: ProxyMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  async send(received: PushNotification): Promise<PushResponse> {
+    if (received.server_id === '') return this.refuse('Failed because of missing server Id');
+    if (received.device_id === '') return this.refuse(`Failed because of missing device Id serverId=${received.server_id}`);
+
+    const notification = truncateNotification(received);
+    const { type, appVersion } = parsePlatform(notification.platform);
+    const service = this.services.get(type);
+    if (!service) {
+      return this.refuse(`Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`);
+    }
+    this.metrics.notificationsByAppVersion.inc({ platform: type, app_version: appVersionLabel(appVersion) });
+
+    // VoIP exists only on Apple; Android ignores `transport` (quirk 13).
+    const labels = {
+      platform: service.platform,
+      type: notification.type,
+      transport: service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '',
+    };
+    this.metrics.notifications.inc(labels);
+
+    const started = performance.now();
+    let result: DeliveryResult;
+    try {
+      result = await service.deliver(notification, { appVersion });
+    } catch (err) {
+      // A bug in a service must still give the chat server a definite answer.
+      this.logger.error({ err, platform: type }, 'delivery failed unexpectedly');
+      result = { outcome: 'FAIL', error: 'internal error', reason: 'internal error', attempts: 0 };
+    }
+    this.record(notification, type, labels, result, performance.now() - started);
+
+    if (result.outcome === 'OK') return { status: 'OK' };
+    if (result.outcome === 'REMOVE') return { status: 'REMOVE' };
+    return { status: 'FAIL', error: result.error ?? 'unknown error' };
+  }
+
+  private refuse(error: string): PushResponse {
+    this.metrics.badRequest.inc();
+    this.logger.info({ error }, 'push refused');
+    return { status: 'FAIL', error };
+  }
+
+  private record(
+    n: PushNotification,
+    platformType: string,
+    labels: { platform: string; type: string; transport: string },
+    result: DeliveryResult,
+    elapsedMs: number,
+  ): void {
+    if (result.outcome === 'OK') {
+      this.metrics.success.inc(labels);
+      if (n.ack_id !== '') this.metrics.successWithAck.inc(labels);
+    } else {
+      const reason = result.reason ?? '';
+      this.metrics.failure.inc(labels);
+      this.metrics.failureWithReason.inc({ ...labels, reason });
+      if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform: labels.platform, transport: labels.transport, reason });
+    }
+    const fields = {
+      platform: platformType,
+      push_type: n.type,
+      transport: labels.transport || undefined,
+      server_id: n.server_id,
+      device: redactToken(n.device_id),
+      ack_id: n.ack_id || undefined,
+      outcome: result.outcome,
+      reason: result.reason || undefined,
+      attempts: result.attempts,
+      ms: Math.round(elapsedMs),
+    };
+    if (result.outcome === 'FAIL') this.logger.warn(fields, 'push failed');
+    else this.logger.info(fields, result.outcome === 'OK' ? 'push delivered' : 'push rejected: device token is no longer valid');
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * Prometheus metrics with the original's names and labels (spec §12), so existing dashboards keep working.
+ * One registry per proxy instance: no global state.
+ */
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class ProxyMetrics {
+  readonly registry = new Registry();
+
+  readonly notifications = this.counter('service_notifications_total', 'Notifications built', ['platform', 'type', 'transport']);
+  readonly notificationsByAppVersion = this.counter('service_notifications_by_app_version_total', 'Notifications by app version', ['platform', 'app_version']);
+  readonly success = this.counter('service_success_total', 'Notifications delivered', ['platform', 'type', 'transport']);
+  readonly successWithAck = this.counter('service_success_with_ack_total', 'Notifications delivered that carry an ack id', ['platform', 'type', 'transport']);
+  readonly failure = this.counter('service_failure_total', 'Notifications that ended in FAIL or REMOVE', ['platform', 'type', 'transport']);
+  readonly failureWithReason = this.counter('service_failure_with_reason_total', 'Failed notifications by reason', ['platform', 'type', 'transport', 'reason']);
+  readonly removal = this.counter('service_removal_total', 'Device tokens the chat server was told to forget', ['platform', 'transport', 'reason']);
+  readonly badRequest = this.counter('service_bad_request_total', 'send_push and ack requests refused as malformed', []);
+  /** Never exported by the original (it forgot to register it); acks count here. */
+  readonly delivered = this.counter('service_delivered_total', 'Delivery receipts (acks) from devices', ['platform', 'type']);
+
+  readonly apnsRequestDuration = this.histogram('service_apns_request_duration_seconds', 'Duration of each APNs attempt', []);
+  readonly fcmRequestDuration = this.histogram('service_fcm_request_duration_seconds', 'Duration of each FCM attempt', []);
+  readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', ['platform']);
+  readonly requestDuration = this.histogram('service_request_duration_seconds', 'Duration of each send_push or ack request', []);
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  observeAttempt(platform: 'apple' | 'android', seconds: number): void {
+    (platform === 'apple' ? this.apnsRequestDuration : this.fcmRequestDuration).observe(seconds);
+    this.notificationDuration.observe({ platform }, seconds);
+  }
+
+  private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {
+    return new Counter({ name, help, labelNames, registers: [this.registry] });
+  }
+
+  private histogram<L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> {
+    return new Histogram({ name, help, labelNames, registers: [this.registry] });
+  }
+}

@@ -1,0 +1,139 @@
+/**
+ * Spec §6: a notification (already truncated, §3) → the APNs request the original would send.
+ * Pure: no I/O, no clock, no configuration beyond what is passed in.
+ */
+import type { PushNotification } from '../notification';
+import { emojize } from './emoji';
+
+export interface ApnsHeaders {
+  'apns-topic': string;
+  'apns-priority': 10;
+  'apns-push-type': 'alert' | 'voip';
+  'content-type': 'application/json; charset=utf-8';
+}
+
+export interface ApnsRequest {
+  /** Device token: the path of `POST /3/device/<token>`. */
+  token: string;
+  headers: ApnsHeaders;
+  payload: Record<string, unknown>;
+  /** Metrics transport label: `` for standard pushes, `voip` for PushKit. */
+  transport: '' | 'voip';
+}
+
+export interface ApnsTarget {
+  /** The entry's `ApplePushTopic` (bundle id). */
+  topic: string;
+  /** From the platform suffix (§4); matters only for the `clear` badge rule. */
+  appVersion: number;
+}
+
+const NO_SIGNATURE = 'NO_SIGNATURE';
+const CONTENT_TYPE = 'application/json; charset=utf-8';
+
+export function buildApnsRequest(n: PushNotification, target: ApnsTarget): ApnsRequest {
+  if (n.transport === 'voip') return buildVoipRequest(n, target);
+  return {
+    token: n.device_id,
+    headers: { 'apns-topic': target.topic, 'apns-priority': 10, 'apns-push-type': 'alert', 'content-type': CONTENT_TYPE },
+    payload: sortedKeys({ aps: buildAps(n, target.appVersion), ...standardRootKeys(n) }),
+    transport: '',
+  };
+}
+
+function buildAps(n: PushNotification, appVersion: number): Record<string, unknown> {
+  // Built in the original's struct order: alert, badge, category, content-available, mutable-content, sound, thread-id.
+  const aps: Record<string, unknown> = {};
+  const alerting = n.is_id_loaded || n.type === 'message' || n.type === 'session';
+
+  if (n.is_id_loaded) {
+    aps.alert = n.message === '' ? {} : { body: n.message };
+  } else if (alerting) {
+    aps.alert = alertFor(n);
+  }
+
+  // An absent badge is 0 and is sent; only -1 leaves the badge alone (§6.1, quirk 6).
+  // A v2+ app clearing to 0 gets 1: badge 0 would drop every delivered notification of the app (§16).
+  if (n.badge === 0 && n.type === 'clear' && appVersion > 1) aps.badge = 1;
+  else if (n.badge !== -1) aps.badge = n.badge;
+
+  if (alerting && n.category !== '') aps.category = n.category;
+  if (n.is_id_loaded || n.type === 'message' || n.type === 'clear' || n.type === 'test') aps['content-available'] = 1;
+  if (alerting) {
+    aps['mutable-content'] = 1;
+    aps.sound = 'default';
+  }
+  if (n.channel_id !== '') aps['thread-id'] = n.is_crt_enabled && n.root_id !== '' ? n.root_id : n.channel_id;
+  return aps;
+}
+
+function alertFor(n: PushNotification): string | { body?: string; title: string } {
+  const body = emojize(n.message);
+  if (n.channel_name !== '' && n.version === 'v2') return body === '' ? { title: n.channel_name } : { body, title: n.channel_name };
+  return body;
+}
+
+function standardRootKeys(n: PushNotification): Record<string, unknown> {
+  const root: Record<string, unknown> = {
+    type: n.type,
+    sub_type: n.sub_type,
+    server_id: n.server_id,
+    is_crt_enabled: n.is_crt_enabled,
+    signature: n.signature === '' ? NO_SIGNATURE : n.signature,
+  };
+  putIfSet(root, 'ack_id', n.ack_id);
+  putIfSet(root, 'channel_id', n.channel_id);
+  putIfSet(root, 'team_id', n.team_id);
+  putIfSet(root, 'sender_id', n.sender_id);
+  putIfSet(root, 'sender_name', n.sender_name);
+  putIfSet(root, 'post_id', n.post_id);
+  putIfSet(root, 'root_id', n.root_id);
+  putIfSet(root, 'override_username', n.override_username);
+  putIfSet(root, 'override_icon_url', n.override_icon_url);
+  putIfSet(root, 'from_webhook', n.from_webhook);
+
+  if (n.is_id_loaded) {
+    root.version = n.version;
+    root.id_loaded = true;
+  } else if (n.type === 'message' || n.type === 'session') {
+    root.version = n.version;
+    putIfSet(root, 'channel_name', n.channel_name);
+  }
+  return root;
+}
+
+/** §6.3: PushKit wakes the app with a fixed set of root keys and no alert. */
+function buildVoipRequest(n: PushNotification, target: ApnsTarget): ApnsRequest {
+  const root: Record<string, unknown> = {
+    aps: { 'content-available': 1 },
+    type: n.type,
+    sub_type: n.sub_type,
+    channel_id: n.channel_id,
+    server_id: n.server_id,
+    post_id: n.post_id,
+    thread_id: n.root_id,
+    sender_id: n.sender_id,
+    id_loaded: n.is_id_loaded,
+    signature: n.signature === '' ? NO_SIGNATURE : n.signature,
+  };
+  putIfSet(root, 'sender_name', n.sender_name);
+  putIfSet(root, 'channel_name', n.channel_name);
+  putIfSet(root, 'ack_id', n.ack_id);
+  return {
+    token: n.device_id,
+    headers: { 'apns-topic': `${target.topic}.voip`, 'apns-priority': 10, 'apns-push-type': 'voip', 'content-type': CONTENT_TYPE },
+    payload: sortedKeys(root),
+    transport: 'voip',
+  };
+}
+
+function putIfSet(target: Record<string, unknown>, key: string, value: string): void {
+  if (value !== '') target[key] = value;
+}
+
+/** The original marshals the root as a Go map, whose keys come out sorted. */
+function sortedKeys(object: Record<string, unknown>): Record<string, unknown> {
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(object).sort()) sorted[key] = object[key];
+  return sorted;
+}

@@ -1,0 +1,128 @@
+/**
+ * Assembles one proxy instance from a loaded configuration: services per configured entry, the dispatcher,
+ * the HTTP server. Everything it builds it owns and closes; nothing is global.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { parseListenAddress } from './config/load';
+import type { ProxyConfig } from './config/types';
+import { PushDispatcher } from './delivery/dispatcher';
+import { retryBounds } from './delivery/retry';
+import type { ServiceDeps } from './delivery/service';
+import type { EntryState, PushService } from './delivery/types';
+import { createHttpApp } from './http/app';
+import { ProxyMetrics } from './metrics';
+import { createAndroidService } from './services/android';
+import { createAppleService } from './services/apple';
+import { buildInfo } from './version';
+
+export interface StartOptions {
+  logger: Logger;
+  /** CAs trusted for peers this process started itself (the test-mode sandbox). */
+  trustedCa?: string[];
+  /** Overrides ListenAddress (tests listen on an ephemeral port). */
+  listen?: { host?: string; port: number };
+}
+
+export interface RunningProxy {
+  readonly url: string;
+  readonly port: number;
+  readonly server: http.Server;
+  readonly metrics: ProxyMetrics;
+  readonly entryStates: readonly EntryState[];
+  close(): Promise<void>;
+}
+
+/** Builds a service for every configured entry. A ConfigError from any of them stops start-up. */
+export function createServices(config: ProxyConfig, deps: ServiceDeps): { services: Map<string, PushService>; states: EntryState[] } {
+  const services = new Map<string, PushService>();
+  const states: EntryState[] = [];
+  const add = (type: string, platform: 'apple' | 'android', result: { service: PushService; notices?: string[] } | { skipped: string }): void => {
+    if ('skipped' in result) {
+      deps.logger.warn({ platform: type }, `${platform} entry "${type}" skipped: ${result.skipped}`);
+      states.push({ type, platform, state: 'skipped', reason: result.skipped });
+      return;
+    }
+    for (const notice of result.notices ?? []) deps.logger.warn({ platform: type }, notice);
+    const replaced = services.get(type);
+    // A later entry with the same Type replaces an earlier one, as in the original.
+    if (replaced) void replaced.close();
+    services.set(type, result.service);
+    states.push({ type, platform, state: 'ready' });
+  };
+  try {
+    for (const entry of config.ApplePushSettings) add(entry.Type, 'apple', createAppleService(entry, deps));
+    for (const entry of config.AndroidPushSettings) add(entry.Type, 'android', createAndroidService(entry, deps));
+  } catch (err) {
+    for (const service of services.values()) void service.close();
+    throw err;
+  }
+  return { services, states };
+}
+
+export async function startPushProxy(config: ProxyConfig, options: StartOptions): Promise<RunningProxy> {
+  const { logger } = options;
+  const metrics = new ProxyMetrics();
+  const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
+  const { services, states } = createServices(config, {
+    logger,
+    ...bounds,
+    trustedCa: options.trustedCa,
+    observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+  });
+
+  const app = createHttpApp({
+    dispatcher: new PushDispatcher(services, metrics, logger),
+    metrics,
+    logger,
+    enableMetrics: config.EnableMetrics,
+    throttlePerSec: config.ThrottlePerSec,
+    version: buildInfo(),
+    entryStates: () => states,
+  });
+
+  const server = http.createServer(app);
+  // The original's 60 s read and write timeouts; idle keep-alive connections live as long.
+  server.requestTimeout = 60_000;
+  server.headersTimeout = 60_000;
+  server.keepAliveTimeout = 60_000;
+
+  const listen = options.listen ?? parseListenAddress(config.ListenAddress);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(listen.port, listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (err) {
+    await Promise.all([...services.values()].map((s) => s.close()));
+    throw err;
+  }
+
+  const address = server.address() as AddressInfo;
+  const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
+  let closing: Promise<void> | undefined;
+
+  return {
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    server,
+    metrics,
+    entryStates: states,
+    close() {
+      closing ??= (async () => {
+        // Requests under way get their answers; idle connections go at once.
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
+        await closed;
+        clearTimeout(force);
+        await Promise.all([...services.values()].map((s) => s.close()));
+      })();
+      return closing;
+    },
+  };
+}

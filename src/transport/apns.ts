@@ -1,0 +1,121 @@
+/**
+ * APNs I/O through @parse/node-apn: one Provider (one HTTP/2 session) per configured entry, one attempt per
+ * call, and the answer classified as spec §8.1 says. Payloads arrive already built (src/payload/apns.ts).
+ */
+import { isIP } from 'node:net';
+import tls from 'node:tls';
+import apn from '@parse/node-apn';
+import type { ApnsRequest } from '../payload/apns';
+import type { AttemptResult, Transport } from '../delivery/types';
+import { Semaphore } from './semaphore';
+
+export type AppleCredentials =
+  | { kind: 'token'; keyPem: string; keyId: string; teamId: string }
+  | { kind: 'certificate'; certPem: string; keyPem: string };
+
+export interface ApnsTransportOptions {
+  credentials: AppleCredentials;
+  /** Apple's production host, else the sandbox host. */
+  production: boolean;
+  /** Where to connect instead of Apple (`AppleEndpoint`). */
+  endpoint?: URL;
+  /** Extra CAs on top of Node's own, for a peer this process started itself. */
+  trustedCa?: string[];
+  /** Per-attempt bound the library enforces itself (it cancels the stream). */
+  requestTimeoutMs: number;
+  /** Sends in flight on the session; kept below the peer's stream limit so none queue inside Node. */
+  maxInFlight?: number;
+}
+
+export const APPLE_PRODUCTION_HOST = 'api.push.apple.com';
+export const APPLE_SANDBOX_HOST = 'api.sandbox.push.apple.com';
+
+/** Reasons after which the device token is useless: the chat server should forget it. */
+const REMOVE_REASONS = new Set(['BadDeviceToken', 'Unregistered', 'MissingDeviceToken', 'DeviceTokenNotForTopic']);
+const TRANSPORT_ERROR = 'unknown transport error';
+const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
+
+interface FailedSend {
+  status?: number | string;
+  response?: { reason?: string };
+  error?: { message?: string };
+}
+
+export class ApnsTransport implements Transport<ApnsRequest> {
+  private readonly provider: apn.Provider;
+  private readonly inFlight: Semaphore;
+
+  constructor(options: ApnsTransportOptions) {
+    const host = options.production ? APPLE_PRODUCTION_HOST : APPLE_SANDBOX_HOST;
+    const dialHost = options.endpoint?.hostname.replace(/^\[|\]$/g, '') ?? host;
+    const dialPort = options.endpoint ? Number(options.endpoint.port || 443) : 443;
+    const credentials = options.credentials;
+    const tlsOptions: tls.ConnectionOptions = {
+      host: dialHost,
+      port: dialPort,
+      ALPNProtocols: ['h2'],
+      ...(isIP(dialHost) ? {} : { servername: dialHost }),
+      ...(options.trustedCa ? { ca: [...tls.rootCertificates, ...options.trustedCa] } : {}),
+      ...(credentials.kind === 'certificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
+    };
+
+    this.provider = new apn.Provider({
+      ...(credentials.kind === 'token'
+        ? { token: { key: credentials.keyPem, keyId: credentials.keyId, teamId: credentials.teamId } }
+        : { cert: credentials.certPem, key: credentials.keyPem }),
+      production: options.production,
+      // The library re-sends 408/429/5xx at once; any HTTP answer is final here, and backoff is ours.
+      connectionRetryLimit: 0,
+      requestTimeout: options.requestTimeoutMs,
+      // We dial ourselves: the :authority stays Apple's host (what a relay in between expects), the socket
+      // goes to AppleEndpoint when set, and every TLS option survives.
+      createConnection: () => tls.connect(tlsOptions),
+    } as unknown as apn.ProviderOptions);
+    this.inFlight = new Semaphore(options.maxInFlight ?? 500);
+  }
+
+  async attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
+    const deadline = performance.now() + timeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<AttemptResult>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR }), timeoutMs);
+    });
+    const sent = this.inFlight.run(deadline, () => this.send(request));
+    try {
+      // A send still waiting for a slot when time is up never starts (run() drops it).
+      return await Promise.race([sent.then((r) => r ?? timedOut), timedOut]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async send(request: ApnsRequest): Promise<AttemptResult> {
+    const body = JSON.stringify(request.payload);
+    const notification = { headers: () => request.headers, compile: () => body };
+    const result = await this.provider.send(notification as unknown as apn.Notification, request.token);
+    if (result.sent.length > 0) return { kind: 'final', outcome: 'OK' };
+    return classifyFailure((result.failed[0] ?? {}) as FailedSend);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.provider.shutdown(() => resolve()));
+  }
+}
+
+/** How the library reports each kind of answer (checked against the sandbox peer). */
+export function classifyFailure(failed: FailedSend): AttemptResult {
+  const message = failed.error?.message ?? '';
+  let status = typeof failed.status === 'number' ? failed.status : undefined;
+  let reason = failed.response?.reason;
+  if (status === 403 && message === 'ExpiredProviderToken') reason = message;
+  if (status === 500 && reason === undefined) reason = 'InternalServerError';
+  const emptyBody = EMPTY_BODY_STATUS.exec(message);
+  if (status === undefined && emptyBody) {
+    status = Number(emptyBody[1]);
+    reason = '';
+  }
+  if (status === undefined) return { kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR };
+  reason ??= '';
+  if (REMOVE_REASONS.has(reason)) return { kind: 'final', outcome: 'REMOVE', reason };
+  return { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason };
+}

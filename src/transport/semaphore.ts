@@ -1,0 +1,47 @@
+/** Bounds concurrent work; a waiter whose deadline passes before a slot frees is dropped, never started. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting = new Set<() => void>();
+
+  constructor(private readonly limit: number) {}
+
+  /** Runs `task` when a slot is free; resolves undefined (without running it) if `deadline` passes first. */
+  async run<T>(deadline: number, task: () => Promise<T>): Promise<T | undefined> {
+    if (this.active >= this.limit) {
+      const started = await new Promise<boolean>((resolve) => {
+        const start = (): void => {
+          clearTimeout(timer);
+          resolve(true);
+        };
+        const timer = setTimeout(() => {
+          this.waiting.delete(start);
+          resolve(false);
+        }, Math.max(0, deadline - performance.now()));
+        this.waiting.add(start);
+      });
+      if (!started) return undefined;
+    } else {
+      this.active++;
+    }
+    try {
+      return await task();
+    } finally {
+      this.release();
+    }
+  }
+
+  private release(): void {
+    const next = this.waiting.values().next();
+    if (next.done) {
+      this.active--;
+      return;
+    }
+    // The slot passes straight to the oldest waiter: `active` stays the same.
+    this.waiting.delete(next.value);
+    next.value();
+  }
+
+  get inUse(): number {
+    return this.active;
+  }
+}

@@ -1,0 +1,171 @@
+/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { emptyPushNotification } from '../src/notification';
+import { truncateNotification, truncateUtf8 } from '../src/payload/truncate';
+import { appVersionLabel, parsePlatform } from '../src/delivery/platform';
+import { deliverWithRetries, retryBounds, type Clock, type RetryPolicy } from '../src/delivery/retry';
+import type { AttemptResult } from '../src/delivery/types';
+import { Semaphore } from '../src/transport/semaphore';
+
+describe('truncation', () => {
+  it('keeps a message of exactly 2047 bytes', () => {
+    const text = 'a'.repeat(2047);
+    assert.equal(truncateUtf8(text, 2047, 2046), text);
+  });
+
+  it('cuts a 2048-byte message to 2046 bytes (the original is off by one)', () => {
+    assert.equal(truncateUtf8('a'.repeat(2048), 2047, 2046), 'a'.repeat(2046));
+  });
+
+  it('moves the cut back to a character boundary: no U+FFFD', () => {
+    const text = 'a'.repeat(2045) + '€' + 'b'.repeat(10); // € is 3 bytes, spanning bytes 2045..2047
+    const cut = truncateUtf8(text, 2047, 2046);
+    assert.equal(cut, 'a'.repeat(2045));
+    assert.equal(cut.includes('\ufffd'), false);
+  });
+
+  it('keeps a 4-byte emoji whole or drops it whole', () => {
+    const text = 'a'.repeat(2043) + '😀' + 'x'; // emoji at bytes 2043..2046, x at 2047: 2048 bytes
+    assert.equal(truncateUtf8(text, 2047, 2046), 'a'.repeat(2043));
+    const fits = 'a'.repeat(2042) + '😀' + 'xx'; // emoji at 2042..2045, 2048 bytes total
+    assert.equal(truncateUtf8(fits, 2047, 2046), 'a'.repeat(2042) + '😀');
+  });
+
+  it('channel name is cut at 64 bytes on a boundary', () => {
+    const n = { ...emptyPushNotification(), channel_name: 'é'.repeat(40), message: 'short' }; // 80 bytes
+    const t = truncateNotification(n);
+    assert.equal(t.channel_name, 'é'.repeat(32));
+    assert.equal(t.message, 'short');
+    assert.equal(Buffer.byteLength(t.channel_name), 64);
+  });
+
+  it('returns the same object when nothing is cut', () => {
+    const n = { ...emptyPushNotification(), message: 'hi', channel_name: 'c' };
+    assert.equal(truncateNotification(n), n);
+  });
+});
+
+describe('parsePlatform', () => {
+  it('strips -vN and reads the version', () => assert.deepEqual(parsePlatform('apple_rn-v2'), { type: 'apple_rn', appVersion: 2 }));
+  it('no suffix: version 1', () => assert.deepEqual(parsePlatform('android'), { type: 'android', appVersion: 1 }));
+  it('garbage version is still stripped, version 1', () => assert.deepEqual(parsePlatform('apple-vx'), { type: 'apple', appVersion: 1 }));
+  it('first -v wins', () => assert.deepEqual(parsePlatform('a-v3-v4'), { type: 'a', appVersion: 1 }));
+  it('signed versions parse as Go Atoi does', () => {
+    assert.deepEqual(parsePlatform('a-v+5'), { type: 'a', appVersion: 5 });
+    assert.deepEqual(parsePlatform('a-v-1'), { type: 'a', appVersion: -1 });
+  });
+  it('empty suffix: version 1', () => assert.deepEqual(parsePlatform('apple_rnbeta-v'), { type: 'apple_rnbeta', appVersion: 1 }));
+  it('out of int64 range: version 1', () => assert.deepEqual(parsePlatform('a-v99999999999999999999'), { type: 'a', appVersion: 1 }));
+  it('app version labels', () => assert.deepEqual([1, 2, 3, 0].map(appVersionLabel), ['1', '2', 'other', 'other']));
+});
+
+/** A clock that moves only when the code under test sleeps or an attempt says how long it took. */
+class FakeClock implements Clock {
+  time = 0;
+  sleeps: number[] = [];
+  now(): number {
+    return this.time;
+  }
+  async sleep(ms: number): Promise<void> {
+    this.sleeps.push(ms);
+    this.time += ms;
+  }
+}
+
+const POLICY: RetryPolicy = {
+  maxAttempts: 3,
+  backoffMs: [1000, 2000],
+  sendTimeoutMs: 30_000,
+  retryTimeoutMs: 8_000,
+  budgetExhausted: { error: 'budget', reason: 'budget' },
+};
+
+describe('deliverWithRetries', () => {
+  it('a final answer ends it at once', async () => {
+    const clock = new FakeClock();
+    const result = await deliverWithRetries(async () => ({ kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' }), POLICY, clock);
+    assert.deepEqual(result, { outcome: 'REMOVE', error: undefined, reason: 'Unregistered', attempts: 1 });
+    assert.deepEqual(clock.sleeps, []);
+  });
+
+  it('retries with 1 s then 2 s backoff and gives the last error after three attempts', async () => {
+    const clock = new FakeClock();
+    const timeouts: number[] = [];
+    const result = await deliverWithRetries(async (timeout) => {
+      timeouts.push(timeout);
+      clock.time += 100;
+      return { kind: 'retryable', error: `e${timeouts.length}`, reason: 'r' };
+    }, POLICY, clock);
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'e3', reason: 'r', attempts: 3 });
+    assert.deepEqual(clock.sleeps, [1000, 2000]);
+    assert.deepEqual(timeouts, [8000, 8000, 8000]);
+  });
+
+  it('uses attemptsExhausted when the policy names one', async () => {
+    const clock = new FakeClock();
+    const result = await deliverWithRetries(async () => ({ kind: 'retryable', error: 'x', reason: 'y' }), { ...POLICY, attemptsExhausted: { error: 'unknown transport error', reason: 'unknown transport error' } }, clock);
+    assert.equal(result.error, 'unknown transport error');
+  });
+
+  it('succeeds on the second attempt', async () => {
+    const clock = new FakeClock();
+    const answers: AttemptResult[] = [{ kind: 'retryable', error: 'timeout', reason: 't' }, { kind: 'final', outcome: 'OK' }];
+    const result = await deliverWithRetries(async () => answers.shift()!, POLICY, clock);
+    assert.equal(result.outcome, 'OK');
+    assert.equal(result.attempts, 2);
+  });
+
+  it('the last attempt gets only what is left of the budget', async () => {
+    const clock = new FakeClock();
+    const timeouts: number[] = [];
+    await deliverWithRetries(async (timeout) => {
+      timeouts.push(timeout);
+      clock.time += timeout;
+      return { kind: 'retryable', error: 'timeout', reason: 't' };
+    }, { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 4_000 }, clock);
+    // 0–4 s, wait 1 s, 5–9 s, wait 2 s would pass the 10 s budget: stop.
+    assert.deepEqual(timeouts, [4000, 4000]);
+  });
+
+  it('stops with the budget error when the budget ends during a wait', async () => {
+    const clock = new FakeClock();
+    const result = await deliverWithRetries(async (timeout) => {
+      clock.time += timeout;
+      return { kind: 'retryable', error: 'context deadline exceeded', reason: 't' };
+    }, { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 2_500 }, clock);
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 1 });
+  });
+
+  it('a negative budget fails without any attempt', async () => {
+    let attempts = 0;
+    const result = await deliverWithRetries(async () => {
+      attempts++;
+      return { kind: 'final', outcome: 'OK' };
+    }, { ...POLICY, sendTimeoutMs: -1000 }, new FakeClock());
+    assert.equal(attempts, 0);
+    assert.equal(result.error, 'budget');
+  });
+
+  it('bounds from the config: defaults and the cap', () => {
+    assert.deepEqual(retryBounds(0, 0), { sendTimeoutMs: 30_000, retryTimeoutMs: 8_000 });
+    assert.deepEqual(retryBounds(5, 8), { sendTimeoutMs: 5_000, retryTimeoutMs: 5_000 });
+    assert.deepEqual(retryBounds(-1, 0), { sendTimeoutMs: -1_000, retryTimeoutMs: -1_000 });
+  });
+});
+
+describe('Semaphore', () => {
+  it('runs at most `limit` tasks at once and drops a waiter whose deadline passes', async () => {
+    const semaphore = new Semaphore(1);
+    let release!: () => void;
+    const first = semaphore.run(performance.now() + 10_000, () => new Promise<string>((r) => (release = () => r('first'))));
+    const dropped = semaphore.run(performance.now() + 20, async () => 'dropped');
+    const second = semaphore.run(performance.now() + 10_000, async () => 'second');
+    assert.equal(await dropped, undefined);
+    assert.equal(semaphore.inUse, 1);
+    release();
+    assert.equal(await first, 'first');
+    assert.equal(await second, 'second');
+    assert.equal(semaphore.inUse, 0);
+  });
+});

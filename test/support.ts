@@ -1,0 +1,117 @@
+/** Shared test scaffolding: sandbox peers with fresh credentials, an in-process proxy, a captured log. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import pino, { type Logger } from 'pino';
+import { parseConfig } from '../src/config/load';
+import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
+import { startPushProxy, type RunningProxy } from '../src/proxy';
+import { ApnsPeer } from '../src/sandbox/apns-peer';
+import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
+
+export const APPLE_TOKEN = 'a1'.repeat(32);
+export const TOPIC = 'com.mattermost.react.native';
+
+export function tempDir(): string {
+  return mkdtempSync(path.join(os.tmpdir(), 'push-proxy-test-'));
+}
+
+export function writeTemp(dir: string, name: string, content: string | Buffer): string {
+  const file = path.join(dir, name);
+  writeFileSync(file, content, { mode: 0o600 });
+  return file;
+}
+
+/** A logger whose JSON lines the test can read back. */
+export function capturedLogger(level: pino.Level = 'debug'): { logger: Logger; lines: () => Array<Record<string, unknown>>; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, callback) {
+      chunks.push(chunk.toString());
+      callback();
+    },
+  });
+  const logger = pino({ level }, stream);
+  return {
+    logger,
+    text: () => chunks.join(''),
+    lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
+}
+
+export interface ApnsFixture {
+  ca: CertificateAuthority;
+  serverTls: PemPair;
+  authKey: AppleAuthKey;
+  keyFile: string;
+  dir: string;
+  peer: ApnsPeer;
+  /** An Apple entry using token auth against the peer. */
+  entry(overrides?: Partial<AppleEntryConfig>): AppleEntryConfig;
+  close(): Promise<void>;
+}
+
+export async function startApnsFixture(options: { clientCaPem?: string; topics?: string[] } = {}): Promise<ApnsFixture> {
+  const ca = createCertificateAuthority();
+  const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
+  const authKey = createAppleAuthKey();
+  const dir = tempDir();
+  const keyFile = writeTemp(dir, `AuthKey_${authKey.keyId}.p8`, authKey.keyPem);
+  const peer = new ApnsPeer({
+    tls: serverTls,
+    tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: options.topics ?? [TOPIC] }],
+    clientCaPem: options.clientCaPem ?? ca.certPem,
+  });
+  await peer.start();
+  return {
+    ca, serverTls, authKey, keyFile, dir, peer,
+    entry: (overrides = {}) => ({
+      Type: 'apple_rn',
+      ApplePushUseDevelopment: true,
+      ApplePushCertPrivate: '',
+      ApplePushCertPassword: '',
+      ApplePushTopic: TOPIC,
+      AppleAuthKeyFile: keyFile,
+      AppleAuthKeyID: authKey.keyId,
+      AppleTeamID: authKey.teamId,
+      AppleEndpoint: peer.url,
+      ...overrides,
+    }),
+    close: () => peer.close(),
+  };
+}
+
+export function testConfig(patch: { apple?: AppleEntryConfig[]; android?: AndroidEntryConfig[] } & Record<string, unknown>): ProxyConfig {
+  const { apple = [], android = [], ...rest } = patch;
+  const { config } = parseConfig({ ListenAddress: '127.0.0.1:0', EnableMetrics: true, ...rest }, 'test', {}, 'eas');
+  config.ApplePushSettings = apple;
+  config.AndroidPushSettings = android;
+  return config;
+}
+
+export async function startTestProxy(config: ProxyConfig, trustedCa: string[], logger?: Logger): Promise<RunningProxy> {
+  return startPushProxy(config, { logger: logger ?? pino({ level: 'silent' }), trustedCa, listen: { host: '127.0.0.1', port: 0 } });
+}
+
+export interface HttpAnswer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+/** POST as a Mattermost server does: no Content-Type, its User-Agent. */
+export async function post(url: string, body: string | object, headers: Record<string, string> = {}): Promise<HttpAnswer> {
+  const response = await fetch(url, {
+    method: 'POST',
+    // Bytes, not a string: fetch would add a Content-Type, and Mattermost servers send none.
+    body: new TextEncoder().encode(typeof body === 'string' ? body : JSON.stringify(body)),
+    headers: { 'User-Agent': 'Mattermost-Bot/1.1', ...headers },
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+export async function get(url: string, method = 'GET'): Promise<HttpAnswer> {
+  const response = await fetch(url, { method });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
