@@ -98,7 +98,14 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.provider.shutdown(() => resolve()));
+    // shutdown() never calls back when the session died on a refused connection: do not wait for ever.
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      this.provider.shutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 }
 
