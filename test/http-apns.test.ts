@@ -30,8 +30,8 @@ describe('HTTP API → APNs sandbox', () => {
 
   before(async () => {
     apns = await startApnsFixture();
-    // Short budgets keep retry and timeout tests quick: 3 s per notification, 1 s per attempt.
-    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], SendTimeoutSec: 3, RetryTimeoutSec: 1 }), [apns.ca.certPem], log.logger);
+    // Short budgets keep retry and timeout tests quick: 4 s per notification, 1 s per attempt.
+    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], SendTimeoutSec: 4, RetryTimeoutSec: 1 }), [apns.ca.certPem], log.logger);
     send = `${proxy.url}/api/v1/send_push`;
   });
   after(async () => {
@@ -124,7 +124,7 @@ describe('HTTP API → APNs sandbox', () => {
     const answer = await post(send, message());
     const elapsed = Date.now() - started;
     assert.equal(answer.text, fail('unknown transport error'));
-    // Attempts at 0 s and 2 s (1 s each, 1 s backoff); a third would start at 5 s, past the 3 s budget.
+    // Attempts at 0 s and 2 s (1 s each, 1 s backoff); a third would start at 5 s, past the 4 s budget.
     assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 2);
     assert.ok(elapsed < 8_000, `answered after ${elapsed} ms`);
     await sleep(2_500);
@@ -170,7 +170,7 @@ describe('HTTP API: validation, routing and the original texts', () => {
   before(async () => {
     apns = await startApnsFixture();
     proxy = await startTestProxy(
-      testConfig({ apple: [apns.entry(), apns.entry({ Type: 'apple', AppleAuthKeyFile: '', ApplePushCertPrivate: '' })], ThrottlePerSec: 300 }),
+      testConfig({ apple: [apns.entry(), apns.entry({ Type: 'apple', AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' })], ThrottlePerSec: 300 }),
       [apns.ca.certPem],
     );
     base = proxy.url;

@@ -73,9 +73,8 @@ export function loadAppleCredentials(entry: AppleEntryConfig): LoadedAppleCreden
   if (entry.ApplePushCertPrivate) return loadCertificate(entry);
   const partial = [entry.AppleAuthKeyFile && 'AppleAuthKeyFile', entry.AppleAuthKeyID && 'AppleAuthKeyID', entry.AppleTeamID && 'AppleTeamID'].filter(Boolean);
   if (partial.length > 0) {
-    throw new ConfigError(
-      `${where(entry)}: token auth needs AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID together; only ${partial.join(', ')} set. Set all three, or clear them and set ApplePushCertPrivate.`,
-    );
+    // The original skips such an entry too; an existing config must keep starting.
+    return { skipped: `incomplete token auth: only ${partial.join(', ')} set; token auth needs AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID together` };
   }
   return { skipped: 'no credentials: set AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID (token auth) or ApplePushCertPrivate (certificate auth)' };
 }

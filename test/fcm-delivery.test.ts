@@ -1,0 +1,526 @@
+/**
+ * Android delivery end to end: createAndroidService → firebase-admin → real TLS sockets → FcmPeer.
+ * Small budgets (SendTimeoutSec 4, RetryTimeoutSec 1) keep the slow cases short; timing bounds are generous.
+ */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { getApps } from 'firebase-admin/app';
+import pino from 'pino';
+import { ConfigError } from '../src/config/errors';
+import type { AndroidEntryConfig } from '../src/config/types';
+import type { ServiceDeps } from '../src/delivery/service';
+import type { DeliveryResult, PushService } from '../src/delivery/types';
+import { emptyPushNotification, type PushNotification } from '../src/notification';
+import { buildFcmMessage } from '../src/payload/fcm';
+import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
+import { createCertificateAuthority, createGoogleServiceAccount, createServerCertificate, type GoogleServiceAccount } from '../src/sandbox/tls';
+import { createAndroidService, loadServiceAccount, type AndroidServiceResult } from '../src/services/android';
+import { classifyFcmAnswer, tokenRequestUrl } from '../src/transport/fcm';
+import { capturedLogger, tempDir, writeTemp } from './support';
+
+const ca = createCertificateAuthority('FCM delivery test CA');
+const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
+const silent = pino({ level: 'silent' });
+const SLOW = { timeout: 30_000 };
+
+interface Fixture {
+  peer: FcmPeer;
+  account: GoogleServiceAccount;
+  file: string;
+  dir: string;
+  entry(overrides?: Partial<AndroidEntryConfig>): AndroidEntryConfig;
+  close(): Promise<void>;
+}
+
+async function startFixture(project = 'delivery-test'): Promise<Fixture> {
+  const peer = new FcmPeer({ tls: serverTls });
+  await peer.start();
+  const { account, publicKeyPem } = createGoogleServiceAccount(peer.tokenUri, project);
+  peer.addServiceAccount(account.client_email, publicKeyPem, project);
+  const dir = tempDir();
+  const file = writeTemp(dir, 'service-account.json', JSON.stringify(account, null, 2));
+  return {
+    peer, account, file, dir,
+    entry: (overrides = {}) => ({ Type: 'android_rn', ServiceFileLocation: file, AndroidApiKey: '', FcmEndpoint: peer.url, ...overrides }),
+    close: () => peer.close(),
+  };
+}
+
+function deps(overrides: Partial<ServiceDeps> = {}): ServiceDeps {
+  return { logger: silent, sendTimeoutMs: 4000, retryTimeoutMs: 1000, trustedCa: [ca.certPem], ...overrides };
+}
+
+function ready(result: AndroidServiceResult): PushService {
+  assert.ok('service' in result, `expected a service, got ${JSON.stringify(result)}`);
+  return result.service;
+}
+
+let tokenCounter = 0;
+/** A fresh FCM-looking device token per use, so cases never see each other's records. */
+function newToken(): string {
+  return `dGVzdC1kZXZpY2U${++tokenCounter}:APA91bF${'q'.repeat(60)}${tokenCounter}`;
+}
+
+function push(fields: Partial<PushNotification> = {}): PushNotification {
+  return {
+    ...emptyPushNotification(),
+    platform: 'android_rn-v2', server_id: 'srv1', device_id: newToken(), type: 'message', version: 'v2', message: 'hello :smile:',
+    channel_id: 'ch1', channel_name: 'Town Square', sender_name: 'alice', ack_id: 'ack1', badge: 2, signature: 'sig',
+    ...fields,
+  };
+}
+
+function deliver(service: PushService, n: PushNotification): Promise<DeliveryResult> {
+  return service.deliver(n, { appVersion: 2 });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('Android delivery through firebase-admin to the FCM peer', () => {
+  let fx: Fixture;
+  let service: PushService;
+
+  before(async () => {
+    fx = await startFixture();
+    service = ready(createAndroidService(fx.entry(), deps()));
+  });
+  after(async () => {
+    await service.close();
+    await fx.close();
+  });
+  beforeEach(() => fx.peer.reset());
+
+  it('OK: the peer receives exactly the §7 data map, high priority, as FCM HTTP v1 over HTTP/1.1', async () => {
+    const n = push({ root_id: 'root1', is_crt_enabled: true });
+    const result = await deliver(service, n);
+    assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 1 });
+    const received = fx.peer.receivedFor(n.device_id);
+    assert.equal(received.length, 1);
+    const [message] = received;
+    assert.deepEqual(message!.message, { token: n.device_id, data: buildFcmMessage(n).data, android: { priority: 'high' } });
+    assert.equal(message!.data!.message, 'hello 😄 ');
+    assert.equal(message!.project, 'delivery-test');
+    assert.equal(message!.validateOnly, false);
+    assert.equal(message!.httpVersion, '1.1');
+    // The Host stays FCM's: a relay at FcmEndpoint sees what Google would.
+    assert.equal(message!.headers.host, 'fcm.googleapis.com');
+    assert.match(String(message!.headers.authorization), /^Bearer ya29\./);
+    assert.match(String(message!.headers['content-type']), /^application\/json/);
+  });
+
+  it('REMOVE (reason UNREGISTERED) for an unregistered token, without retrying', async () => {
+    const n = push();
+    fx.peer.unregister(n.device_id);
+    const result = await deliver(service, n);
+    assert.equal(result.outcome, 'REMOVE');
+    assert.equal(result.reason, 'UNREGISTERED');
+    assert.equal(result.attempts, 1);
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 1);
+  });
+
+  it('REMOVE (reason UNREGISTERED) for SENDER_ID_MISMATCH', async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { error: 'SENDER_ID_MISMATCH' });
+    const result = await deliver(service, n);
+    assert.deepEqual([result.outcome, result.reason, result.attempts], ['REMOVE', 'UNREGISTERED', 1]);
+  });
+
+  for (const code of ['INVALID_ARGUMENT', 'THIRD_PARTY_AUTH_ERROR'] as const) {
+    it(`FAIL for ${code}: Google's error message, reason ${code}, one attempt`, async () => {
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, { error: code });
+      const result = await deliver(service, n);
+      assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS[code].message, reason: code, attempts: 1 });
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 1);
+    });
+  }
+
+  it('FAIL INVALID_ARGUMENT for a malformed device token (never REMOVE, quirk 9)', async () => {
+    const result = await deliver(service, push({ device_id: 'not a token!' }));
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'The registration token is not a valid FCM registration token', reason: 'INVALID_ARGUMENT', attempts: 1 });
+  });
+
+  it('FAIL UNAVAILABLE when FCM asks to come back later than the library waits (Retry-After > 60 s)', async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE', retryAfterSec: 120 });
+    const result = await deliver(service, n);
+    assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS.UNAVAILABLE.message, reason: 'UNAVAILABLE', attempts: 1 });
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 1);
+  });
+
+  it('a bare 403 PERMISSION_DENIED (wrong project_id) is a FAIL, never a REMOVE', async () => {
+    const other = await startFixture('registered-project');
+    try {
+      const { account, publicKeyPem } = createGoogleServiceAccount(other.peer.tokenUri, 'not-this-project');
+      other.peer.addServiceAccount(account.client_email, publicKeyPem, 'registered-project');
+      const file = writeTemp(other.dir, 'wrong-project.json', JSON.stringify(account));
+      const wrong = ready(createAndroidService(other.entry({ ServiceFileLocation: file }), deps()));
+      try {
+        const result = await deliver(wrong, push());
+        assert.equal(result.outcome, 'FAIL');
+        assert.equal(result.reason, 'PERMISSION_DENIED');
+        assert.match(result.error!, /^Permission 'cloudmessaging\.messages\.create' denied/);
+      } finally {
+        await wrong.close();
+      }
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('FAIL for a success status with a body that is not JSON', async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { status: 200, body: 'not json' });
+    const result = await deliver(service, n);
+    assert.equal(result.outcome, 'FAIL');
+    assert.match(result.error!, /^error while parsing response: /);
+    assert.equal(result.attempts, 1);
+  });
+
+  it('FAIL with the status and body when an error answer is not a Google error', async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { status: 502, body: '<html>Bad Gateway</html>', headers: { 'content-type': 'text/html' } });
+    const result = await deliver(service, n);
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'unexpected http response with status: 502\n<html>Bad Gateway</html>', reason: 'HTTP 502', attempts: 1 });
+  });
+
+  it('fetches one access token for many concurrent sends', async () => {
+    const own = ready(createAndroidService(fx.entry(), deps()));
+    try {
+      const results = await Promise.all(Array.from({ length: 25 }, () => deliver(own, push())));
+      assert.ok(results.every((r) => r.outcome === 'OK'));
+      assert.equal(fx.peer.tokenRequests.length, 1);
+      assert.equal(fx.peer.tokenRequests[0]!.status, 200);
+      assert.equal(new Set(fx.peer.received.map((m) => m.headers.authorization)).size, 1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a hanging send does not hold up others', async () => {
+    const stuck = push();
+    fx.peer.setTokenBehaviour(stuck.device_id, { hang: true });
+    const hanging = deliver(service, stuck);
+    await fx.peer.waitForMessages(1);
+    const started = performance.now();
+    const results = await Promise.all(Array.from({ length: 5 }, () => deliver(service, push())));
+    assert.ok(results.every((r) => r.outcome === 'OK'));
+    assert.ok(performance.now() - started < 900, 'other sends answered while the first one hangs');
+    assert.equal((await hanging).outcome, 'FAIL');
+  });
+
+  it('TLS to FcmEndpoint is verified: without the sandbox CA nothing is sent', async () => {
+    const untrusting = ready(createAndroidService(fx.entry(), deps({ trustedCa: undefined })));
+    try {
+      const n = push();
+      const result = await deliver(untrusting, n);
+      assert.equal(result.outcome, 'FAIL');
+      assert.match(result.error!, /certificate/);
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 0);
+      assert.equal(fx.peer.tokenRequests.length, 0);
+    } finally {
+      await untrusting.close();
+    }
+  });
+
+  it('FcmEndpoint also takes token requests meant for Google (token_uri path kept, aud stays Google\'s)', async () => {
+    const { account, publicKeyPem } = createGoogleServiceAccount(GOOGLE_TOKEN_URI, 'delivery-test');
+    fx.peer.addServiceAccount(account.client_email, publicKeyPem, 'delivery-test');
+    const file = writeTemp(fx.dir, 'google-token-uri.json', JSON.stringify(account));
+    const viaGoogle = ready(createAndroidService(fx.entry({ ServiceFileLocation: file }), deps()));
+    try {
+      assert.equal((await deliver(viaGoogle, push())).outcome, 'OK');
+      assert.equal(fx.peer.tokenRequests.length, 1);
+      assert.equal(fx.peer.tokenRequests[0]!.clientEmail, account.client_email);
+    } finally {
+      await viaGoogle.close();
+    }
+  });
+
+  it('close() deletes the firebase-admin app it created', async () => {
+    const own = ready(createAndroidService(fx.entry({ Type: 'android_closing' }), deps()));
+    const named = (): number => getApps().filter((app) => app.name.startsWith('push-proxy:android_closing:')).length;
+    assert.equal(named(), 1);
+    await own.close();
+    assert.equal(named(), 0);
+  });
+});
+
+describe('Android delivery: retries and bounded attempts', { concurrency: true }, () => {
+  let fx: Fixture;
+  let service: PushService;
+  let roomy: PushService;
+  const observed: string[] = [];
+
+  before(async () => {
+    fx = await startFixture();
+    service = ready(createAndroidService(fx.entry(), deps({ observeAttempt: (platform) => observed.push(platform) })));
+    // Enough budget for three attempts and their 1 s + 2 s backoff, on a slow machine too.
+    roomy = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000 })));
+  });
+  after(async () => {
+    await Promise.all([service.close(), roomy.close()]);
+    await fx.close();
+  });
+
+  for (const code of ['INTERNAL', 'QUOTA_EXCEEDED'] as const) {
+    it(`${code} is retried: 3 attempts, the peer saw exactly 3, then FAIL with the last error`, SLOW, async () => {
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, { error: code });
+      const result = await deliver(roomy, n);
+      assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS[code].message, reason: code, attempts: 3 });
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 3);
+    });
+  }
+
+  it('an attempt that fails then one that succeeds: OK after 2 attempts', SLOW, async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, [{ error: 'INTERNAL' }, { ok: true }]);
+    const result = await deliver(service, n);
+    assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 2 });
+    assert.deepEqual(fx.peer.receivedFor(n.device_id).map((m) => m.status), [500, 200]);
+    assert.ok(observed.filter((p) => p === 'android').length >= 2, 'each attempt is observed for the histograms');
+  });
+
+  it('a hanging peer: FAIL "context deadline exceeded" within the budget, and nothing reaches FCM afterwards', SLOW, async () => {
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { hang: true });
+    const started = performance.now();
+    const result = await deliver(service, n);
+    const elapsed = performance.now() - started;
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'context deadline exceeded', reason: 'context deadline exceeded', attempts: 2 });
+    // Attempts at 0 s and 1+1 s, each cut at 1 s; the third would not fit in the 4 s budget.
+    assert.ok(elapsed > 2500 && elapsed < 6000, `answered after ${Math.round(elapsed)} ms`);
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 2);
+    await sleep(3000);
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 2, 'no request after the attempts ended');
+  });
+
+  it('the library\'s own re-sends of a 503 stop when the attempt ends', SLOW, async () => {
+    // firebase-admin re-sends a 503 at once, then after 1, 2 and 4 s (measured: 5 requests in ~7 s).
+    // With attempts cut at 1 s, each attempt gets the immediate re-send only, and nothing follows.
+    const n = push();
+    fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
+    const result = await deliver(service, n);
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'context deadline exceeded', reason: 'context deadline exceeded', attempts: 2 });
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 4);
+    await sleep(3000);
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 4, 'the library\'s delayed re-sends never went out');
+  });
+
+  it('within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (spec §8.3)', SLOW, async () => {
+    const patient = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 20_000, retryTimeoutMs: 15_000 })));
+    try {
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
+      const result = await deliver(patient, n);
+      assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS.UNAVAILABLE.message, reason: 'UNAVAILABLE', attempts: 1 });
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 5);
+    } finally {
+      await patient.close();
+    }
+  });
+});
+
+describe('Android delivery: access tokens', () => {
+  it('asks for a new token once less than 5 minutes of the current one are left', SLOW, async () => {
+    const fx = await startFixture();
+    // firebase-admin refreshes when <= 5 min remain: a 302 s token is good for about 2 s.
+    fx.peer.setTokenLifetime(302);
+    const service = ready(createAndroidService(fx.entry(), deps()));
+    try {
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+      assert.equal(fx.peer.tokenRequests.length, 1);
+      await sleep(2500);
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+      assert.equal(fx.peer.tokenRequests.length, 2);
+      const [first, second] = fx.peer.tokenRequests;
+      assert.notEqual(first!.accessToken, second!.accessToken);
+      assert.equal(fx.peer.received.at(-1)!.headers.authorization, `Bearer ${second!.accessToken}`);
+    } finally {
+      await service.close();
+      await fx.close();
+    }
+  });
+
+  it('a revoked access token: FAIL with Google\'s UNAUTHENTICATED message, never REMOVE', async () => {
+    const fx = await startFixture();
+    const service = ready(createAndroidService(fx.entry(), deps()));
+    try {
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+      fx.peer.revokeAccessTokens();
+      const result = await deliver(service, push());
+      assert.equal(result.outcome, 'FAIL');
+      assert.equal(result.reason, 'UNAUTHENTICATED');
+      assert.match(result.error!, /^Request had invalid authentication credentials/);
+    } finally {
+      await service.close();
+      await fx.close();
+    }
+  });
+
+  it('a refused token grant: FAIL naming the OAuth error, logged as a warning without secrets', async () => {
+    const fx = await startFixture();
+    const log = capturedLogger('debug');
+    // A key the peer does not know for this account: Google answers "Invalid JWT Signature."
+    const stranger = createGoogleServiceAccount(fx.peer.tokenUri, 'delivery-test').account;
+    const file = writeTemp(fx.dir, 'stranger.json', JSON.stringify({ ...fx.account, private_key: stranger.private_key }));
+    const service = ready(createAndroidService(fx.entry({ ServiceFileLocation: file }), deps({ logger: log.logger })));
+    try {
+      const n = push();
+      const result = await deliver(service, n);
+      assert.equal(result.outcome, 'FAIL');
+      assert.equal(result.reason, 'UNAUTHENTICATED');
+      assert.match(result.error!, /oauth2: "invalid_grant" "Invalid JWT Signature\."/);
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 0);
+      const warning = log.lines().find((l) => l.msg === 'FCM access token request failed');
+      assert.ok(warning, log.text());
+      assert.equal(warning.level, 40);
+      assert.ok(!log.text().includes('PRIVATE KEY'));
+      assert.ok(!log.text().includes(n.device_id));
+    } finally {
+      await service.close();
+      await fx.close();
+    }
+  });
+});
+
+describe('createAndroidService: configuration', () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await startFixture();
+  });
+  after(() => fx.close());
+
+  const create = (overrides: Partial<AndroidEntryConfig>): AndroidServiceResult => createAndroidService(fx.entry(overrides), deps());
+
+  function assertConfigError(overrides: Partial<AndroidEntryConfig>, expected: RegExp): void {
+    assert.throws(
+      () => create(overrides),
+      (err: unknown) => {
+        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${String(err)}`);
+        assert.match(err.message, /^AndroidPushSettings entry "android_rn": /);
+        assert.match(err.message, expected);
+        return true;
+      },
+    );
+  }
+
+  const file = (name: string, content: unknown): string => writeTemp(fx.dir, name, typeof content === 'string' ? content : JSON.stringify(content));
+
+  it('empty ServiceFileLocation: skipped with a reason', () => {
+    const result = create({ ServiceFileLocation: '' });
+    assert.ok('skipped' in result);
+    assert.match(result.skipped, /ServiceFileLocation/);
+  });
+
+  it('AndroidApiKey set: a notice that it is legacy and ignored; delivery still works', async () => {
+    const result = create({ AndroidApiKey: 'AAAA-legacy-server-key' });
+    const service = ready(result);
+    try {
+      assert.ok('notices' in result);
+      assert.equal(result.notices.length, 1);
+      assert.match(result.notices[0]!, /AndroidApiKey/);
+      assert.match(result.notices[0]!, /legacy/);
+      assert.match(result.notices[0]!, /ignored/);
+      assert.ok(!result.notices[0]!.includes('AAAA-legacy-server-key'), 'the key itself is never logged');
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+    } finally {
+      await service.close();
+    }
+  });
+
+  it('AndroidApiKey alone (no ServiceFileLocation): skipped, saying the legacy key no longer works', () => {
+    const result = create({ ServiceFileLocation: '', AndroidApiKey: 'AAAA' });
+    assert.ok('skipped' in result);
+    assert.match(result.skipped, /AndroidApiKey/);
+  });
+
+  it('a missing file', () => {
+    const missing = path.join(fx.dir, 'nope.json');
+    assertConfigError({ ServiceFileLocation: missing }, new RegExp(`ServiceFileLocation ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be read \\(ENOENT\\)\\. Check the path`));
+  });
+
+  it('an unreadable path (a directory)', () => {
+    const dir = path.join(fx.dir, 'a-directory');
+    mkdirSync(dir, { recursive: true });
+    assertConfigError({ ServiceFileLocation: dir }, /cannot be read \(EISDIR\)/);
+  });
+
+  it('not JSON', () => {
+    assertConfigError({ ServiceFileLocation: file('not-json.json', '{"type": "service_account",') }, /ServiceFileLocation .*not-json\.json is not JSON \(.+\)\. Use the service-account key file from the Firebase console/);
+  });
+
+  it('JSON that is not an object', () => {
+    assertConfigError({ ServiceFileLocation: file('array.json', [1, 2]) }, /is not a service-account JSON object/);
+  });
+
+  it('another kind of Google credential', () => {
+    assertConfigError({ ServiceFileLocation: file('user.json', { type: 'authorized_user', client_id: 'x', refresh_token: 'y' }) }, /holds a "authorized_user" credential, not a service account/);
+  });
+
+  for (const key of ['project_id', 'client_email', 'private_key', 'token_uri'] as const) {
+    it(`lacking ${key}`, () => {
+      const { [key]: _dropped, ...rest } = fx.account;
+      assertConfigError({ ServiceFileLocation: file(`no-${key}.json`, rest) }, new RegExp(`lacks ${key}\\. Use the service-account key file`));
+    });
+  }
+
+  it('names every missing key at once', () => {
+    assertConfigError({ ServiceFileLocation: file('empty.json', { type: 'service_account', project_id: '' }) }, /lacks project_id, client_email, private_key, token_uri\./);
+  });
+
+  it('an unparsable private key', () => {
+    assertConfigError({ ServiceFileLocation: file('bad-key.json', { ...fx.account, private_key: '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n' }) }, /the private_key in ServiceFileLocation .* cannot be read/);
+  });
+
+  it('a private key that is not RSA', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    assertConfigError({ ServiceFileLocation: file('ec-key.json', { ...fx.account, private_key: ec }) }, /is not an RSA key/);
+  });
+
+  it('a token_uri that is not an https URL', () => {
+    assertConfigError({ ServiceFileLocation: file('bad-uri.json', { ...fx.account, token_uri: 'oauth2.googleapis.com/token' }) }, /the token_uri .* is not a URL/);
+    assertConfigError({ ServiceFileLocation: file('http-uri.json', { ...fx.account, token_uri: 'http://oauth2.googleapis.com/token' }) }, /must be an https URL/);
+  });
+
+  it('an FcmEndpoint that is not https://host[:port]', () => {
+    for (const endpoint of ['http://127.0.0.1:1', 'https://127.0.0.1:1/v1', 'not a url']) {
+      assertConfigError({ FcmEndpoint: endpoint }, /FcmEndpoint ".*" must be https:\/\/host or https:\/\/host:port, with no path/);
+    }
+  });
+
+  it('loadServiceAccount returns what the transport needs', () => {
+    const account = loadServiceAccount(fx.entry());
+    assert.equal(account.projectId, 'delivery-test');
+    assert.equal(account.clientEmail, fx.account.client_email);
+    assert.equal(account.tokenUri, fx.account.token_uri);
+    assert.equal(account.privateKeyId, fx.account.private_key_id);
+    assert.equal(account.privateKey.asymmetricKeyType, 'rsa');
+  });
+});
+
+describe('FCM transport helpers', () => {
+  it('tokenRequestUrl: Google token URLs follow FcmEndpoint, other URLs are kept', () => {
+    const endpoint = new URL('https://relay.example:8443');
+    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', endpoint).href, 'https://relay.example:8443/token');
+    assert.equal(tokenRequestUrl('https://accounts.google.com/o/oauth2/token', endpoint).href, 'https://relay.example:8443/o/oauth2/token');
+    assert.equal(tokenRequestUrl('https://auth.internal:9000/token', endpoint).href, 'https://auth.internal:9000/token');
+    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', undefined).href, 'https://oauth2.googleapis.com/token');
+  });
+
+  it('classifyFcmAnswer: only the FcmError detail decides REMOVE', () => {
+    const body = (status: string, code: number, errorCode?: string): string =>
+      JSON.stringify({ error: { code, message: 'm', status, ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}) } });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'NOT_FOUND' });
+    assert.deepEqual(classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'INTERNAL' });
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), { kind: 'retryable', error: 'm', reason: 'INTERNAL' });
+    assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), { kind: 'retryable', error: 'm', reason: 'QUOTA_EXCEEDED' });
+  });
+});
