@@ -8,7 +8,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest } from '../src/payload/apns';
 import type { RunningProxy } from '../src/proxy';
-import { APPLE_TOKEN, TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
+import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
+import { APPLE_TOKEN, TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, writeTemp, type ApnsFixture } from './support';
 
 const OK = '{"status":"OK"}\n';
 const REMOVE = '{"status":"REMOVE"}\n';
@@ -279,5 +280,46 @@ describe('HTTP API: an APNs endpoint that refuses connections', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+describe('HTTP API → APNs sandbox with certificate auth', () => {
+  const noToken = { AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' };
+
+  async function deliverWith(entryFields: (apns: ApnsFixture) => Record<string, unknown>): Promise<{ text: string; auth?: string; topic?: string }> {
+    const apns = await startApnsFixture();
+    const proxy = await startTestProxy(testConfig({ apple: [apns.entry({ ...noToken, ...entryFields(apns) })], SendTimeoutSec: 3, RetryTimeoutSec: 1 }), [apns.ca.certPem]);
+    try {
+      const answer = await post(`${proxy.url}/api/v1/send_push`, message());
+      const received = apns.peer.received[0];
+      return { text: answer.text, auth: received?.auth, topic: received?.topic };
+    } finally {
+      await proxy.close();
+      await apns.close();
+    }
+  }
+
+  it('a PEM file with certificate and key', async () => {
+    const result = await deliverWith((apns) => {
+      const pair = createAppleClientCertificate(apns.ca, { topic: TOPIC });
+      return { ApplePushCertPrivate: writeTemp(apns.dir, 'push.pem', pair.certPem + pair.keyPem) };
+    });
+    assert.deepEqual(result, { text: OK, auth: 'certificate', topic: TOPIC });
+  });
+
+  it('a password-protected .p12, topic taken from the certificate', async () => {
+    const result = await deliverWith((apns) => {
+      const pair = createAppleClientCertificate(apns.ca, { topic: TOPIC });
+      return { ApplePushCertPrivate: writeTemp(apns.dir, 'push.p12', toPkcs12(pair, 's3cret')), ApplePushCertPassword: 's3cret', ApplePushTopic: '' };
+    });
+    assert.deepEqual(result, { text: OK, auth: 'certificate', topic: TOPIC });
+  });
+
+  it('a certificate APNs does not trust: FAIL, as any non-200 answer', async () => {
+    const result = await deliverWith((apns) => {
+      const pair = createAppleClientCertificate(createCertificateAuthority('Some Other CA'), { topic: TOPIC });
+      return { ApplePushCertPrivate: writeTemp(apns.dir, 'push.pem', pair.certPem + pair.keyPem) };
+    });
+    assert.equal(result.text, fail('unknown send response error'));
   });
 });

@@ -135,7 +135,7 @@ function loadCertificate(entry: AppleEntryConfig): LoadedAppleCredentials {
   if (!forgeCert.getExtension({ id: envOid } as unknown as string)) {
     throw new ConfigError(
       `${where(entry)}: the certificate in ApplePushCertPrivate ${file} is not valid for APNs ${production ? 'production' : 'development (sandbox)'}. ` +
-        `Set ApplePushUseDevelopment to ${!production} if that is the certificate's environment, or create a certificate for this one.`,
+        `Set ApplePushUseDevelopment to ${production} if that is the certificate's environment, or create a certificate for this one.`,
     );
   }
   const uid = forgeCert.subject.getField({ type: USER_ID_OID } as unknown as string) as { value?: string } | null;
