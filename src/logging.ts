@@ -47,7 +47,7 @@ export function createLogger(settings: LogSettings, consoleStream: NodeJS.Writab
 }
 
 function plainStream(destination: NodeJS.WritableStream | DestinationStream, colorize: boolean): DestinationStream {
-  return pretty({ destination: destination as NodeJS.WritableStream, colorize, sync: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' });
+  return pretty({ destination: destination as NodeJS.WritableStream, colorize, sync: true, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' });
 }
 
 function censorValue(value: unknown, keyPath: string[]): string {
