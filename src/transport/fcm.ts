@@ -1,0 +1,355 @@
+/**
+ * FCM I/O through firebase-admin's `send()` (HTTP v1 over HTTP/1.1): one firebase-admin App per configured
+ * entry, one attempt per call, the answer classified as spec §8.2 says.
+ *
+ * What the library does not offer is wired in through its supported options only:
+ * - credentials: our own `Credential` that signs the service-account JWT and posts it to the account's
+ *   `token_uri` (the library's `cert()` always uses Google's fixed URL);
+ * - `FcmEndpoint`: `httpAgent` is an Agent whose connections go to the endpoint (the library fixes the
+ *   host to fcm.googleapis.com);
+ * - bounded attempts: the library re-sends 503s and connection errors for up to ~80 s on its own. Every
+ *   send runs in an AsyncLocalStorage scope, and the Agent (which sees every HTTP request the library
+ *   makes, its retries included) refuses requests of a finished attempt and destroys those under way
+ *   when the attempt ends. The same hook keeps the last HTTP answer, because the library's errors carry
+ *   neither status nor body and §8.2 classifies by the FcmError `errorCode` of the body.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { sign, type KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { isIP } from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
+import { deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken } from 'firebase-admin/app';
+import { getMessaging, type Messaging } from 'firebase-admin/messaging';
+import type { Logger } from 'pino';
+import type { AttemptResult, Transport } from '../delivery/types';
+import type { FcmMessage } from '../payload/fcm';
+
+export const FCM_HOST = 'fcm.googleapis.com';
+export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
+/**
+ * Keep-alive connections per entry. HTTP/1.1 carries one request per connection at a time; past this
+ * many sends in flight, further ones wait for a free connection (bounded by their attempt's timeout).
+ */
+export const FCM_MAX_SOCKETS = 64;
+/** What an attempt that ran out of time reads, as in the original. */
+export const DEADLINE_EXCEEDED = 'context deadline exceeded';
+
+const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+const ASSERTION_LIFETIME_SEC = 3600;
+/** A token request is shared by every send waiting for it, so it has its own bound, not an attempt's. */
+const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
+const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
+const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
+const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
+
+/** The parts of a Google service-account file that FCM needs, already checked (src/services/android.ts). */
+export interface FcmServiceAccount {
+  projectId: string;
+  clientEmail: string;
+  privateKey: KeyObject;
+  privateKeyId?: string;
+  /** The account's `token_uri`: where tokens come from, and the assertion's audience. */
+  tokenUri: string;
+}
+
+export interface FcmTransportOptions {
+  /** Unique among live firebase-admin apps. */
+  appName: string;
+  account: FcmServiceAccount;
+  /** `FcmEndpoint`: every FCM connection (and token requests meant for Google) goes there instead. */
+  endpoint?: URL;
+  /** Extra CAs on top of Node's own, for a peer this process started itself. */
+  trustedCa?: string[];
+  maxSockets?: number;
+  logger?: Logger;
+}
+
+/** An HTTP answer as it came over the wire. */
+export interface FcmHttpAnswer {
+  status: number;
+  body: string;
+}
+
+interface AttemptScope {
+  over: boolean;
+  /** Requests of this attempt that may still reach FCM. */
+  live: Set<http.ClientRequest>;
+  /** The answer to this attempt's latest request. */
+  answer?: FcmHttpAnswer;
+}
+
+export class FcmTransport implements Transport<FcmMessage> {
+  private readonly attempts = new AsyncLocalStorage<AttemptScope>();
+  private readonly agent: FcmAgent;
+  private readonly tokenAgent: https.Agent;
+  private readonly app: App;
+  private readonly messaging: Messaging;
+
+  constructor(options: FcmTransportOptions) {
+    // One context for every connection: a `ca` option would parse the whole trust store per handshake.
+    const ca = trustStore(options.trustedCa);
+    const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
+    this.agent = new FcmAgent(
+      { keepAlive: true, maxSockets: options.maxSockets ?? FCM_MAX_SOCKETS, ...tlsOptions },
+      options.endpoint,
+      () => this.attempts.getStore(),
+    );
+    this.tokenAgent = new https.Agent({ keepAlive: true, maxSockets: 4, ...tlsOptions });
+    const credential = new ServiceAccountCredential(options.account, tokenRequestUrl(options.account.tokenUri, options.endpoint), this.tokenAgent, options.logger);
+    this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
+    this.messaging = getMessaging(this.app);
+  }
+
+  async attempt(message: FcmMessage, timeoutMs: number): Promise<AttemptResult> {
+    const scope: AttemptScope = { over: false, live: new Set() };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<AttemptResult>((resolve) => {
+      timer = setTimeout(() => resolve({ kind: 'retryable', error: DEADLINE_EXCEEDED, reason: DEADLINE_EXCEEDED }), Math.max(0, timeoutMs));
+    });
+    const sent = this.attempts
+      .run(scope, async () => this.messaging.send(message))
+      .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer));
+    try {
+      return await Promise.race([sent, timedOut]);
+    } finally {
+      clearTimeout(timer);
+      scope.over = true;
+      for (const req of scope.live) req.destroy(attemptOver());
+    }
+  }
+
+  async close(): Promise<void> {
+    this.agent.closed = true;
+    try {
+      await deleteApp(this.app);
+    } finally {
+      this.agent.destroy();
+      this.tokenAgent.destroy();
+    }
+  }
+}
+
+/**
+ * The HTTP agent firebase-admin sends through: keep-alive connections to FCM (or to `FcmEndpoint`,
+ * TLS-verified against the endpoint's own name; the Host header stays FCM's), and the attempt guard.
+ */
+class FcmAgent extends https.Agent {
+  closed = false;
+
+  constructor(
+    options: https.AgentOptions,
+    private readonly endpoint: URL | undefined,
+    private readonly currentAttempt: () => AttemptScope | undefined,
+  ) {
+    super(options);
+  }
+
+  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    if (!this.endpoint) return super.createConnection(options, callback);
+    const host = hostnameOf(this.endpoint);
+    return super.createConnection({ ...options, host, port: Number(this.endpoint.port || 443), servername: isIP(host) ? undefined : host }, callback);
+  }
+
+  /** Called (in the caller's async context) for every request made through this agent. */
+  addRequest(req: http.ClientRequest, options: unknown): void {
+    const attempt = this.currentAttempt();
+    if (this.closed || attempt?.over) {
+      // What Node's Agent itself does when dialing fails: the request errors and nothing is sent.
+      (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(undefined, attemptOver(this.closed ? 'the FCM transport is closed' : undefined));
+      return;
+    }
+    if (attempt) {
+      attempt.answer = undefined;
+      attempt.live.add(req);
+      req.once('close', () => attempt.live.delete(req));
+      req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
+    }
+    (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(this, req, options);
+  }
+}
+
+function captureAnswer(res: http.IncomingMessage, attempt: AttemptScope): void {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  res.on('data', (chunk: Buffer) => {
+    if (size >= MAX_CAPTURED_BODY_BYTES) return;
+    chunks.push(chunk);
+    size += chunk.length;
+  });
+  // Runs in the same 'end' emission as the library's own listener, so before its promise settles.
+  res.once('end', () => {
+    attempt.answer = { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
+  });
+}
+
+function attemptOver(message = 'the delivery attempt is over'): Error {
+  // Not one of the library's retryable codes (ECONNRESET, ETIMEDOUT): it gives up at once.
+  return Object.assign(new Error(message), { code: ATTEMPT_OVER_CODE });
+}
+
+/**
+ * Spec §8.2: UNREGISTERED / SENDER_ID_MISMATCH → REMOVE (reason always UNREGISTERED); INTERNAL and
+ * QUOTA_EXCEEDED → retried; anything else FAILs with Google's message and the errorCode as reason.
+ * Only the FcmError detail counts: a bare 403 PERMISSION_DENIED (wrong project or credentials) or
+ * 404 NOT_FOUND must not make the chat server forget its devices.
+ */
+export function classifyFcmAnswer(answer: FcmHttpAnswer): AttemptResult {
+  const google = parseGoogleError(answer.body);
+  const error = google?.message || `unexpected http response with status: ${answer.status}\n${answer.body}`;
+  const errorCode = google?.errorCode;
+  if (errorCode === 'UNREGISTERED' || errorCode === 'SENDER_ID_MISMATCH') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED' };
+  if (errorCode === 'INTERNAL' || errorCode === 'QUOTA_EXCEEDED') return { kind: 'retryable', error, reason: errorCode };
+  return { kind: 'final', outcome: 'FAIL', error, reason: errorCode ?? google?.status ?? `HTTP ${answer.status}` };
+}
+
+/** A rejected `send()`: by the HTTP answer when there was one, else by the library's error code. */
+export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefined): AttemptResult {
+  const message = err instanceof Error ? err.message : String(err);
+  if (answer && answer.status >= 200 && answer.status < 300) {
+    // The library refuses a success answer whose body is not JSON.
+    let detail = message;
+    try {
+      JSON.parse(answer.body);
+    } catch (parseError) {
+      detail = (parseError as Error).message;
+    }
+    return { kind: 'final', outcome: 'FAIL', error: `error while parsing response: ${detail}`, reason: 'UNKNOWN' };
+  }
+  if (answer) return classifyFcmAnswer(answer);
+  return { kind: 'final', outcome: 'FAIL', error: message, reason: reasonForLibraryCode((err as { code?: unknown } | null)?.code) };
+}
+
+/** Failures without an HTTP answer, named like the Go client's platform error codes. */
+function reasonForLibraryCode(code: unknown): string {
+  if (code === 'app/network-error') return 'UNAVAILABLE';
+  if (code === 'app/network-timeout') return 'DEADLINE_EXCEEDED';
+  if (code === 'app/invalid-credential') return 'UNAUTHENTICATED';
+  if (typeof code === 'string' && (code.startsWith('messaging/invalid-') || code === 'messaging/payload-size-limit-exceeded')) return 'INVALID_ARGUMENT';
+  return 'UNKNOWN';
+}
+
+function parseGoogleError(body: string): { message?: string; status?: string; errorCode?: string } | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const error = (json as { error?: unknown } | null)?.error;
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { message, status, details } = error as { message?: unknown; status?: unknown; details?: unknown };
+  const fcmError = Array.isArray(details)
+    ? (details as Array<{ '@type'?: unknown; errorCode?: unknown }>).find((d) => d?.['@type'] === FCM_ERROR_TYPE)
+    : undefined;
+  return {
+    message: typeof message === 'string' ? message : undefined,
+    status: typeof status === 'string' ? status : undefined,
+    errorCode: typeof fcmError?.errorCode === 'string' ? fcmError.errorCode : undefined,
+  };
+}
+
+/**
+ * OAuth2 for a service account (RFC 7523 JWT bearer grant), against the account's own `token_uri`.
+ * firebase-admin caches the token and asks again when less than 5 minutes of it are left.
+ */
+export class ServiceAccountCredential implements Credential {
+  constructor(
+    private readonly account: FcmServiceAccount,
+    private readonly tokenUrl: URL,
+    private readonly agent?: https.Agent,
+    private readonly logger?: Logger,
+  ) {}
+
+  async getAccessToken(): Promise<GoogleOAuthAccessToken> {
+    try {
+      return await this.requestToken();
+    } catch (err) {
+      this.logger?.warn({ token_url: this.tokenUrl.href, client_email: this.account.clientEmail, err: (err as Error).message }, 'FCM access token request failed');
+      throw err;
+    }
+  }
+
+  /** The signed assertion; `aud` is the account's `token_uri` even when the request goes elsewhere. */
+  signAssertion(nowSec: number): string {
+    const header = { alg: 'RS256', typ: 'JWT', ...(this.account.privateKeyId ? { kid: this.account.privateKeyId } : {}) };
+    const claims = { iss: this.account.clientEmail, scope: FCM_SCOPE, aud: this.account.tokenUri, iat: nowSec, exp: nowSec + ASSERTION_LIFETIME_SEC };
+    const unsigned = `${base64url(header)}.${base64url(claims)}`;
+    return `${unsigned}.${sign('sha256', Buffer.from(unsigned), this.account.privateKey).toString('base64url')}`;
+  }
+
+  private async requestToken(): Promise<GoogleOAuthAccessToken> {
+    const assertion = this.signAssertion(Math.floor(Date.now() / 1000));
+    const answer = await postForm(this.tokenUrl, new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion }).toString(), this.agent);
+    let json: { access_token?: unknown; expires_in?: unknown; error?: unknown; error_description?: unknown } | undefined;
+    try {
+      json = JSON.parse(answer.body) as typeof json;
+    } catch {
+      json = undefined;
+    }
+    if (answer.status === 200 && typeof json?.access_token === 'string' && typeof json.expires_in === 'number') {
+      return { access_token: json.access_token, expires_in: json.expires_in };
+    }
+    // The Go client's wording: `oauth2: "invalid_grant" "Invalid JWT Signature."`.
+    if (typeof json?.error === 'string') throw new Error(`oauth2: "${json.error}" "${String(json.error_description ?? '')}"`);
+    throw new Error(`oauth2: cannot fetch token: ${answer.status}\nResponse: ${answer.body.slice(0, 512)}`);
+  }
+}
+
+function postForm(url: URL, body: string, agent: https.Agent | undefined): Promise<FcmHttpAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, {
+      method: 'POST',
+      ...(agent ? { agent } : {}),
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
+    });
+    req.setTimeout(TOKEN_REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`token request to ${url.origin} timed out after ${TOKEN_REQUEST_TIMEOUT_MS} ms`)));
+    req.once('error', reject);
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.once('error', reject);
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.end(body);
+  });
+}
+
+/**
+ * Where token requests go. With `FcmEndpoint` set, all of FCM's traffic goes there: a Google token URL keeps
+ * its path on the endpoint's origin; a token URL that is not Google's was chosen on purpose and is kept.
+ */
+export function tokenRequestUrl(tokenUri: string, endpoint: URL | undefined): URL {
+  const url = new URL(tokenUri);
+  if (!endpoint || !isGoogleHost(url.hostname)) return url;
+  return new URL(`${url.pathname}${url.search}`, endpoint.origin);
+}
+
+function isGoogleHost(hostname: string): boolean {
+  return ['googleapis.com', 'google.com'].some((domain) => hostname === domain || hostname.endsWith(`.${domain}`));
+}
+
+function hostnameOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, '');
+}
+
+/** Undefined = Node's own store (with NODE_EXTRA_CA_CERTS). An explicit `ca` replaces that store, so rebuild it. */
+function trustStore(trustedCa: string[] | undefined): string[] | undefined {
+  if (!trustedCa || trustedCa.length === 0) return undefined;
+  const extra: string[] = [];
+  const extraFile = process.env.NODE_EXTRA_CA_CERTS;
+  if (extraFile) {
+    try {
+      extra.push(readFileSync(extraFile, 'utf8'));
+    } catch {
+      // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS.
+    }
+  }
+  return [...tls.rootCertificates, ...extra, ...trustedCa];
+}
+
+function base64url(json: unknown): string {
+  return Buffer.from(JSON.stringify(json)).toString('base64url');
+}
