@@ -50,13 +50,17 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const dialHost = options.endpoint?.hostname.replace(/^\[|\]$/g, '') ?? host;
     const dialPort = options.endpoint ? Number(options.endpoint.port || 443) : 443;
     const credentials = options.credentials;
+    // Built once: a CA list passed per connection is parsed again at every reconnect.
+    const secureContext = tls.createSecureContext({
+      ...(options.trustedCa ? { ca: [...tls.rootCertificates, ...options.trustedCa] } : {}),
+      ...(credentials.kind === 'certificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
+    });
     const tlsOptions: tls.ConnectionOptions = {
       host: dialHost,
       port: dialPort,
       ALPNProtocols: ['h2'],
+      secureContext,
       ...(isIP(dialHost) ? {} : { servername: dialHost }),
-      ...(options.trustedCa ? { ca: [...tls.rootCertificates, ...options.trustedCa] } : {}),
-      ...(credentials.kind === 'certificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
     };
 
     this.provider = new apn.Provider({
