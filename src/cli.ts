@@ -7,6 +7,10 @@
 import type { Logger } from 'pino';
 import { builtInTestConfig, findConfigFile, loadConfigFile, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
+import { runDevCert } from './commands/dev-cert';
+import { runTenants } from './commands/tenants';
+import { UsageError } from './commands/usage-error';
+import { TenantsCommandError } from './tenants/command';
 import { createLogger } from './logging';
 import { startPushProxy, type RunningProxy } from './proxy';
 import { startSandbox, type Sandbox } from './sandbox/start';
@@ -15,13 +19,25 @@ import { buildInfo } from './version';
 export const EXIT_CONFIG_ERROR = 2;
 
 const USAGE = `Usage: push-proxy [--config FILE] [--version]
+       push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
+       push-proxy dev-cert [--out DIR] [--host NAME]...
 
   --config FILE   configuration file (also: PUSH_PROXY_CONFIG, else config/push-proxy.json;
                   with none, test mode with the built-in sandbox APNs and FCM peers)
   --version       print build information
+  tenants         manage hosted mode's tenants and their keys ("push-proxy tenants --help")
+  dev-cert        make a development CA, server and client certificate for HTTPS and mTLS
 `;
 
 async function main(argv: string[]): Promise<void> {
+  if (argv[0] === 'tenants') {
+    process.stdout.write((await runTenants(argv.slice(1), process.env, process.cwd())) + '\n');
+    return;
+  }
+  if (argv[0] === 'dev-cert') {
+    process.stdout.write(runDevCert(argv.slice(1)) + '\n');
+    return;
+  }
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(USAGE);
     return;
@@ -82,6 +98,10 @@ function isListenError(err: unknown): err is NodeJS.ErrnoException {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
+  if (err instanceof TenantsCommandError || err instanceof UsageError) {
+    process.stderr.write(`push-proxy: ${err.message}\n`);
+    process.exit(1);
+  }
   if (err instanceof ConfigError) {
     process.stderr.write(`push-proxy: configuration error: ${err.message}\n`);
     process.exit(EXIT_CONFIG_ERROR);

@@ -2,7 +2,7 @@
  * Prometheus metrics with the original's names and labels (spec §12), so existing dashboards keep working.
  * One registry per proxy instance: no global state.
  */
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -17,6 +17,16 @@ export class ProxyMetrics {
   readonly badRequest = this.counter('service_bad_request_total', 'send_push and ack requests refused as malformed', []);
   /** Never exported by the original (it forgot to register it); acks count here. */
   readonly delivered = this.counter('service_delivered_total', 'Delivery receipts (acks) from devices', ['platform', 'type']);
+
+  // Push Proxy's own, beyond the original's set. Tenant labels are ids from the tenants file: bounded.
+  readonly tenantNotifications = this.counter('service_tenant_notifications_total', 'Notifications by tenant and outcome', ['tenant', 'outcome']);
+  readonly authFailures = this.counter('service_auth_failures_total', 'Requests refused for missing, invalid or restricted tenant credentials', ['reason']);
+  readonly rateLimited = this.counter('service_rate_limited_total', 'Requests refused by a rate limit', ['limit', 'tenant']);
+  readonly rateLimitFallback = new Gauge({
+    name: 'service_rate_limit_fallback',
+    help: '1 while the shared rate-limit store (Redis) is unreachable and limits are per instance',
+    registers: [this.registry],
+  });
 
   readonly apnsRequestDuration = this.histogram('service_apns_request_duration_seconds', 'Duration of each APNs attempt', []);
   readonly fcmRequestDuration = this.histogram('service_fcm_request_duration_seconds', 'Duration of each FCM attempt', []);

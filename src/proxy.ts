@@ -2,7 +2,7 @@
  * Assembles one proxy instance from a loaded configuration: services per configured entry, the dispatcher,
  * the HTTP server. Everything it builds it owns and closes; nothing is global.
  */
-import http from 'node:http';
+import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { parseListenAddress } from './config/load';
@@ -11,7 +11,11 @@ import { PushDispatcher } from './delivery/dispatcher';
 import { retryBounds } from './delivery/retry';
 import type { ServiceDeps } from './delivery/service';
 import type { EntryState, PushService } from './delivery/types';
+import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
+import { createListener, trustedProxyMatcher } from './http/listener';
+import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ratelimit/gate';
+import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
 import { createAndroidService } from './services/android';
 import { createAppleService } from './services/apple';
@@ -65,31 +69,65 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
   const { logger } = options;
   const metrics = new ProxyMetrics();
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
-  const { services, states } = createServices(config, {
-    logger,
-    ...bounds,
-    trustedCa: options.trustedCa,
-    observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
-  });
+  // Everything opened so far, closed again if a later step fails.
+  const closers: Array<() => unknown> = [];
+  const closeAll = () => Promise.all(closers.splice(0).reverse().map((close) => close()));
 
-  const app = createHttpApp({
-    dispatcher: new PushDispatcher(services, metrics, logger),
-    metrics,
-    logger,
-    enableMetrics: config.EnableMetrics,
-    throttlePerSec: config.ThrottlePerSec,
-    version: buildInfo(),
-    entryStates: () => states,
-  });
-
-  const server = http.createServer(app);
-  // The original's 60 s read and write timeouts; idle keep-alive connections live as long.
-  server.requestTimeout = 60_000;
-  server.headersTimeout = 60_000;
-  server.keepAliveTimeout = 60_000;
-
-  const listen = options.listen ?? parseListenAddress(config.ListenAddress);
   try {
+    const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
+    const { services, states } = createServices(config, {
+      logger,
+      ...bounds,
+      trustedCa: options.trustedCa,
+      observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+    });
+    closers.push(() => Promise.all([...services.values()].map((s) => s.close())));
+
+    const tenants = config.TenantsFile ? await TenantStore.open(config.TenantsFile, { logger }) : undefined;
+    if (tenants) closers.push(() => tenants.close());
+
+    const rateSettings = rateLimitSettings(config);
+    const rateLimits = Object.values(rateSettings).some((limit) => limit > 0)
+      ? new RateLimitGate({
+          settings: rateSettings,
+          store: config.RateLimitStore.Type === 'redis'
+            ? { type: 'redis', url: config.RateLimitStore.URL, fallbackDivisor: config.RateLimitStore.FallbackDivisor }
+            : { type: 'memory' },
+          logger,
+          onFallbackChange: (active) => metrics.rateLimitFallback.set(active ? 1 : 0),
+        })
+      : undefined;
+    if (rateLimits) {
+      closers.push(() => rateLimits.close());
+      await rateLimits.ready();
+    }
+
+    const requireHttps = config.Mode === 'hosted';
+    const access = tenants || rateLimits || requireHttps ? new AccessControl({ requireHttps, tenants, rateLimits, metrics, logger }) : undefined;
+
+    const app = createHttpApp({
+      dispatcher: new PushDispatcher(services, metrics, logger),
+      metrics,
+      logger,
+      enableMetrics: config.EnableMetrics,
+      throttlePerSec: config.ThrottlePerSec,
+      version: buildInfo(),
+      entryStates: () => states,
+      access,
+      trustProxy,
+      readinessDetails: () => ({
+        ...(rateLimits ? { rateLimits: { ...rateSettings, ...rateLimits.status() } } : {}),
+        ...(tenants ? { tenants: tenants.size } : {}),
+      }),
+    });
+
+    const server = createListener(config, app);
+    // The original's 60 s read and write timeouts; idle keep-alive connections live as long.
+    server.requestTimeout = 60_000;
+    server.headersTimeout = 60_000;
+    server.keepAliveTimeout = 60_000;
+
+    const listen = options.listen ?? parseListenAddress(config.ListenAddress);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(listen.port, listen.host, () => {
@@ -97,32 +135,42 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
         resolve();
       });
     });
+
+    const address = server.address() as AddressInfo;
+    const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
+    let closing: Promise<void> | undefined;
+
+    return {
+      url: `${config.TLSCertFile ? 'https' : 'http'}://${host}:${address.port}`,
+      port: address.port,
+      server,
+      metrics,
+      entryStates: states,
+      close() {
+        closing ??= (async () => {
+          // Requests under way get their answers; idle connections go at once.
+          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          server.closeIdleConnections();
+          const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
+          await closed;
+          clearTimeout(force);
+          await closeAll();
+        })();
+        return closing;
+      },
+    };
   } catch (err) {
-    await Promise.all([...services.values()].map((s) => s.close()));
+    await closeAll();
     throw err;
   }
+}
 
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
-  let closing: Promise<void> | undefined;
-
+/** The mode's defaults, with what the config sets on top. */
+export function rateLimitSettings(config: ProxyConfig): RateLimitSettings {
+  const defaults = DEFAULT_RATE_LIMITS[config.Mode];
   return {
-    url: `http://${host}:${address.port}`,
-    port: address.port,
-    server,
-    metrics,
-    entryStates: states,
-    close() {
-      closing ??= (async () => {
-        // Requests under way get their answers; idle connections go at once.
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
-        await closed;
-        clearTimeout(force);
-        await Promise.all([...services.values()].map((s) => s.close()));
-      })();
-      return closing;
-    },
+    perClientPerSec: config.RateLimits.PerClientPerSec ?? defaults.perClientPerSec,
+    perServerIdPerSec: config.RateLimits.PerServerIdPerSec ?? defaults.perServerIdPerSec,
+    perTenantPerSec: config.RateLimits.PerTenantPerSec ?? defaults.perTenantPerSec,
   };
 }

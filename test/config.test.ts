@@ -88,7 +88,27 @@ describe('config: parsing', () => {
     assert.match(configError(() => parseConfig({ ApplePushSettings: [{ AppleEndpoint: 'https://h:1/path' }] }, 'f', {}, 'eas')), /ApplePushSettings\[0\]\.AppleEndpoint must be https:\/\/host:port with no path/);
   });
 
-  it('accepts hosted mode now', () => assert.equal(parseConfig({ Mode: 'hosted' }, 'f', {}, 'eas').config.Mode, 'hosted'));
+  it('hosted mode needs HTTPS (or a trusted balancer) and a tenants file', () => {
+    assert.equal(parseConfig({ Mode: 'hosted', TrustedProxies: ['10.0.0.0/8'], TenantsFile: 't.json' }, 'f', {}, 'eas').config.Mode, 'hosted');
+    assert.equal(parseConfig({ Mode: 'hosted', TLSCertFile: 'c', TLSKeyFile: 'k', TenantsFile: 't.json' }, 'f', {}, 'eas').config.Mode, 'hosted');
+    assert.match(configError(() => parseConfig({ Mode: 'hosted', TenantsFile: 't.json' }, 'f', {}, 'eas')), /hosted mode serves the public internet and needs HTTPS: set TLSCertFile and TLSKeyFile, or, .* TrustedProxies/);
+    assert.match(configError(() => parseConfig({ Mode: 'hosted', TrustedProxies: ['10.0.0.0/8'] }, 'f', {}, 'eas')), /hosted mode authenticates every chat server: set TenantsFile/);
+  });
+
+  it('TLS keys come in pairs; a client CA needs HTTPS', () => {
+    assert.match(configError(() => parseConfig({ TLSCertFile: 'c' }, 'f', {}, 'eas')), /HTTPS needs both TLSCertFile and TLSKeyFile; only TLSCertFile is set/);
+    assert.match(configError(() => parseConfig({ TLSClientCAFile: 'ca' }, 'f', {}, 'eas')), /TLSClientCAFile .* needs HTTPS/);
+  });
+
+  it('rate-limit settings: nested keys case-insensitive, store defaults, Redis needs a URL', () => {
+    const { config } = parseConfig({ ratelimits: { perclientpersec: 7 }, RateLimitStore: { type: 'redis', url: 'redis://127.0.0.1:6379' } }, 'f', {}, 'eas');
+    assert.deepEqual(config.RateLimits, { PerClientPerSec: 7 });
+    assert.deepEqual(config.RateLimitStore, { Type: 'redis', URL: 'redis://127.0.0.1:6379', FallbackDivisor: 1 });
+    assert.deepEqual(parseConfig({}, 'f', {}, 'eas').config.RateLimitStore, { Type: 'memory', URL: '', FallbackDivisor: 1 });
+    assert.match(configError(() => parseConfig({ RateLimitStore: { Type: 'redis' } }, 'f', {}, 'eas')), /set RateLimitStore\.URL to redis:\/\/host:port/);
+    assert.match(configError(() => parseConfig({ RateLimits: { PerClientPersec: -1 } }, 'f', {}, 'eas')), /RateLimits\.PerClientPerSec/);
+    assert.deepEqual(parseConfig({}, 'f', { PUSH_PROXY_REDIS_URL: 'redis://r:1', PUSH_PROXY_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.0.0/16' }, 'eas').config.TrustedProxies, ['10.0.0.0/8', '192.168.0.0/16']);
+  });
 
   it('an unknown LogFormat means plain, as the original', () => {
     const { config, warnings } = parseConfig({ LogFormat: 'fancy' }, 'f', {}, 'eas');

@@ -14,7 +14,7 @@ export const DEFAULT_CONFIG_FILE = 'config/push-proxy.json';
 export const TEST_MODE_LISTEN_ADDRESS = ':8066';
 
 /** Environment variables for what operators change per deployment. */
-export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' }> = [
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' | 'list' }> = [
   { env: 'PUSH_PROXY_MODE', key: 'Mode', type: 'string' },
   { env: 'PUSH_PROXY_LISTEN_ADDRESS', key: 'ListenAddress', type: 'string' },
   { env: 'PUSH_PROXY_LOG_FORMAT', key: 'LogFormat', type: 'string' },
@@ -25,7 +25,15 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig;
   { env: 'PUSH_PROXY_ENABLE_CONSOLE_LOG', key: 'EnableConsoleLog', type: 'boolean' },
   { env: 'PUSH_PROXY_ENABLE_FILE_LOG', key: 'EnableFileLog', type: 'boolean' },
   { env: 'PUSH_PROXY_LOG_FILE_LOCATION', key: 'LogFileLocation', type: 'string' },
+  { env: 'PUSH_PROXY_TLS_CERT_FILE', key: 'TLSCertFile', type: 'string' },
+  { env: 'PUSH_PROXY_TLS_KEY_FILE', key: 'TLSKeyFile', type: 'string' },
+  { env: 'PUSH_PROXY_TLS_CLIENT_CA_FILE', key: 'TLSClientCAFile', type: 'string' },
+  { env: 'PUSH_PROXY_TRUSTED_PROXIES', key: 'TrustedProxies', type: 'list' },
+  { env: 'PUSH_PROXY_TENANTS_FILE', key: 'TenantsFile', type: 'string' },
 ];
+
+/** Sets RateLimitStore to Redis at this URL (the one nested key operators change per deployment). */
+export const REDIS_URL_ENV = 'PUSH_PROXY_REDIS_URL';
 
 export interface LoadedConfig {
   config: ProxyConfig;
@@ -43,6 +51,10 @@ const validateConfig = ajv.compile(schema);
 const TOP_LEVEL_KEYS = Object.keys(schema.properties);
 const APPLE_KEYS = Object.keys(schema.definitions.AppleEntry.properties);
 const ANDROID_KEYS = Object.keys(schema.definitions.AndroidEntry.properties);
+const NESTED_OBJECT_KEYS = {
+  RateLimits: Object.keys(schema.properties.RateLimits.properties),
+  RateLimitStore: Object.keys(schema.properties.RateLimitStore.properties),
+} as const;
 
 /** `--config FILE`, `--config=FILE` or the original's `-config FILE`, then PUSH_PROXY_CONFIG, then config/push-proxy.json. */
 export function findConfigFile(argv: readonly string[], env: Env, cwd: string): string | null {
@@ -107,8 +119,15 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
       );
     }
   }
+  for (const [key, keys] of Object.entries(NESTED_OBJECT_KEYS)) {
+    const value = config[key];
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+      config[key] = foldKeys(value as Record<string, unknown>, keys, `${key}.`, where, warnings);
+    }
+  }
   applyEnvOverrides(config, env);
   config.Mode ??= defaultMode;
+  config.RateLimits ??= {};
 
   if (!validateConfig(config)) {
     throw new ConfigError(`${where}: ${describeSchemaErrors(validateConfig.errors ?? [], config)}`);
@@ -119,6 +138,7 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
     valid.LogFormat = 'plain' as LogFormat;
   }
   parseListenAddress(valid.ListenAddress, where);
+  checkTlsAndHosting(valid, where);
   warnDuplicateTypes(valid, warnings);
   return { config: valid, source, warnings };
 }
@@ -177,6 +197,7 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
     const value = env[name];
     if (value === undefined || value === '') continue;
     if (type === 'string') config[key] = value;
+    else if (type === 'list') config[key] = value.split(/[\s,]+/).filter(Boolean);
     else if (type === 'integer') {
       if (!/^-?\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number (it sets ${key}).`);
       config[key] = Number(value);
@@ -186,6 +207,8 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
       config[key] = lower === 'true' || lower === '1';
     }
   }
+  const redisUrl = env[REDIS_URL_ENV];
+  if (redisUrl) config.RateLimitStore = { ...(config.RateLimitStore as object | undefined), Type: 'redis', URL: redisUrl };
 }
 
 function describeSchemaErrors(errors: ErrorObject[], config: Record<string, unknown>): string {
@@ -222,6 +245,28 @@ export function parseListenAddress(address: string, where = 'config'): ListenAdd
   }
   const host = match[1] ?? match[2];
   return { host: host === '' ? undefined : host, port };
+}
+
+function checkTlsAndHosting(config: ProxyConfig, where: string): void {
+  if (Boolean(config.TLSCertFile) !== Boolean(config.TLSKeyFile)) {
+    throw new ConfigError(`${where}: HTTPS needs both TLSCertFile and TLSKeyFile; only ${config.TLSCertFile ? 'TLSCertFile' : 'TLSKeyFile'} is set.`);
+  }
+  if (config.TLSClientCAFile && !config.TLSCertFile) {
+    throw new ConfigError(`${where}: TLSClientCAFile (client certificates) needs HTTPS: set TLSCertFile and TLSKeyFile too.`);
+  }
+  if (config.Mode === 'hosted') {
+    if (!config.TLSCertFile && config.TrustedProxies.length === 0) {
+      throw new ConfigError(
+        `${where}: hosted mode serves the public internet and needs HTTPS: set TLSCertFile and TLSKeyFile, or, behind a TLS-terminating load balancer, TrustedProxies (its CIDRs).`,
+      );
+    }
+    if (!config.TenantsFile) {
+      throw new ConfigError(`${where}: hosted mode authenticates every chat server: set TenantsFile and add tenants with "push-proxy tenants add <id> --tenants-file FILE".`);
+    }
+  }
+  if (config.RateLimitStore.Type === 'redis' && !/^rediss?:\/\//.test(config.RateLimitStore.URL)) {
+    throw new ConfigError(`${where}: RateLimitStore.Type is redis: set RateLimitStore.URL to redis://host:port (or rediss:// for TLS).`);
+  }
 }
 
 function warnDuplicateTypes(config: ProxyConfig, warnings: string[]): void {

@@ -48,4 +48,15 @@ export interface ProxyConfig {
   LogFileLocation: string;
   LogFormat: LogFormat;
   LogLevel: LogLevel;
+  /** HTTPS: certificate and key files; with a client CA, clients must present certificates (mTLS). */
+  TLSCertFile: string;
+  TLSKeyFile: string;
+  TLSClientCAFile: string;
+  /** CIDRs of load balancers whose X-Forwarded-For/-Proto headers are believed. */
+  TrustedProxies: string[];
+  /** Hosted mode's tenants and their hashed keys. */
+  TenantsFile: string;
+  /** Requests per second; absent keys take the mode's defaults, 0 turns a limit off. */
+  RateLimits: { PerClientPerSec?: number; PerServerIdPerSec?: number; PerTenantPerSec?: number };
+  RateLimitStore: { Type: 'memory' | 'redis'; URL: string; FallbackDivisor: number };
 }

@@ -17,7 +17,8 @@ export class PushDispatcher {
     private readonly logger: Logger,
   ) {}
 
-  async send(received: PushNotification): Promise<PushResponse> {
+  /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. */
+  async send(received: PushNotification, tenant?: string): Promise<PushResponse> {
     if (received.server_id === '') return this.refuse('Failed because of missing server Id');
     if (received.device_id === '') return this.refuse(`Failed because of missing device Id serverId=${received.server_id}`);
 
@@ -47,6 +48,7 @@ export class PushDispatcher {
       result = { outcome: 'FAIL', error: 'internal error', reason: 'internal error', attempts: 0 };
     }
     this.record(notification, type, labels, result, performance.now() - started);
+    if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
 
     if (result.outcome === 'OK') return { status: 'OK' };
     if (result.outcome === 'REMOVE') return { status: 'REMOVE' };

@@ -9,6 +9,8 @@ import type { EntryState } from '../delivery/types';
 import type { PushDispatcher } from '../delivery/dispatcher';
 import type { ProxyMetrics } from '../metrics';
 import type { PushResponse } from '../notification';
+import { parsePlatform } from '../delivery/platform';
+import type { AccessControl, Admission, Refusal } from './access';
 import { decodePushAck, decodePushNotification } from './decode';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -22,6 +24,12 @@ export interface HttpAppDeps {
   throttlePerSec: number;
   version: { hash: string; version: string };
   entryStates: () => readonly EntryState[];
+  /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
+  access?: AccessControl;
+  /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
+  trustProxy?: (address: string) => boolean;
+  /** Extra facts for /readyz (rate-limit store, tenants). */
+  readinessDetails?: () => Record<string, unknown>;
 }
 
 const ROOT_PAGE = '<html><body>Mattermost Push Proxy</body></html>';
@@ -33,6 +41,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   // Go's mux matches paths exactly: `/version/` and `/Version` are 404 there.
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
+  const { trustProxy } = deps;
+  if (trustProxy) app.set('trust proxy', (address: string) => trustProxy(address));
   app.use(helmet());
 
   const quota = String(Math.max(1, deps.throttlePerSec));
@@ -46,8 +56,17 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
 
   // Mattermost servers send no Content-Type: read every body as bytes.
   const rawBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
+  // Refused before the body is read, so a refused client costs little.
+  const admit: express.RequestHandler = (req, res, next) => {
+    if (!deps.access) return next();
+    deps.access.admit(req).then((admission) => {
+      if (!admission.ok) return sendRefusal(res, admission);
+      res.locals.admission = admission;
+      next();
+    }, next);
+  };
 
-  route(app, '/api/v1/send_push', 'post', [rawBody], async (req, res) => {
+  route(app, '/api/v1/send_push', 'post', [admit, rawBody], async (req, res) => {
     const timer = deps.metrics.requestDuration.startTimer();
     try {
       const decoded = decodePushNotification(bodyOf(req));
@@ -55,13 +74,20 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
         deps.metrics.badRequest.inc();
         return sendPushResponse(res, { status: 'FAIL', error: `Failed to read message body: ${decoded.error}` });
       }
-      sendPushResponse(res, await deps.dispatcher.send(decoded.value));
+      const notification = decoded.value;
+      const admission = res.locals.admission as Extract<Admission, { ok: true }> | undefined;
+      // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
+      if (deps.access && admission && notification.server_id !== '' && notification.device_id !== '') {
+        const refusal = await deps.access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type);
+        if (refusal) return sendRefusal(res, refusal);
+      }
+      sendPushResponse(res, await deps.dispatcher.send(notification, admission?.tenant?.id));
     } finally {
       timer();
     }
   });
 
-  route(app, '/api/v1/ack', 'post', [rawBody], (req, res) => {
+  route(app, '/api/v1/ack', 'post', [admit, rawBody], (req, res) => {
     const timer = deps.metrics.requestDuration.startTimer();
     try {
       const decoded = decodePushAck(bodyOf(req));
@@ -99,7 +125,7 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   route(app, '/readyz', 'get', [], (_req, res) => {
     const entries = deps.entryStates();
     const ready = entries.every((e) => e.state !== 'failed') && entries.some((e) => e.state === 'ready');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', entries });
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
   });
 
   if (deps.enableMetrics) {
@@ -146,6 +172,11 @@ function route(app: express.Express, path: string, method: 'get' | 'post', befor
 
 function bodyOf(req: Request): Buffer {
   return Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+}
+
+/** A refusal outside the original's protocol: its status, and the same FAIL body shape. */
+function sendRefusal(res: Response, refusal: Refusal): void {
+  res.status(refusal.status).set(refusal.headers ?? {}).type('application/json').send(JSON.stringify({ error: refusal.error, status: 'FAIL' }) + '\n');
 }
 
 /** Compact JSON with sorted keys and a newline, as Go's encoder writes a map. */

@@ -84,6 +84,22 @@ export function createServerCertificate(
   return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
 
+/** A TLS client certificate, for mTLS to the proxy itself. */
+export function createClientCertificate(ca: CertificateAuthority, commonName = 'push-proxy-client'): PemPair {
+  const keys = rsaKeyPair();
+  const { notBefore, notAfter } = defaultValidity();
+  const cert = newCertificate(keys.publicKey, notBefore, notAfter);
+  cert.setSubject([{ name: 'commonName', value: commonName }]);
+  cert.setIssuer(ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false },
+    { name: 'keyUsage', digitalSignature: true, critical: true },
+    { name: 'extKeyUsage', clientAuth: true },
+  ]);
+  cert.sign(ca.key, forge.md.sha256.create());
+  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
+}
+
 export interface AppleClientCertificateOptions {
   topic: string;
   /** Which of Apple's environment marks the certificate carries. */

@@ -1,0 +1,88 @@
+/**
+ * Who may use the push API, and how much: HTTPS in hosted mode, tenant credentials when a tenants file is
+ * configured, tenant restrictions, and Push Proxy's own rate limits. Refusals are JSON FAIL bodies with the
+ * fitting status (401, 403, 429); only what passes reaches the original's always-200 handlers.
+ */
+import type { Request } from 'express';
+import type { Logger } from 'pino';
+import type { ProxyMetrics } from '../metrics';
+import type { RateLimitGate } from '../ratelimit/gate';
+import type { Tenant, TenantStore } from '../tenants/store';
+
+export type Admission = { ok: true; tenant?: Tenant } | Refusal;
+
+export interface Refusal {
+  ok: false;
+  status: number;
+  error: string;
+  headers?: Record<string, string>;
+}
+
+export interface AccessControlOptions {
+  /** Hosted mode: credentials must not cross the internet in clear. */
+  requireHttps: boolean;
+  tenants?: TenantStore;
+  rateLimits?: RateLimitGate;
+  metrics: ProxyMetrics;
+  logger: Logger;
+}
+
+const AUTH_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="push-proxy", charset="UTF-8"' };
+
+export class AccessControl {
+  constructor(private readonly options: AccessControlOptions) {}
+
+  /** Before the body is read: scheme, credentials, and the per-client and per-tenant budgets. */
+  async admit(req: Request): Promise<Admission> {
+    const { requireHttps, tenants, rateLimits, metrics, logger } = this.options;
+    if (requireHttps && !req.secure) {
+      return { ok: false, status: 403, error: 'HTTPS is required: use an https:// push server URL' };
+    }
+    let tenant: Tenant | undefined;
+    if (tenants) {
+      const auth = await tenants.authenticate(req.headers.authorization);
+      if (!auth.ok) {
+        metrics.authFailures.inc({ reason: auth.reason });
+        logger.info({ client: req.ip, reason: auth.reason }, 'request refused: tenant credentials');
+        const error = auth.reason === 'missing'
+          ? 'Missing credentials: set the push server URL to https://TENANT:KEY@host'
+          : 'Invalid credentials';
+        return { ok: false, status: 401, error, headers: AUTH_CHALLENGE };
+      }
+      tenant = auth.tenant;
+    }
+    if (rateLimits) {
+      const decision = await rateLimits.check({ clientAddress: req.ip, tenant });
+      if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, tenant);
+    }
+    return { ok: true, tenant };
+  }
+
+  /** After send_push is decoded: the tenant's restrictions and the per-server budget. */
+  async admitPush(admission: { tenant?: Tenant }, serverId: string, platformType: string): Promise<Refusal | undefined> {
+    const { tenants, rateLimits, metrics } = this.options;
+    const { tenant } = admission;
+    if (tenant && tenants) {
+      const allowed = tenants.allows(tenant, { serverId, platformType });
+      if (!allowed.ok) {
+        metrics.authFailures.inc({ reason: 'restricted' });
+        return { ok: false, status: 403, error: allowed.error };
+      }
+    }
+    if (rateLimits && serverId !== '') {
+      const decision = await rateLimits.check({ serverId });
+      if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, tenant);
+    }
+    return undefined;
+  }
+
+  private limited(limit: string, retryAfterSec: number, tenant: Tenant | undefined): Refusal {
+    this.options.metrics.rateLimited.inc({ limit, tenant: tenant?.id ?? '' });
+    return {
+      ok: false,
+      status: 429,
+      error: `Rate limit exceeded (${limit.replace('_', ' ')}): retry after ${retryAfterSec} s`,
+      headers: { 'Retry-After': String(retryAfterSec) },
+    };
+  }
+}

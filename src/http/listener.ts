@@ -1,0 +1,93 @@
+/**
+ * The listening socket: plain HTTP as the original, or HTTPS (TLS 1.2+, modern ciphers) with optional client
+ * certificates, and which forwarding hops to believe for the client's address and scheme.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { BlockList, isIP } from 'node:net';
+import type { RequestListener } from 'node:http';
+import { ConfigError } from '../config/errors';
+import type { ProxyConfig } from '../config/types';
+
+/** Mozilla's "intermediate" suite: forward secrecy and AEAD only; TLS 1.3 suites are always on. */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export type TlsSettings = Pick<ProxyConfig, 'TLSCertFile' | 'TLSKeyFile' | 'TLSClientCAFile'>;
+
+export function createListener(settings: TlsSettings, app: RequestListener): http.Server {
+  if (!settings.TLSCertFile) return http.createServer(app);
+  return https.createServer(loadTlsOptions(settings), app);
+}
+
+export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {
+  const cert = readPemFile('TLSCertFile', settings.TLSCertFile);
+  const key = readPemFile('TLSKeyFile', settings.TLSKeyFile);
+  let leaf: X509Certificate;
+  try {
+    leaf = new X509Certificate(cert);
+  } catch (err) {
+    throw new ConfigError(`TLSCertFile ${settings.TLSCertFile} holds no readable certificate (${(err as Error).message}). Give the PEM certificate, with its chain after it.`);
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    throw new ConfigError(`TLSKeyFile ${settings.TLSKeyFile} holds no readable private key (${(err as Error).message}). Give the unencrypted PEM key of TLSCertFile.`);
+  }
+  if (!leaf.checkPrivateKey(privateKey)) {
+    throw new ConfigError(`TLSKeyFile ${settings.TLSKeyFile} does not belong to the certificate in TLSCertFile ${settings.TLSCertFile}. Give the key the certificate was issued for.`);
+  }
+  if (new Date(leaf.validTo).getTime() < Date.now()) {
+    throw new ConfigError(`the certificate in TLSCertFile ${settings.TLSCertFile} expired on ${new Date(leaf.validTo).toISOString()}. Renew it.`);
+  }
+  const options: https.ServerOptions = {
+    cert,
+    key,
+    minVersion: 'TLSv1.2',
+    ciphers: TLS12_CIPHERS,
+    honorCipherOrder: true,
+  };
+  if (settings.TLSClientCAFile) {
+    options.ca = readPemFile('TLSClientCAFile', settings.TLSClientCAFile);
+    // Without a certificate from that CA the handshake itself fails: nothing reaches the application.
+    options.requestCert = true;
+    options.rejectUnauthorized = true;
+  }
+  return options;
+}
+
+function readPemFile(key: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check the path and that the proxy's user may read it.`);
+  }
+}
+
+/**
+ * Express's `trust proxy` function for the configured CIDRs: only hops inside them are believed, so a
+ * client cannot forge its address or scheme with its own X-Forwarded-* headers.
+ */
+export function trustedProxyMatcher(cidrs: readonly string[]): (address: string) => boolean {
+  const list = new BlockList();
+  for (const entry of cidrs) {
+    const [address, prefix] = entry.split('/');
+    const family = isIP(address ?? '');
+    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
+    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32) || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+      throw new ConfigError(`TrustedProxies entry "${entry}" is not an IP address or CIDR (such as "10.0.0.0/8" or "fd00::/8").`);
+    }
+    list.addSubnet(address!, bits, family === 6 ? 'ipv6' : 'ipv4');
+  }
+  return (address: string) => {
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
+    if (mapped) return list.check(mapped[1]!, 'ipv4');
+    const family = isIP(address);
+    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
+  };
+}
