@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
+import https from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -204,6 +206,66 @@ describe('push-proxy: start-up errors the operator must fix exit with code 2', (
       assert.match(cli.stderr(), /cannot listen \(EADDRINUSE/);
     } finally {
       blocker.close();
+    }
+  });
+});
+
+describe('push-proxy tenants and dev-cert', () => {
+  async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; err: string }> {
+    const cli = runCli(args, env);
+    const code = await cli.exited;
+    return { code, out: cli.output(), err: cli.stderr() };
+  }
+
+  it('tenants add prints a key once, list shows no secret, revoke marks it', async () => {
+    const file = path.join(tempDir(), 'tenants.json');
+    const add = await run(['tenants', 'add', 'acme', '--server-id', 'srv-1', '--tenants-file', file]);
+    assert.equal(add.code, 0, add.err);
+    const key = /^\s+(pp_acme_\S+)$/m.exec(add.out)?.[1];
+    assert.ok(key, add.out);
+    assert.match(add.out, new RegExp(`https://acme:${key}@push\\.example\\.com`));
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+
+    const list = await run(['tenants', 'list'], { PUSH_PROXY_TENANTS_FILE: file });
+    assert.equal(list.code, 0, list.err);
+    assert.match(list.out, /acme/);
+    assert.match(list.out, /srv-1/);
+    assert.ok(!list.out.includes(key!) && !list.out.includes('scrypt'), list.out);
+
+    const revoke = await run(['tenants', 'revoke', 'acme', '--tenants-file', file]);
+    assert.equal(revoke.code, 0, revoke.err);
+    assert.equal((JSON.parse(readFileSync(file, 'utf8')) as { tenants: Array<{ revoked: boolean }> }).tenants[0]!.revoked, true);
+
+    const unknown = await run(['tenants', 'revoke', 'nobody', '--tenants-file', file]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.err, /nobody/);
+  });
+
+  it('tenants without a file says how to name one, exit code 2', async () => {
+    const result = await run(['tenants', 'list']);
+    assert.equal(result.code, 2);
+    assert.match(result.err, /no tenants file: give --tenants-file FILE/);
+  });
+
+  it('dev-cert writes certificates the proxy serves HTTPS with', async () => {
+    const dir = path.join(tempDir(), 'dev');
+    const made = await run(['dev-cert', '--out', dir]);
+    assert.equal(made.code, 0, made.err);
+    assert.equal(statSync(path.join(dir, 'server-key.pem')).mode & 0o777, 0o600);
+    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ TLSCertFile: path.join(dir, 'server.pem'), TLSKeyFile: path.join(dir, 'server-key.pem') }));
+    const cli = runCli(['--config', config]);
+    try {
+      const url = await listeningUrl(cli);
+      assert.match(url, /^https:/);
+      const status = await new Promise<number>((resolve, reject) => {
+        https.get(`${url}/healthz`, { ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8') }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        }).on('error', reject);
+      });
+      assert.equal(status, 200);
+    } finally {
+      cli.child.kill('SIGKILL');
     }
   });
 });
