@@ -23,6 +23,6 @@ RUN mkdir -p config certs logs && chown -R node:node config certs logs
 USER node
 EXPOSE 8066
 VOLUME ["/app/config", "/app/certs"]
-HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
-  CMD node -e "const p=(process.env.PUSH_PROXY_LISTEN_ADDRESS||':8066').split(':').pop();require('http').get('http://127.0.0.1:'+p+'/healthz',r=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))"
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["node", "dist/src/cli.js", "healthcheck"]
 ENTRYPOINT ["node", "dist/src/cli.js"]

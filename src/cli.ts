@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { builtInTestConfig, findConfigFile, loadConfigFile, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
 import { runDevCert } from './commands/dev-cert';
+import { runHealthcheck } from './commands/healthcheck';
 import { runTenants } from './commands/tenants';
 import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
@@ -21,17 +22,23 @@ export const EXIT_CONFIG_ERROR = 2;
 const USAGE = `Usage: push-proxy [--config FILE] [--version]
        push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
+       push-proxy healthcheck [--config FILE]
 
   --config FILE   configuration file (also: PUSH_PROXY_CONFIG, else config/push-proxy.json;
                   with none, test mode with the built-in sandbox APNs and FCM peers)
   --version       print build information
   tenants         manage hosted mode's tenants and their keys ("push-proxy tenants --help")
   dev-cert        make a development CA, server and client certificate for HTTPS and mTLS
+  healthcheck     exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
 `;
 
 async function main(argv: string[]): Promise<void> {
   if (argv[0] === 'tenants') {
     process.stdout.write((await runTenants(argv.slice(1), process.env, process.cwd())) + '\n');
+    return;
+  }
+  if (argv[0] === 'healthcheck') {
+    process.exitCode = (await runHealthcheck(argv.slice(1), process.env, process.cwd())) ? 0 : 1;
     return;
   }
   if (argv[0] === 'dev-cert') {

@@ -264,8 +264,27 @@ describe('push-proxy tenants and dev-cert', () => {
         }).on('error', reject);
       });
       assert.equal(status, 200);
+      // The container's HEALTHCHECK speaks HTTPS when the config says so.
+      const port = new URL(url).port;
+      const health = await run(['healthcheck', '--config', config], { PUSH_PROXY_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+      assert.equal(health.code, 0, health.err);
     } finally {
       cli.child.kill('SIGKILL');
     }
+  });
+
+  it('healthcheck fails when nothing answers', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    const health = await run(['healthcheck'], { PUSH_PROXY_LISTEN_ADDRESS: `127.0.0.1:${port}` });
+    assert.equal(health.code, 1);
+  });
+
+  it('tenants --help prints the usage without a file', async () => {
+    const help = await run(['tenants', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.out, /push-proxy tenants add <tenant-id>/);
   });
 });

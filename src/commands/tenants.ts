@@ -15,6 +15,7 @@ export async function runTenants(argv: readonly string[], env: Record<string, st
     else if (arg.startsWith('--config=') || arg.startsWith('-config=')) configArgs.push(arg);
     else rest.push(arg);
   }
+  if (rest.length === 0 || rest.includes('--help') || rest.includes('-h')) return TENANTS_USAGE;
   file ??= env.PUSH_PROXY_TENANTS_FILE || undefined;
   if (!file) {
     const configFile = findConfigFile(configArgs, env, cwd);

@@ -19,6 +19,8 @@ export interface Refusal {
 }
 
 export interface AccessControlOptions {
+  /** AllowedClients: who may use the push API at all; absent = everyone. */
+  allowedClients?: (address: string) => boolean;
   /** Hosted mode: credentials must not cross the internet in clear. */
   requireHttps: boolean;
   tenants?: TenantStore;
@@ -32,11 +34,21 @@ const AUTH_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="push-proxy", charset=
 export class AccessControl {
   constructor(private readonly options: AccessControlOptions) {}
 
-  /** Before the body is read: scheme, credentials, and the per-client and per-tenant budgets. */
+  /** Before the body is read: allowed addresses, scheme, the per-client budget, credentials, the tenant's budget. */
   async admit(req: Request): Promise<Admission> {
-    const { requireHttps, tenants, rateLimits, metrics, logger } = this.options;
+    const { allowedClients, requireHttps, tenants, rateLimits, metrics, logger } = this.options;
+    if (allowedClients && !allowedClients(req.ip ?? '')) {
+      metrics.authFailures.inc({ reason: 'client_not_allowed' });
+      logger.info({ client: req.ip }, 'request refused: client address not in AllowedClients');
+      return { ok: false, status: 403, error: `Client address ${req.ip ?? 'unknown'} is not allowed to use this push proxy` };
+    }
     if (requireHttps && !req.secure) {
       return { ok: false, status: 403, error: 'HTTPS is required: use an https:// push server URL' };
+    }
+    // The per-client budget comes before credentials: each unknown key costs a scrypt hash.
+    if (rateLimits) {
+      const decision = await rateLimits.check({ clientAddress: req.ip });
+      if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, undefined);
     }
     let tenant: Tenant | undefined;
     if (tenants) {
@@ -50,10 +62,10 @@ export class AccessControl {
         return { ok: false, status: 401, error, headers: AUTH_CHALLENGE };
       }
       tenant = auth.tenant;
-    }
-    if (rateLimits) {
-      const decision = await rateLimits.check({ clientAddress: req.ip, tenant });
-      if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, tenant);
+      if (rateLimits) {
+        const decision = await rateLimits.check({ tenant });
+        if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, tenant);
+      }
     }
     return { ok: true, tenant };
   }
