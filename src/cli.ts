@@ -91,9 +91,12 @@ function printBanner(logger: Logger, loaded: LoadedConfig, proxy: RunningProxy, 
   const { config } = loaded;
   const ready = proxy.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
   logger.info({ mode: config.Mode, config: loaded.source ?? 'built-in', url: proxy.url, platforms: ready }, `Push Proxy listening on ${proxy.url} in ${config.Mode} mode`);
+  if (config.Mode === 'test') {
+    logger.warn(`TEST MODE: a test service, not for production traffic${config.Inspector ? `; every notification is shown at ${proxy.url}/inspect` : ''}`);
+  }
   if (sandbox) {
     logger.info(
-      `TEST MODE: no configuration file, so notifications go to the built-in sandbox peers (APNs ${sandbox.apns.url}, FCM ${sandbox.fcm.url}), never to Apple or Google. ` +
+      `No configuration file, so notifications go to the built-in sandbox peers (APNs ${sandbox.apns.url}, FCM ${sandbox.fcm.url}), never to Apple or Google. ` +
         `Try: curl -s ${proxy.url}/api/v1/send_push -d '{"platform":"apple_rn","server_id":"demo","device_id":"${'ab'.repeat(32)}","type":"message","message":"hello :wave:"}'`,
     );
   }

@@ -13,10 +13,11 @@ import type { ServiceDeps } from './delivery/service';
 import type { EntryState, PushService } from './delivery/types';
 import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
-import { createListener, trustedProxyMatcher } from './http/listener';
+import { cidrMatcher, createListener, trustedProxyMatcher } from './http/listener';
 import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ratelimit/gate';
 import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
+import { NotificationInspector } from './inspect/inspector';
 import { createAndroidService } from './services/android';
 import { createAppleService } from './services/apple';
 import { buildInfo } from './version';
@@ -25,6 +26,8 @@ export interface StartOptions {
   logger: Logger;
   /** CAs trusted for peers this process started itself (the test-mode sandbox). */
   trustedCa?: string[];
+  /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY come from; process.env by default. */
+  env?: Record<string, string | undefined>;
   /** Overrides ListenAddress (tests listen on an ephemeral port). */
   listen?: { host?: string; port: number };
 }
@@ -75,10 +78,13 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
 
   try {
     const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
+    const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
     const { services, states } = createServices(config, {
       logger,
       ...bounds,
       trustedCa: options.trustedCa,
+      outboundProxy: config.OutboundProxy || undefined,
+      env: options.env ?? process.env,
       observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
     });
     closers.push(() => Promise.all([...services.values()].map((s) => s.close())));
@@ -87,7 +93,8 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     if (tenants) closers.push(() => tenants.close());
 
     const rateSettings = rateLimitSettings(config);
-    const rateLimits = Object.values(rateSettings).some((limit) => limit > 0)
+    // With tenants, a tenant's own rate applies even when every general limit is off.
+    const rateLimits = tenants || Object.values(rateSettings).some((limit) => limit > 0)
       ? new RateLimitGate({
           settings: rateSettings,
           store: config.RateLimitStore.Type === 'redis'
@@ -103,15 +110,20 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     }
 
     const requireHttps = config.Mode === 'hosted';
-    const access = tenants || rateLimits || requireHttps ? new AccessControl({ requireHttps, tenants, rateLimits, metrics, logger }) : undefined;
+    const access = allowedClients || tenants || rateLimits || requireHttps
+      ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
+      : undefined;
 
+    const inspector = config.Inspector ? new NotificationInspector() : undefined;
     const app = createHttpApp({
-      dispatcher: new PushDispatcher(services, metrics, logger),
+      dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
+      inspector,
       metrics,
       logger,
       enableMetrics: config.EnableMetrics,
-      throttlePerSec: config.ThrottlePerSec,
-      version: buildInfo(),
+      // The original's headers only where its throttle stands alone; real limits answer with 429s.
+      throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
+      version: { ...buildInfo(), mode: config.Mode },
       entryStates: () => states,
       access,
       trustProxy,

@@ -30,6 +30,9 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig;
   { env: 'PUSH_PROXY_TLS_CLIENT_CA_FILE', key: 'TLSClientCAFile', type: 'string' },
   { env: 'PUSH_PROXY_TRUSTED_PROXIES', key: 'TrustedProxies', type: 'list' },
   { env: 'PUSH_PROXY_TENANTS_FILE', key: 'TenantsFile', type: 'string' },
+  { env: 'PUSH_PROXY_INSPECTOR', key: 'Inspector', type: 'boolean' },
+  { env: 'PUSH_PROXY_ALLOWED_CLIENTS', key: 'AllowedClients', type: 'list' },
+  { env: 'PUSH_PROXY_OUTBOUND_PROXY', key: 'OutboundProxy', type: 'string' },
 ];
 
 /** Sets RateLimitStore to Redis at this URL (the one nested key operators change per deployment). */
@@ -128,6 +131,13 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   applyEnvOverrides(config, env);
   config.Mode ??= defaultMode;
   config.RateLimits ??= {};
+  config.Inspector ??= config.Mode === 'test';
+  // A test service talks to APNs' development environment unless an entry says otherwise.
+  if (config.Mode === 'test' && Array.isArray(config.ApplePushSettings)) {
+    for (const entry of config.ApplePushSettings) {
+      if (entry !== null && typeof entry === 'object' && !('ApplePushUseDevelopment' in entry)) (entry as Record<string, unknown>).ApplePushUseDevelopment = true;
+    }
+  }
 
   if (!validateConfig(config)) {
     throw new ConfigError(`${where}: ${describeSchemaErrors(validateConfig.errors ?? [], config)}`);
@@ -139,6 +149,9 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   }
   parseListenAddress(valid.ListenAddress, where);
   checkTlsAndHosting(valid, where);
+  if (valid.Mode === 'hosted' && valid.Inspector) {
+    warnings.push('Inspector is on in hosted mode: anyone who can reach /inspect reads every tenant\'s notifications. Turn it off unless this instance is private.');
+  }
   warnDuplicateTypes(valid, warnings);
   return { config: valid, source, warnings };
 }

@@ -59,4 +59,10 @@ export interface ProxyConfig {
   /** Requests per second; absent keys take the mode's defaults, 0 turns a limit off. */
   RateLimits: { PerClientPerSec?: number; PerServerIdPerSec?: number; PerTenantPerSec?: number };
   RateLimitStore: { Type: 'memory' | 'redis'; URL: string; FallbackDivisor: number };
+  /** The notification inspector (/inspect); on by default in test mode only. */
+  Inspector: boolean;
+  /** CIDRs allowed to use the push API; empty = everyone. */
+  AllowedClients: string[];
+  /** CONNECT proxy for outbound traffic; overrides HTTPS_PROXY / HTTP_PROXY. */
+  OutboundProxy: string;
 }

@@ -10,23 +10,44 @@ import { truncateNotification } from '../payload/truncate';
 import { appVersionLabel, parsePlatform } from './platform';
 import type { DeliveryResult, PushService } from './types';
 
+/** One answered notification, as the inspector shows it: no full device token anywhere. */
+export interface DeliveryRecord {
+  at: Date;
+  serverId: string;
+  /** The platform as sent (`apple_rn-v2`). */
+  platform: string;
+  pushType: string;
+  transport: string;
+  outcome: 'OK' | 'REMOVE' | 'FAIL';
+  reason?: string;
+  error?: string;
+  attempts: number;
+  ms: number;
+  device: string;
+  /** What went to APNs or FCM, token redacted; absent when the request was refused before building. */
+  sent?: unknown;
+}
+
+export type DeliveryObserver = (record: DeliveryRecord) => void;
+
 export class PushDispatcher {
   constructor(
     private readonly services: ReadonlyMap<string, PushService>,
     private readonly metrics: ProxyMetrics,
     private readonly logger: Logger,
+    private readonly observe?: DeliveryObserver,
   ) {}
 
   /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. */
   async send(received: PushNotification, tenant?: string): Promise<PushResponse> {
-    if (received.server_id === '') return this.refuse('Failed because of missing server Id');
-    if (received.device_id === '') return this.refuse(`Failed because of missing device Id serverId=${received.server_id}`);
+    if (received.server_id === '') return this.refuse(received, 'Failed because of missing server Id');
+    if (received.device_id === '') return this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`);
 
     const notification = truncateNotification(received);
     const { type, appVersion } = parsePlatform(notification.platform);
     const service = this.services.get(type);
     if (!service) {
-      return this.refuse(`Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`);
+      return this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`);
     }
     this.metrics.notificationsByAppVersion.inc({ platform: type, app_version: appVersionLabel(appVersion) });
 
@@ -55,9 +76,13 @@ export class PushDispatcher {
     return { status: 'FAIL', error: result.error ?? 'unknown error' };
   }
 
-  private refuse(error: string): PushResponse {
+  private refuse(n: PushNotification, error: string): PushResponse {
     this.metrics.badRequest.inc();
     this.logger.info({ error }, 'push refused');
+    this.observe?.({
+      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport: n.transport, outcome: 'FAIL',
+      reason: 'bad request', error, attempts: 0, ms: 0, device: redactToken(n.device_id),
+    });
     return { status: 'FAIL', error };
   }
 
@@ -89,7 +114,20 @@ export class PushDispatcher {
       attempts: result.attempts,
       ms: Math.round(elapsedMs),
     };
+    this.observe?.({
+      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport: labels.transport, outcome: result.outcome,
+      reason: result.reason || undefined, error: result.error, attempts: result.attempts, ms: fields.ms, device: fields.device,
+      sent: redactRequest(result.request, n.device_id),
+    });
     if (result.outcome === 'FAIL') this.logger.warn(fields, 'push failed');
     else this.logger.info(fields, result.outcome === 'OK' ? 'push delivered' : 'push rejected: device token is no longer valid');
   }
+}
+
+/** The built request with the device token replaced wherever it appears at the top level. */
+function redactRequest(request: unknown, token: string): unknown {
+  if (request === null || typeof request !== 'object') return request;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) copy[key] = value === token ? redactToken(token) : value;
+  return copy;
 }

@@ -13,6 +13,10 @@ export interface ServiceDeps {
   retryTimeoutMs: number;
   /** CAs trusted on top of Node's own, for peers started by this process (operators use NODE_EXTRA_CA_CERTS). */
   trustedCa?: string[];
+  /** `OutboundProxy` from the config: an http:// CONNECT proxy for APNs, FCM and token traffic; overrides the environment. */
+  outboundProxy?: string;
+  /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read from (process.env in production). */
+  env?: Record<string, string | undefined>;
   /** Called with each attempt's duration, for the per-service request histograms. */
   observeAttempt?: (platform: ServicePlatform, seconds: number) => void;
 }
@@ -27,9 +31,9 @@ export class TransportService<Request> implements PushService {
     private readonly observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
   ) {}
 
-  deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
+  async deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
     const request = this.build(notification, context);
-    return deliverWithRetries(async (timeoutMs) => {
+    const result = await deliverWithRetries(async (timeoutMs) => {
       const started = performance.now();
       try {
         return await this.transport.attempt(request, timeoutMs);
@@ -37,6 +41,7 @@ export class TransportService<Request> implements PushService {
         this.observeAttempt?.(this.platform, (performance.now() - started) / 1000);
       }
     }, this.policy);
+    return { ...result, request };
   }
 
   close(): Promise<void> {

@@ -14,6 +14,8 @@ export interface DeliveryResult {
   reason?: string;
   /** How many attempts reached the transport. */
   attempts: number;
+  /** The request as built for the service (APNs headers and payload, or the FCM message), for inspection. */
+  request?: unknown;
 }
 
 /** One attempt's verdict as the transport sees it. */

@@ -12,6 +12,8 @@ import type { PushResponse } from '../notification';
 import { parsePlatform } from '../delivery/platform';
 import type { AccessControl, Admission, Refusal } from './access';
 import { decodePushAck, decodePushNotification } from './decode';
+import type { NotificationInspector } from '../inspect/inspector';
+import { inspectorRoutes } from '../inspect/routes';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -20,14 +22,16 @@ export interface HttpAppDeps {
   metrics: ProxyMetrics;
   logger: Logger;
   enableMetrics: boolean;
-  /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (§10, §15.2). */
-  throttlePerSec: number;
-  version: { hash: string; version: string };
+  /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (§10, §15.2). Undefined: no such headers. */
+  throttlePerSec: number | undefined;
+  version: { hash: string; version: string; mode?: string };
   entryStates: () => readonly EntryState[];
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
   /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
   trustProxy?: (address: string) => boolean;
+  /** The notification inspector (/inspect, /api/v1/inspect), when enabled. */
+  inspector?: NotificationInspector;
   /** Extra facts for /readyz (rate-limit store, tenants). */
   readinessDetails?: () => Record<string, unknown>;
 }
@@ -45,14 +49,16 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
   if (trustProxy) app.set('trust proxy', (address: string) => trustProxy(address));
   app.use(helmet());
 
-  const quota = String(Math.max(1, deps.throttlePerSec));
-  const remaining = String(Math.max(1, deps.throttlePerSec) - 1);
-  app.use((_req, res, next) => {
-    res.setHeader('X-RateLimit-Limit', quota);
-    res.setHeader('X-RateLimit-Remaining', remaining);
-    res.setHeader('X-RateLimit-Reset', '1');
-    next();
-  });
+  if (deps.throttlePerSec !== undefined) {
+    const quota = String(Math.max(1, deps.throttlePerSec));
+    const remaining = String(Math.max(1, deps.throttlePerSec) - 1);
+    app.use((_req, res, next) => {
+      res.setHeader('X-RateLimit-Limit', quota);
+      res.setHeader('X-RateLimit-Remaining', remaining);
+      res.setHeader('X-RateLimit-Reset', '1');
+      next();
+    });
+  }
 
   // Mattermost servers send no Content-Type: read every body as bytes.
   const rawBody = express.raw({ type: () => true, limit: MAX_BODY_BYTES });
@@ -133,6 +139,8 @@ export function createHttpApp(deps: HttpAppDeps): express.Express {
       res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
     });
   }
+
+  if (deps.inspector) app.use(inspectorRoutes(deps.inspector));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain; charset=utf-8').send('404 page not found\n');

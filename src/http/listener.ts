@@ -74,13 +74,18 @@ function readPemFile(key: string, file: string): string {
  * client cannot forge its address or scheme with its own X-Forwarded-* headers.
  */
 export function trustedProxyMatcher(cidrs: readonly string[]): (address: string) => boolean {
+  return cidrMatcher(cidrs, 'TrustedProxies');
+}
+
+/** Whether an address (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the CIDRs named by config key `key`. */
+export function cidrMatcher(cidrs: readonly string[], key: string): (address: string) => boolean {
   const list = new BlockList();
   for (const entry of cidrs) {
     const [address, prefix] = entry.split('/');
     const family = isIP(address ?? '');
     const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
     if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32) || (prefix !== undefined && !/^\d+$/.test(prefix))) {
-      throw new ConfigError(`TrustedProxies entry "${entry}" is not an IP address or CIDR (such as "10.0.0.0/8" or "fd00::/8").`);
+      throw new ConfigError(`${key} entry "${entry}" is not an IP address or CIDR (such as "10.0.0.0/8" or "fd00::/8").`);
     }
     list.addSubnet(address!, bits, family === 6 ? 'ipv6' : 'ipv4');
   }

@@ -1,0 +1,254 @@
+/**
+ * The inspector page's script, served as /inspect/inspector.js (the CSP allows no inline script). Plain
+ * browser JavaScript kept as a string: it needs no bundler, and tsc carries it into dist.
+ *
+ * Escaping rule: every value from a notification reaches the DOM as a text node (createTextNode /
+ * textContent) or as a class name from a fixed table; no HTML string is ever parsed. String.raw keeps the
+ * script's own backslashes as written.
+ */
+export const INSPECTOR_SCRIPT = String.raw`'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const list = $('list');
+  const statusLine = $('status');
+  const empty = $('empty');
+  const form = $('filter');
+  const input = $('server-id');
+  const OUTCOME_CLASS = { OK: 'ok', REMOVE: 'remove', FAIL: 'fail' };
+
+  let capacity = 200;
+  let source = null;
+  let state = 'connecting';
+  let retryTimer = 0;
+  let retryDelay = 2000;
+  let typingTimer = 0;
+  const shown = new Set();
+
+  // The only way this script creates content: strings become text nodes, never markup.
+  function el(tag, className, ...children) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    for (const child of children) {
+      if (child === null || child === undefined || child === '') continue;
+      node.appendChild(typeof child === 'object' ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function serverFilter() {
+    return new URLSearchParams(location.search).get('server_id') || '';
+  }
+
+  function clock(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    const pad = (v) => String(v).padStart(2, '0');
+    const time = pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds());
+    return d.toDateString() === new Date().toDateString() ? time : d.toLocaleDateString() + ' ' + time;
+  }
+
+  function pretty(value) {
+    return el('pre', 'json', JSON.stringify(value, null, 2));
+  }
+
+  function isObject(value) {
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  }
+
+  // The text a phone would show, so a row can be recognised without opening it.
+  function previewOf(sent) {
+    if (!isObject(sent)) return '';
+    if (isObject(sent.payload) && isObject(sent.payload.aps)) {
+      const alert = sent.payload.aps.alert;
+      if (typeof alert === 'string') return alert;
+      if (isObject(alert)) return [alert.title, alert.subtitle, alert.body].filter((s) => typeof s === 'string' && s !== '').join(' — ');
+      return '';
+    }
+    if (isObject(sent.data)) return [sent.data.channel_name, sent.data.message].filter((s) => typeof s === 'string' && s !== '').join(' — ');
+    return '';
+  }
+
+  function fact(dl, name, value) {
+    if (value === undefined || value === null || value === '') return;
+    dl.appendChild(el('dt', '', name));
+    dl.appendChild(el('dd', '', value));
+  }
+
+  function attempts(n) {
+    return n.attempts + (n.attempts === 1 ? ' attempt' : ' attempts');
+  }
+
+  function requestOf(sent) {
+    if (isObject(sent) && isObject(sent.headers) && 'payload' in sent) {
+      // Shown as it goes on the wire: request line and headers, then the JSON body.
+      const head = ['POST /3/device/' + sent.token].concat(Object.keys(sent.headers).map((name) => name + ': ' + sent.headers[name]));
+      return el('div', 'request',
+        el('h3', '', 'Sent to APNs'), el('pre', 'http', head.join('\n')),
+        el('h3', '', 'Payload (the request body)'), pretty(sent.payload));
+    }
+    if (sent !== undefined && sent !== null) return el('div', 'request', el('h3', '', 'Sent to FCM (the message)'), pretty(sent));
+    return el('p', 'note', 'Nothing was sent: the proxy refused the request before building it.');
+  }
+
+  function row(n) {
+    const outcome = OUTCOME_CLASS[n.outcome] || 'fail';
+    const hint = n.outcome === 'REMOVE' ? 'the device token is no longer valid; the chat server forgets it' : '';
+    const why = [n.reason, n.error, hint].filter((s, i, all) => typeof s === 'string' && s !== '' && all.indexOf(s) === i).join(': ');
+    const head = el('span', 'head',
+      el('span', 'badge ' + outcome, String(n.outcome)),
+      el('time', 'time', clock(n.at)),
+      el('span', 'server', n.serverId),
+      el('span', 'chip', n.platform),
+      el('span', 'chip', n.pushType),
+      n.transport === 'voip' ? el('span', 'chip voip', 'voip') : null,
+      el('span', 'timing', n.ms + ' ms · ' + attempts(n)));
+    head.querySelector('time').setAttribute('datetime', String(n.at));
+    const summary = el('summary', '', head,
+      why ? el('div', 'line why', why) : null,
+      previewOf(n.sent) ? el('div', 'line preview', previewOf(n.sent)) : null);
+
+    const facts = el('dl', 'facts');
+    fact(facts, 'Received', n.at);
+    fact(facts, 'Server id', n.serverId);
+    fact(facts, 'Platform', n.platform);
+    fact(facts, 'Push type', n.pushType + (n.transport ? ' (' + n.transport + ')' : ''));
+    fact(facts, 'Device', n.device);
+    fact(facts, 'Outcome', n.outcome + (n.reason ? ' (' + n.reason + ')' : ''));
+    fact(facts, 'Error', n.error);
+    fact(facts, 'Round trip', n.ms + ' ms, ' + attempts(n));
+
+    const item = el('li', 'row ' + outcome, el('details', '', summary, el('div', 'detail', facts, requestOf(n.sent))));
+    item.dataset.id = String(n.id);
+    item.dataset.server = String(n.serverId);
+    return item;
+  }
+
+  function showAll(notifications) {
+    // A reconnect brings a fresh snapshot: rows the reader had opened stay open.
+    const open = new Set(Array.from(list.querySelectorAll('li > details[open]'), (d) => d.parentElement.dataset.id));
+    shown.clear();
+    const rows = [];
+    for (const n of notifications) {
+      if (shown.has(n.id)) continue;
+      shown.add(n.id);
+      const item = row(n);
+      if (open.has(String(n.id))) item.firstChild.open = true;
+      rows.push(item);
+    }
+    list.replaceChildren(...rows);
+  }
+
+  function showNew(n) {
+    if (shown.has(n.id)) return;
+    shown.add(n.id);
+    const item = row(n);
+    item.classList.add('fresh');
+    list.insertBefore(item, list.firstChild);
+    while (list.children.length > capacity) {
+      shown.delete(Number(list.lastElementChild.dataset.id));
+      list.lastElementChild.remove();
+    }
+    updateStatus();
+  }
+
+  function updateStatus() {
+    const filter = serverFilter();
+    const count = list.children.length;
+    const words = {
+      connecting: 'Connecting…',
+      live: 'Live',
+      reconnecting: 'Connection lost, reconnecting…',
+      retrying: 'Not available right now, retrying…',
+    };
+    let text = words[state] + ' · ' + count + (count === 1 ? ' notification' : ' notifications') + ' shown';
+    if (filter) text += ' from server id “' + filter + '”';
+    statusLine.textContent = text;
+    statusLine.className = 'status ' + state;
+    empty.hidden = count > 0 || state !== 'live';
+    empty.textContent = filter
+      ? 'Nothing from server id “' + filter + '” among the last ' + capacity + ' notifications.'
+      : 'No notifications yet. Send one with the command above.';
+  }
+
+  function connect() {
+    clearTimeout(retryTimer);
+    if (source) source.close();
+    const filter = serverFilter();
+    const es = new EventSource('inspect/events' + (filter ? '?' + new URLSearchParams({ server_id: filter }) : ''));
+    source = es;
+    state = 'connecting';
+    updateStatus();
+    es.addEventListener('snapshot', (event) => {
+      if (source !== es) return;
+      const data = JSON.parse(event.data);
+      if (data.capacity > 0) capacity = data.capacity;
+      $('capacity').textContent = String(capacity);
+      showAll(data.notifications);
+      state = 'live';
+      retryDelay = 2000;
+      updateStatus();
+    });
+    es.addEventListener('notification', (event) => {
+      if (source === es) showNew(JSON.parse(event.data));
+    });
+    es.addEventListener('error', () => {
+      if (source !== es) return;
+      // EventSource retries a dropped stream itself, but gives up on a refusal (server busy): retry later.
+      if (es.readyState === EventSource.CLOSED) {
+        state = 'retrying';
+        retryTimer = setTimeout(connect, retryDelay);
+        retryDelay = Math.min(retryDelay * 2, 60000);
+      } else {
+        state = 'reconnecting';
+      }
+      updateStatus();
+    });
+  }
+
+  function applyFilter(value) {
+    clearTimeout(typingTimer);
+    if (value === serverFilter()) return;
+    const params = new URLSearchParams(location.search);
+    if (value) params.set('server_id', value);
+    else params.delete('server_id');
+    const query = params.toString();
+    // The URL carries the filter so it can be shared, without reloading the page.
+    history.replaceState(null, '', location.pathname + (query ? '?' + query : ''));
+    showAll([]);
+    connect();
+  }
+
+  function showMode(mode) {
+    if (typeof mode !== 'string' || mode === '') return;
+    const box = $('mode');
+    box.replaceChildren();
+    if (mode === 'test') {
+      box.append(el('b', '', 'Test service'), ' (mode: test). Anyone who can reach this proxy can read these notifications: send test messages only.');
+    } else {
+      box.append(el('b', '', 'Mode: ' + mode + '.'), ' Anyone who can open this page can read these notifications.');
+    }
+    box.hidden = false;
+  }
+
+  const sendUrl = new URL('api/v1/send_push', location.href).href;
+  $('curl').textContent = 'curl -s ' + sendUrl + " -d '" + JSON.stringify({
+    platform: 'apple_rn-v2', server_id: 'demo', device_id: 'ab'.repeat(32), type: 'message', version: 'v2',
+    channel_name: 'Town Square', message: 'hello :wave:',
+  }) + "'";
+
+  input.value = serverFilter();
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    applyFilter(input.value.trim());
+  });
+  input.addEventListener('input', () => {
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(() => applyFilter(input.value.trim()), 500);
+  });
+
+  fetch('version', { headers: { Accept: 'application/json' } })
+    .then((response) => (response.ok ? response.json() : {}))
+    .then((info) => showMode(info.mode), () => {});
+  connect();
+})();
+`;

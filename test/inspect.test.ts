@@ -1,0 +1,399 @@
+/**
+ * The notification inspector: its ring buffer, and the HTTP routes end to end over real sockets (a proxy
+ * delivering to the sandbox APNs peer, the JSON list, the server-sent event stream, the page's assets).
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import helmet from 'helmet';
+import type { DeliveryRecord } from '../src/delivery/dispatcher';
+import { INSPECTOR_SCRIPT } from '../src/inspect/client';
+import { NotificationInspector, type InspectedNotification } from '../src/inspect/inspector';
+import { inspectorRoutes, readInspectQuery } from '../src/inspect/routes';
+import type { RunningProxy } from '../src/proxy';
+import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
+
+function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
+  return {
+    at: new Date(), serverId, platform: 'apple_rn-v2', pushType: 'message', transport: '', outcome: 'OK',
+    attempts: 1, ms: 5, device: 'abcdefgh…', ...fields,
+  };
+}
+
+describe('NotificationInspector', () => {
+  it('lists newest first, and wraps at its capacity', () => {
+    const inspector = new NotificationInspector(3);
+    assert.deepEqual(inspector.list(), []);
+    for (let i = 1; i <= 5; i++) inspector.record(record(`s${i}`));
+    assert.deepEqual(inspector.list().map((n) => n.id), [5, 4, 3]);
+    assert.deepEqual(inspector.list().map((n) => n.serverId), ['s5', 's4', 's3']);
+  });
+
+  it('gives the time as ISO text and keeps every field', () => {
+    const inspector = new NotificationInspector(2);
+    const at = new Date('2030-01-02T03:04:05.678Z');
+    inspector.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }));
+    assert.deepEqual(inspector.list(), [{ ...record('s', { outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }), at: at.toISOString(), id: 1 }]);
+  });
+
+  it('filters by server id and limits, after a wrap too', () => {
+    const inspector = new NotificationInspector(4);
+    for (const id of ['a', 'b', 'a', 'b', 'a', 'a']) inspector.record(record(id));
+    assert.deepEqual(inspector.list({ serverId: 'a' }).map((n) => n.id), [6, 5, 3]);
+    assert.deepEqual(inspector.list({ serverId: 'b' }).map((n) => n.id), [4]);
+    assert.deepEqual(inspector.list({ serverId: 'a', limit: 2 }).map((n) => n.id), [6, 5]);
+    assert.deepEqual(inspector.list({ limit: 99 }).map((n) => n.id), [6, 5, 4, 3]);
+    assert.deepEqual(inspector.list({ serverId: 'nobody' }), []);
+  });
+
+  it('tells subscribers of each new notification until they unsubscribe; a throwing one harms no other', () => {
+    const inspector = new NotificationInspector(2);
+    const seen: number[] = [];
+    inspector.subscribe(() => {
+      throw new Error('broken subscriber');
+    });
+    const unsubscribe = inspector.subscribe((n) => seen.push(n.id));
+    assert.equal(inspector.subscribers, 2);
+    inspector.record(record('s'));
+    inspector.record(record('s'));
+    unsubscribe();
+    inspector.record(record('s'));
+    assert.deepEqual(seen, [1, 2]);
+    assert.equal(inspector.subscribers, 1);
+    assert.deepEqual(inspector.list().map((n) => n.id), [3, 2]);
+  });
+});
+
+describe('readInspectQuery', () => {
+  it('accepts a server id and a limit within 1..capacity; an empty server id means all', () => {
+    assert.deepEqual(readInspectQuery({}, 200), { ok: true, serverId: undefined, limit: undefined });
+    assert.deepEqual(readInspectQuery({ server_id: 'srv', limit: '200' }, 200), { ok: true, serverId: 'srv', limit: 200 });
+    assert.deepEqual(readInspectQuery({ server_id: '' }, 200), { ok: true, serverId: undefined, limit: undefined });
+  });
+
+  it('refuses repeated, nested and out-of-range values instead of throwing', () => {
+    for (const query of [
+      { server_id: ['a', 'b'] }, { server_id: { x: 'a' } }, { limit: '0' }, { limit: '201' }, { limit: '-1' }, { limit: '1.5' },
+      { limit: 'ten' }, { limit: '' }, { limit: ['1', '2'] }, { limit: '99999999999999999999' },
+    ]) {
+      const result = readInspectQuery(query, 200);
+      assert.equal(result.ok, false, JSON.stringify(query));
+    }
+    assert.equal(readInspectQuery(null, 200).ok, true);
+  });
+});
+
+interface SseEvent {
+  event: string;
+  data: string;
+}
+
+/** Node's own HTTP client on an event stream: events in order, comments counted. */
+async function openStream(url: string): Promise<{
+  response: http.IncomingMessage;
+  next(timeoutMs?: number): Promise<SseEvent>;
+  comments(): number;
+  ended: Promise<void>;
+  close(): void;
+}> {
+  const request = http.get(url);
+  const response = await new Promise<http.IncomingMessage>((resolve, reject) => request.once('response', resolve).once('error', reject));
+  const events: SseEvent[] = [];
+  const waiters: Array<() => void> = [];
+  let buffer = '';
+  let comments = 0;
+  response.setEncoding('utf8');
+  response.on('data', (chunk: string) => {
+    buffer += chunk;
+    let end: number;
+    while ((end = buffer.indexOf('\n\n')) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = 'message';
+      const data: string[] = [];
+      let fields = 0;
+      for (const line of block.split('\n')) {
+        if (line.startsWith(':')) comments++;
+        else if (line.startsWith('event: ')) (event = line.slice(7)), fields++;
+        else if (line.startsWith('data: ')) data.push(line.slice(6)), fields++;
+      }
+      if (fields > 0 && data.length > 0) events.push({ event, data: data.join('\n') });
+    }
+    for (const wake of waiters.splice(0)) wake();
+  });
+  const ended = new Promise<void>((resolve) => {
+    response.once('end', resolve).once('close', resolve).once('error', () => resolve());
+  });
+  return {
+    response,
+    ended,
+    comments: () => comments,
+    async next(timeoutMs = 5000) {
+      const deadline = Date.now() + timeoutMs;
+      while (events.length === 0) {
+        if (Date.now() > deadline) throw new Error('no event within the time limit');
+        await Promise.race([new Promise<void>((resolve) => waiters.push(resolve)), sleep(50)]);
+      }
+      return events.shift()!;
+    },
+    close: () => request.destroy(),
+  };
+}
+
+async function fetchInspect(base: string, query = ''): Promise<{ status: number; body: { notifications: InspectedNotification[]; status?: string; error?: string } }> {
+  const answer = await get(`${base}/api/v1/inspect${query}`);
+  return { status: answer.status, body: JSON.parse(answer.text) };
+}
+
+function message(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    platform: 'apple_rn-v2', server_id: 'srv1', device_id: APPLE_TOKEN, type: 'message', version: 'v2',
+    message: 'Hello from the inspector test', channel_name: 'Town Square', channel_id: 'ch1', sender_name: 'alice', ...fields,
+  };
+}
+
+describe('inspector over HTTP, end to end', () => {
+  let apns: ApnsFixture;
+  let proxy: RunningProxy;
+  let send: string;
+  const REMOVED_TOKEN = 'cd'.repeat(32);
+
+  before(async () => {
+    apns = await startApnsFixture();
+    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], Inspector: true }), [apns.ca.certPem]);
+    send = `${proxy.url}/api/v1/send_push`;
+    apns.peer.unregister(REMOVED_TOKEN);
+    assert.equal((await post(send, message())).text, '{"status":"OK"}\n');
+    assert.equal((await post(send, message({ server_id: 'srv2', device_id: REMOVED_TOKEN }))).text, '{"status":"REMOVE"}\n');
+    const refused = await post(send, message({ platform: 'windows-v2' }));
+    assert.equal(refused.text, '{"error":"Did not send message because of missing platform property type=windows serverId=srv1","status":"FAIL"}\n');
+  });
+  after(async () => {
+    await proxy.close();
+    await apns.close();
+  });
+
+  it('GET /api/v1/inspect: newest first, with outcome, reason, timing and the request as APNs received it', async () => {
+    const { status, body } = await fetchInspect(proxy.url);
+    assert.equal(status, 200);
+    const [failed, removed, delivered] = body.notifications;
+    assert.equal(body.notifications.length, 3);
+    assert.deepEqual(body.notifications.map((n) => n.outcome), ['FAIL', 'REMOVE', 'OK']);
+    assert.ok(failed!.id > removed!.id && removed!.id > delivered!.id);
+
+    assert.equal(delivered!.serverId, 'srv1');
+    assert.equal(delivered!.platform, 'apple_rn-v2');
+    assert.equal(delivered!.pushType, 'message');
+    assert.equal(delivered!.transport, '');
+    assert.equal(delivered!.attempts, 1);
+    assert.ok(delivered!.ms >= 0 && delivered!.ms < 10_000);
+    assert.ok(!Number.isNaN(Date.parse(delivered!.at)) && delivered!.at.endsWith('Z'));
+    assert.equal(delivered!.device, `${APPLE_TOKEN.slice(0, 8)}…`);
+    const sent = delivered!.sent as { token: string; headers: Record<string, unknown>; payload: unknown };
+    const received = apns.peer.received.find((n) => n.token === APPLE_TOKEN)!;
+    assert.deepEqual(sent.payload, received.payload);
+    assert.equal(sent.headers['apns-topic'], received.headers['apns-topic']);
+    assert.equal(sent.headers['apns-push-type'], received.headers['apns-push-type']);
+    assert.equal(sent.token, `${APPLE_TOKEN.slice(0, 8)}…`);
+
+    assert.equal(removed!.serverId, 'srv2');
+    assert.equal(removed!.reason, 'Unregistered');
+    assert.deepEqual((removed!.sent as { payload: unknown }).payload, apns.peer.received.find((n) => n.token === REMOVED_TOKEN)!.payload);
+
+    assert.equal(failed!.reason, 'bad request');
+    assert.equal(failed!.error, 'Did not send message because of missing platform property type=windows serverId=srv1');
+    assert.equal(failed!.sent, undefined);
+    assert.equal(failed!.attempts, 0);
+  });
+
+  it('never shows a device token in full', async () => {
+    const text = (await get(`${proxy.url}/api/v1/inspect`)).text;
+    assert.ok(!text.includes(APPLE_TOKEN), 'full token in /api/v1/inspect');
+    assert.ok(!text.includes(REMOVED_TOKEN), 'full token in /api/v1/inspect');
+  });
+
+  it('?server_id= filters, ?limit= bounds, both together', async () => {
+    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv2')).body.notifications.map((n) => n.outcome), ['REMOVE']);
+    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv1')).body.notifications.map((n) => n.outcome), ['FAIL', 'OK']);
+    assert.deepEqual((await fetchInspect(proxy.url, '?limit=1')).body.notifications.map((n) => n.outcome), ['FAIL']);
+    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.outcome), ['FAIL']);
+    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=nobody')).body.notifications, []);
+    assert.equal((await fetchInspect(proxy.url, '?server_id=')).body.notifications.length, 3);
+  });
+
+  it('odd query strings get a 400 JSON FAIL or are ignored, never an error page', async () => {
+    for (const query of ['?limit=0', '?limit=201', '?limit=abc', '?limit=', '?limit=1&limit=2', '?server_id=a&server_id=b']) {
+      const answer = await get(`${proxy.url}/api/v1/inspect${query}`);
+      assert.equal(answer.status, 400, query);
+      assert.match(answer.headers.get('content-type') ?? '', /^application\/json/);
+      const body = JSON.parse(answer.text) as { status: string; error: string };
+      assert.equal(body.status, 'FAIL');
+      assert.ok(body.error.length > 0);
+    }
+    for (const query of ['?server_id[a]=b', '?server_id=%E0%A4%A', '?%%%=&&&', '?limit[]=1', '?__proto__=x&constructor=y']) {
+      assert.equal((await get(`${proxy.url}/api/v1/inspect${query}`)).status, 200, query);
+    }
+    assert.equal((await get(`${proxy.url}/inspect/events?server_id=a&server_id=b`)).status, 400);
+  });
+
+  it('GET /inspect/events: the snapshot, then each new notification live, filtered by server id', async () => {
+    const stream = await openStream(`${proxy.url}/inspect/events?server_id=srv1`);
+    try {
+      assert.equal(stream.response.statusCode, 200);
+      assert.equal(stream.response.headers['content-type'], 'text/event-stream; charset=utf-8');
+      assert.equal(stream.response.headers['x-accel-buffering'], 'no');
+      assert.match(String(stream.response.headers['cache-control']), /no-cache/);
+
+      const snapshot = await stream.next();
+      assert.equal(snapshot.event, 'snapshot');
+      const data = JSON.parse(snapshot.data) as { capacity: number; notifications: InspectedNotification[] };
+      assert.equal(data.capacity, 200);
+      assert.deepEqual(data.notifications.map((n) => n.outcome), ['FAIL', 'OK']);
+
+      // Another server's notification is not sent to this stream; the next one of srv1's is, at once.
+      assert.equal((await post(send, message({ server_id: 'srv2' }))).text, '{"status":"OK"}\n');
+      assert.equal((await post(send, message({ message: 'live one' }))).text, '{"status":"OK"}\n');
+      const live = await stream.next();
+      assert.equal(live.event, 'notification');
+      const n = JSON.parse(live.data) as InspectedNotification;
+      assert.equal(n.serverId, 'srv1');
+      assert.equal(n.outcome, 'OK');
+      const payload = (n.sent as { payload: { aps: { alert: { body: string } } } }).payload;
+      assert.equal(payload.aps.alert.body, 'live one');
+      assert.deepEqual(payload, apns.peer.received.at(-1)!.payload);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('serves the page, its script and stylesheet with a strict, plain-HTTP-safe CSP', async () => {
+    const page = await get(`${proxy.url}/inspect`);
+    assert.equal(page.status, 200);
+    assert.equal(page.headers.get('content-type'), 'text/html; charset=utf-8');
+    const csp = page.headers.get('content-security-policy') ?? '';
+    assert.match(csp, /script-src 'self'/);
+    assert.doesNotMatch(csp, /unsafe-inline|upgrade-insecure-requests/);
+    assert.doesNotMatch(page.text, /<script>/, 'no inline script');
+
+    const scriptPath = /<script src="(inspect\/inspector\.js\?v=[0-9a-f]+)"/.exec(page.text)?.[1];
+    const stylePath = /<link rel="stylesheet" href="(inspect\/inspector\.css\?v=[0-9a-f]+)"/.exec(page.text)?.[1];
+    assert.ok(scriptPath && stylePath);
+    const script = await get(`${proxy.url}/${scriptPath}`);
+    assert.equal(script.status, 200);
+    assert.equal(script.headers.get('content-type'), 'text/javascript; charset=utf-8');
+    assert.match(script.headers.get('cache-control') ?? '', /immutable/);
+    assert.equal(script.text, INSPECTOR_SCRIPT);
+    const style = await get(`${proxy.url}/${stylePath}`);
+    assert.equal(style.headers.get('content-type'), 'text/css; charset=utf-8');
+
+    // Unversioned URLs revalidate; a matching ETag costs a 304.
+    const plain = await fetch(`${proxy.url}/inspect/inspector.js`);
+    assert.equal(plain.headers.get('cache-control'), 'no-cache');
+    await plain.arrayBuffer();
+    const again = await fetch(`${proxy.url}/inspect/inspector.js`, { headers: { 'If-None-Match': plain.headers.get('etag')! } });
+    assert.equal(again.status, 304);
+
+    assert.equal((await get(`${proxy.url}/inspect`, 'POST')).status, 405);
+    assert.equal((await get(`${proxy.url}/inspect/`)).status, 404);
+  });
+
+  it('the page script builds the DOM from text only', () => {
+    for (const sink of ['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function', 'srcdoc', 'createContextualFragment']) {
+      assert.ok(!INSPECTOR_SCRIPT.includes(sink), `the script uses ${sink}`);
+    }
+    // It must parse as JavaScript (it is shipped as a string, so tsc does not check it).
+    assert.doesNotThrow(() => new Function(INSPECTOR_SCRIPT));
+  });
+});
+
+describe('event streams are bounded and tidy', () => {
+  let inspector: NotificationInspector;
+  let server: http.Server;
+  let base: string;
+
+  before(async () => {
+    inspector = new NotificationInspector(10);
+    const app = express();
+    app.use(helmet());
+    app.use(inspectorRoutes(inspector, { maxStreams: 2, heartbeatMs: 100 }));
+    server = http.createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  it('refuses streams past the bound with a 503 JSON FAIL, and frees a place when one closes', async () => {
+    const first = await openStream(`${base}/inspect/events`);
+    const second = await openStream(`${base}/inspect/events`);
+    assert.equal(inspector.subscribers, 2);
+    const refused = await get(`${base}/inspect/events`);
+    assert.equal(refused.status, 503);
+    assert.deepEqual(JSON.parse(refused.text), { status: 'FAIL', error: 'too many inspector streams open; try again later' });
+    assert.equal(refused.headers.get('retry-after'), '30');
+
+    first.close();
+    await first.ended;
+    for (let i = 0; i < 50 && inspector.subscribers > 1; i++) await sleep(20);
+    assert.equal(inspector.subscribers, 1, 'a closed stream unsubscribes');
+    const third = await openStream(`${base}/inspect/events`);
+    assert.equal((await third.next()).event, 'snapshot');
+    third.close();
+    second.close();
+    await Promise.all([second.ended, third.ended]);
+    for (let i = 0; i < 50 && inspector.subscribers > 0; i++) await sleep(20);
+    assert.equal(inspector.subscribers, 0);
+  });
+
+  it('sends heartbeat comments on an idle stream', async () => {
+    const stream = await openStream(`${base}/inspect/events`);
+    try {
+      assert.equal((await stream.next()).event, 'snapshot');
+      await sleep(1500);
+      assert.ok(stream.comments() >= 1, `heartbeats: ${stream.comments()}`);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('JSON stays one data line even when the text holds newlines', async () => {
+    const stream = await openStream(`${base}/inspect/events`);
+    try {
+      await stream.next();
+      inspector.record(record('s', { error: 'line one\n\nevent: fake\ndata: {}\r\n' }));
+      const event = await stream.next();
+      assert.equal(event.event, 'notification');
+      assert.equal((JSON.parse(event.data) as InspectedNotification).error, 'line one\n\nevent: fake\ndata: {}\r\n');
+    } finally {
+      stream.close();
+    }
+  });
+});
+
+describe('inspector lifecycle', () => {
+  it('an open stream does not hold up the proxy closing', async () => {
+    const proxy = await startTestProxy(testConfig({ Inspector: true }), []);
+    const stream = await openStream(`${proxy.url}/inspect/events`);
+    assert.equal((await stream.next()).event, 'snapshot');
+    const started = Date.now();
+    await proxy.close();
+    await stream.ended;
+    assert.ok(Date.now() - started < 5000, `closing took ${Date.now() - started} ms`);
+  });
+
+  it('with Inspector false there is no inspector at all: 404', async () => {
+    const proxy = await startTestProxy(testConfig({ Inspector: false }), []);
+    try {
+      for (const path of ['/inspect', '/api/v1/inspect', '/inspect/events', '/inspect/inspector.js', '/inspect/inspector.css']) {
+        assert.equal((await get(`${proxy.url}${path}`)).status, 404, path);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+});
