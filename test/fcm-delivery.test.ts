@@ -73,8 +73,11 @@ function push(fields: Partial<PushNotification> = {}): PushNotification {
   };
 }
 
-function deliver(service: PushService, n: PushNotification): Promise<DeliveryResult> {
-  return service.deliver(n, { appVersion: 2 });
+/** The verdict alone; the built request that travels with it is checked at the peer. */
+async function deliver(service: PushService, n: PushNotification): Promise<Omit<DeliveryResult, 'request'>> {
+  const { request, ...verdict } = await service.deliver(n, { appVersion: 2 });
+  assert.equal((request as { token?: string } | undefined)?.token, n.device_id);
+  return verdict;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -9,7 +9,8 @@ import { ConfigError } from '../config/errors';
 import { TransportService, type ServiceDeps } from '../delivery/service';
 import type { PushService } from '../delivery/types';
 import { buildFcmMessage } from '../payload/fcm';
-import { DEADLINE_EXCEEDED, FcmTransport, type FcmServiceAccount } from '../transport/fcm';
+import { DEADLINE_EXCEEDED, FCM_HOST, fcmDialTarget, FcmTransport, tokenRequestUrl, type FcmServiceAccount } from '../transport/fcm';
+import { describeProxy, resolveOutboundProxy, type ProxyTarget } from '../transport/outbound-proxy';
 
 export type AndroidServiceResult = { service: PushService; notices: string[] } | { skipped: string };
 
@@ -27,6 +28,20 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
   }
   const account = loadServiceAccount(entry);
   const endpoint = parseFcmEndpoint(entry);
+  const sendTarget = fcmDialTarget(endpoint ?? new URL(`https://${FCM_HOST}`));
+  const tokenTarget = fcmDialTarget(tokenRequestUrl(account.tokenUri, endpoint));
+  const proxy = outboundProxy(entry, sendTarget, deps);
+  const tokenProxy = outboundProxy(entry, tokenTarget, deps);
+  if (proxy || tokenProxy) {
+    deps.logger.info(
+      {
+        platform: entry.Type,
+        send: { target: `${sendTarget.host}:${sendTarget.port}`, proxy: proxy ? describeProxy(proxy) : 'none' },
+        token: { target: `${tokenTarget.host}:${tokenTarget.port}`, proxy: tokenProxy ? describeProxy(tokenProxy) : 'none' },
+      },
+      'FCM traffic goes through the outbound proxy',
+    );
+  }
 
   const transport = new FcmTransport({
     // firebase-admin keeps apps in a registry of its own: the name must not collide with another entry's.
@@ -35,6 +50,8 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     endpoint,
     trustedCa: deps.trustedCa,
     logger: deps.logger,
+    proxy,
+    tokenProxy,
   });
   const service = new TransportService(
     entry.Type,
@@ -123,6 +140,14 @@ function parseFcmEndpoint(entry: AndroidEntryConfig): URL | undefined {
     throw new ConfigError(`${where(entry)}: FcmEndpoint "${entry.FcmEndpoint}" must be https://host or https://host:port, with no path. Leave it empty to use Google's FCM.`);
   }
   return url;
+}
+
+function outboundProxy(entry: AndroidEntryConfig, target: ProxyTarget, deps: ServiceDeps): URL | undefined {
+  try {
+    return resolveOutboundProxy(target, { configured: deps.outboundProxy, env: deps.env ?? {} });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} (needed for ${where(entry)}, which connects to ${target.host}:${target.port})`);
+  }
 }
 
 function where(entry: AndroidEntryConfig): string {

@@ -10,7 +10,8 @@ import { ConfigError } from '../config/errors';
 import { TransportService, type ServiceDeps } from '../delivery/service';
 import type { PushService } from '../delivery/types';
 import { buildApnsRequest } from '../payload/apns';
-import { ApnsTransport, type AppleCredentials } from '../transport/apns';
+import { ApnsTransport, apnsDialTarget, type AppleCredentials } from '../transport/apns';
+import { describeProxy, resolveOutboundProxy } from '../transport/outbound-proxy';
 
 const APPLE_SANDBOX_OID = '1.2.840.113635.100.6.3.1';
 const APPLE_PRODUCTION_OID = '1.2.840.113635.100.6.3.2';
@@ -35,14 +36,32 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
     notices.push(`certificate of ${entry.Type} expires on ${loaded.notAfter.toISOString()}: renew it in the Apple Developer portal`);
   }
 
+  const production = !entry.ApplePushUseDevelopment;
+  let endpoint: URL | undefined;
+  try {
+    endpoint = entry.AppleEndpoint ? new URL(entry.AppleEndpoint) : undefined;
+  } catch {
+    throw new ConfigError(`${where(entry)}: AppleEndpoint "${entry.AppleEndpoint}" is not a URL: use https://host:port, or leave it empty to use Apple's host.`);
+  }
+  const target = apnsDialTarget(production, endpoint);
+  let proxy: URL | undefined;
+  try {
+    proxy = resolveOutboundProxy(target, { configured: deps.outboundProxy, env: deps.env ?? {} });
+  } catch (err) {
+    throw new ConfigError(`${(err as Error).message} (needed for ${where(entry)}, which connects to ${target.host}:${target.port})`);
+  }
+  if (proxy) deps.logger.info({ platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` }, 'APNs traffic goes through the outbound proxy');
+
   let transport: ApnsTransport;
   try {
     transport = new ApnsTransport({
       credentials: loaded.credentials,
-      production: !entry.ApplePushUseDevelopment,
-      endpoint: entry.AppleEndpoint ? new URL(entry.AppleEndpoint) : undefined,
+      production,
+      endpoint,
       trustedCa: deps.trustedCa,
       requestTimeoutMs: deps.retryTimeoutMs,
+      proxy,
+      logger: deps.logger,
     });
   } catch (err) {
     throw new ConfigError(`${where(entry)}: the APNs client refused the credentials: ${(err as Error).message}. ${credentialHint(entry)}`);

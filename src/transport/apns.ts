@@ -5,8 +5,10 @@
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import apn from '@parse/node-apn';
+import type { Logger } from 'pino';
 import type { ApnsRequest } from '../payload/apns';
 import type { AttemptResult, Transport } from '../delivery/types';
+import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
 import { Semaphore } from './semaphore';
 
 export type AppleCredentials =
@@ -25,6 +27,10 @@ export interface ApnsTransportOptions {
   requestTimeoutMs: number;
   /** Sends in flight on the session; kept below the peer's stream limit so none queue inside Node. */
   maxInFlight?: number;
+  /** An HTTP CONNECT proxy to reach the host through (src/transport/outbound-proxy.ts decides which). */
+  proxy?: URL;
+  /** Hears why a connection through the proxy failed: the answer to the chat server cannot say. */
+  logger?: Logger;
 }
 
 export const APPLE_PRODUCTION_HOST = 'api.push.apple.com';
@@ -41,14 +47,18 @@ interface FailedSend {
   error?: { message?: string };
 }
 
+/** Where the TCP connection goes: `AppleEndpoint` when set, else Apple's host for the environment. */
+export function apnsDialTarget(production: boolean, endpoint: URL | undefined): ProxyTarget {
+  if (endpoint) return { host: endpoint.hostname.replace(/^\[|\]$/g, ''), port: Number(endpoint.port || 443) };
+  return { host: production ? APPLE_PRODUCTION_HOST : APPLE_SANDBOX_HOST, port: 443 };
+}
+
 export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly provider: apn.Provider;
   private readonly inFlight: Semaphore;
 
   constructor(options: ApnsTransportOptions) {
-    const host = options.production ? APPLE_PRODUCTION_HOST : APPLE_SANDBOX_HOST;
-    const dialHost = options.endpoint?.hostname.replace(/^\[|\]$/g, '') ?? host;
-    const dialPort = options.endpoint ? Number(options.endpoint.port || 443) : 443;
+    const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
     const credentials = options.credentials;
     // Built once: a CA list passed per connection is parsed again at every reconnect.
     const secureContext = tls.createSecureContext({
@@ -63,6 +73,21 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       ...(isIP(dialHost) ? {} : { servername: dialHost }),
     };
 
+    const { proxy, logger } = options;
+    // http2 wants the socket back synchronously: TLS starts on a stream that waits for the tunnel. The
+    // library's own `proxy` option is not used: it drops every TLS option (client certificate, CAs).
+    const connect = proxy
+      ? () => {
+          const tunnel = new TunnelStream((signal) =>
+            openTunnel(proxy, { host: dialHost, port: dialPort }, options.requestTimeoutMs, signal).catch((err: NodeJS.ErrnoException) => {
+              if (err.code !== 'ABORT_ERR') logger?.warn({ proxy: describeProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message }, 'APNs connection through the outbound proxy failed');
+              throw err;
+            }),
+          );
+          return tls.connect({ ...tlsOptions, socket: tunnel });
+        }
+      : () => tls.connect(tlsOptions);
+
     this.provider = new apn.Provider({
       ...(credentials.kind === 'token'
         ? { token: { key: credentials.keyPem, keyId: credentials.keyId, teamId: credentials.teamId } }
@@ -72,8 +97,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       connectionRetryLimit: 0,
       requestTimeout: options.requestTimeoutMs,
       // We dial ourselves: the :authority stays Apple's host (what a relay in between expects), the socket
-      // goes to AppleEndpoint when set, and every TLS option survives.
-      createConnection: () => tls.connect(tlsOptions),
+      // goes to AppleEndpoint when set (through the proxy when one applies), and every TLS option survives.
+      createConnection: connect,
     } as unknown as apn.ProviderOptions);
     this.inFlight = new Semaphore(options.maxInFlight ?? 500);
   }

@@ -7,6 +7,8 @@
  *   `token_uri` (the library's `cert()` always uses Google's fixed URL);
  * - `FcmEndpoint`: `httpAgent` is an Agent whose connections go to the endpoint (the library fixes the
  *   host to fcm.googleapis.com);
+ * - an outbound proxy: that Agent and the token requests' own open their connections through an HTTP
+ *   CONNECT tunnel (src/transport/outbound-proxy.ts), TLS on top as without one;
  * - bounded attempts: the library re-sends 503s and connection errors for up to ~80 s on its own. Every
  *   send runs in an AsyncLocalStorage scope, and the Agent (which sees every HTTP request the library
  *   makes, its retries included) refuses requests of a finished attempt and destroys those under way
@@ -26,6 +28,7 @@ import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
 import type { AttemptResult, Transport } from '../delivery/types';
 import type { FcmMessage } from '../payload/fcm';
+import { openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
 
 export const FCM_HOST = 'fcm.googleapis.com';
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -44,6 +47,8 @@ const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
 const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
 const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
+/** Bound on the proxy's answer to CONNECT; an attempt that ends sooner destroys its request anyway. */
+const PROXY_CONNECT_TIMEOUT_MS = 10_000;
 
 /** The parts of a Google service-account file that FCM needs, already checked (src/services/android.ts). */
 export interface FcmServiceAccount {
@@ -65,6 +70,10 @@ export interface FcmTransportOptions {
   trustedCa?: string[];
   maxSockets?: number;
   logger?: Logger;
+  /** HTTP CONNECT proxy for FCM sends (src/transport/outbound-proxy.ts decides which). */
+  proxy?: URL;
+  /** HTTP CONNECT proxy for token requests, whose host may be exempt when FCM's is not. */
+  tokenProxy?: URL;
 }
 
 /** An HTTP answer as it came over the wire. */
@@ -94,10 +103,11 @@ export class FcmTransport implements Transport<FcmMessage> {
     const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
     this.agent = new FcmAgent(
       { keepAlive: true, maxSockets: options.maxSockets ?? FCM_MAX_SOCKETS, ...tlsOptions },
+      options.proxy,
       options.endpoint,
       () => this.attempts.getStore(),
     );
-    this.tokenAgent = new https.Agent({ keepAlive: true, maxSockets: 4, ...tlsOptions });
+    this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenProxy);
     const credential = new ServiceAccountCredential(options.account, tokenRequestUrl(options.account.tokenUri, options.endpoint), this.tokenAgent, options.logger);
     this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
     this.messaging = getMessaging(this.app);
@@ -132,19 +142,40 @@ export class FcmTransport implements Transport<FcmMessage> {
   }
 }
 
+/** An https.Agent whose connections go through an HTTP CONNECT proxy when one is given. */
+class ProxyAwareAgent extends https.Agent {
+  constructor(
+    options: https.AgentOptions,
+    private readonly proxy: URL | undefined,
+  ) {
+    super(options);
+  }
+
+  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+    if (!this.proxy) return super.createConnection(options, callback);
+    const target: ProxyTarget = { host: String(options.host ?? 'localhost'), port: Number(options.port ?? 443) };
+    // Handed back synchronously, not through the callback: the Agent counts a connection against
+    // maxSockets only once it holds it, so an asynchronous one would let a burst open a tunnel per request.
+    const proxy = this.proxy;
+    const socket = new TunnelStream((signal) => openTunnel(proxy, target, PROXY_CONNECT_TIMEOUT_MS, signal));
+    return super.createConnection({ ...options, socket } as https.RequestOptions, callback);
+  }
+}
+
 /**
  * The HTTP agent firebase-admin sends through: keep-alive connections to FCM (or to `FcmEndpoint`,
  * TLS-verified against the endpoint's own name; the Host header stays FCM's), and the attempt guard.
  */
-class FcmAgent extends https.Agent {
+class FcmAgent extends ProxyAwareAgent {
   closed = false;
 
   constructor(
     options: https.AgentOptions,
+    proxy: URL | undefined,
     private readonly endpoint: URL | undefined,
     private readonly currentAttempt: () => AttemptScope | undefined,
   ) {
-    super(options);
+    super(options, proxy);
   }
 
   override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
@@ -325,6 +356,11 @@ export function tokenRequestUrl(tokenUri: string, endpoint: URL | undefined): UR
   const url = new URL(tokenUri);
   if (!endpoint || !isGoogleHost(url.hostname)) return url;
   return new URL(`${url.pathname}${url.search}`, endpoint.origin);
+}
+
+/** Where the TCP connection of a send or a token request to `url` goes (with `FcmEndpoint`, sends go there). */
+export function fcmDialTarget(url: URL): ProxyTarget {
+  return { host: hostnameOf(url), port: Number(url.port || 443) };
 }
 
 function isGoogleHost(hostname: string): boolean {
