@@ -95,6 +95,11 @@ describe('config: parsing', () => {
     assert.match(configError(() => parseConfig({ Mode: 'hosted', TrustedProxies: ['10.0.0.0/8'] }, 'f', {}, 'eas')), /hosted mode authenticates every chat server: set TenantsFile/);
   });
 
+  it('OutboundProxy must be an http:// proxy URL', () => {
+    assert.equal(parseConfig({ OutboundProxy: 'http://u:p@proxy.internal:3128' }, 'f', {}, 'eas').config.OutboundProxy, 'http://u:p@proxy.internal:3128');
+    assert.match(configError(() => parseConfig({ OutboundProxy: 'socks5://proxy:1080' }, 'f', {}, 'eas')), /OutboundProxy must be http:\/\/\[user:password@\]host:port/);
+  });
+
   it('TLS keys come in pairs; a client CA needs HTTPS', () => {
     assert.match(configError(() => parseConfig({ TLSCertFile: 'c' }, 'f', {}, 'eas')), /HTTPS needs both TLSCertFile and TLSKeyFile; only TLSCertFile is set/);
     assert.match(configError(() => parseConfig({ TLSClientCAFile: 'ca' }, 'f', {}, 'eas')), /TLSClientCAFile .* needs HTTPS/);

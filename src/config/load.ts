@@ -235,7 +235,9 @@ function describeSchemaErrors(errors: ErrorObject[], config: Record<string, unkn
     case 'enum':
       return `${key} must be one of ${(first.params.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, not ${actual}.`;
     case 'pattern':
-      return `${key} must be https://host:port with no path, not ${actual}.`;
+      return key === 'OutboundProxy'
+        ? `${key} must be http://[user:password@]host:port (an HTTP CONNECT proxy), not ${actual}.`
+        : `${key} must be https://host:port with no path, not ${actual}.`;
     default:
       return `${key} ${first.message ?? 'is invalid'} (${actual}).`;
   }
