@@ -12,7 +12,7 @@ import type { RunningProxy } from '../src/proxy';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
 import { tenantsAdd, tenantsRevoke } from '../src/tenants/command';
 import { startRedis, type RedisServer } from './redis-server';
-import { APPLE_TOKEN, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
+import { APPLE_TOKEN, capturedLogger, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
 
 interface Answer {
   status: number;
@@ -140,6 +140,8 @@ describe('hosted mode: tenants', () => {
   let tenantsFile: string;
   let acmeKey: string;
   let limitedKey: string;
+  // Shown when a delivery fails: the proxy's warnings say why.
+  const log = capturedLogger('warn');
 
   before(async () => {
     apns = await startApnsFixture();
@@ -150,6 +152,7 @@ describe('hosted mode: tenants', () => {
     proxy = await startTestProxy(
       testConfig({ Mode: 'hosted', apple: [apns.entry(), apns.entry({ Type: 'apple' })], TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TenantsFile: tenantsFile }),
       [apns.ca.certPem],
+      log.logger,
     );
   });
   after(async () => {
@@ -163,12 +166,12 @@ describe('hosted mode: tenants', () => {
     apns.peer.reset();
     const answer = await send(withCredentials(proxy.url, 'acme', acmeKey), push());
     assert.equal(answer.status, 200);
-    assert.equal(answer.text, OK);
+    assert.equal(answer.text, OK, log.text());
     assert.equal(apns.peer.received.length, 1);
   });
 
   it('Authorization: Bearer KEY is served', async () => {
-    assert.equal((await send(proxy.url, push(), { Authorization: `Bearer ${acmeKey}` })).text, OK);
+    assert.equal((await send(proxy.url, push(), { Authorization: `Bearer ${acmeKey}` })).text, OK, log.text());
   });
 
   it('no credentials: 401 with a JSON FAIL and a Basic challenge, nothing delivered', async () => {

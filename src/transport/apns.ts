@@ -56,6 +56,7 @@ export function apnsDialTarget(production: boolean, endpoint: URL | undefined): 
 export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly provider: apn.Provider;
   private readonly inFlight: Semaphore;
+  private readonly logger?: Logger;
 
   constructor(options: ApnsTransportOptions) {
     const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
@@ -101,6 +102,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       createConnection: connect,
     } as unknown as apn.ProviderOptions);
     this.inFlight = new Semaphore(options.maxInFlight ?? 500);
+    this.logger = logger;
   }
 
   async attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
@@ -123,7 +125,11 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const notification = { headers: () => request.headers, compile: () => body };
     const result = await this.provider.send(notification as unknown as apn.Notification, request.token);
     if (result.sent.length > 0) return { kind: 'final', outcome: 'OK' };
-    return classifyFailure((result.failed[0] ?? {}) as FailedSend);
+    const failed = (result.failed[0] ?? {}) as FailedSend;
+    const verdict = classifyFailure(failed);
+    // The chat server only hears "unknown transport error": the operator needs the cause.
+    if (verdict.kind === 'retryable') this.logger?.warn({ err: failed.error?.message ?? 'no answer' }, 'APNs attempt got no answer');
+    return verdict;
   }
 
   close(): Promise<void> {
