@@ -3,6 +3,7 @@
  * sandbox APNs peer over HTTP/2 + TLS, and the answer back.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { emptyPushNotification } from '../src/notification';
@@ -211,6 +212,30 @@ describe('HTTP API: validation, routing and the original texts', () => {
     assert.equal((await post(`${base}/api/v1/send_push`, { server_id: 's', device_id: APPLE_TOKEN, platform: 'apple_rn' })).text, OK);
   });
 
+  it('a chunked body over the limit gets a JSON FAIL; a client that leaves mid-body costs nothing', async () => {
+    const url = new URL(`${base}/api/v1/send_push`);
+    const chunked = await new Promise<string>((resolve, reject) => {
+      const req = http.request(url, { method: 'POST', agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(text));
+      });
+      req.on('error', reject);
+      for (let i = 0; i < 12; i++) req.write('x'.repeat(100_000));
+      req.end();
+    });
+    assert.equal(chunked, fail('Failed to read message body: request body larger than 1048576 bytes'));
+
+    await new Promise<void>((resolve) => {
+      const req = http.request(url, { method: 'POST', agent: false, headers: { 'content-length': '1000' } });
+      req.on('error', () => resolve());
+      req.write('{"server_id":"s",', () => setTimeout(() => req.destroy(), 50));
+      req.on('close', () => resolve());
+    });
+    assert.equal((await post(`${base}/api/v1/send_push?from=query`, { server_id: 's', device_id: APPLE_TOKEN, platform: 'apple_rn' })).text, OK);
+  });
+
   const ackCases: Array<[string, string | object, string]> = [
     ['complete', { id: 'a', platform: 'ios', type: 'message', received_at: 1700000000000, post_id: 'p', is_id_loaded: false }, OK],
     ['empty body', '', fail('Failed to read ack body: EOF')],
@@ -249,7 +274,11 @@ describe('HTTP API: validation, routing and the original texts', () => {
   });
 
   it('every response carries the original throttle headers, and nothing is denied', async () => {
-    const answers = await Promise.all(Array.from({ length: 5 }, () => get(`${base}/`)));
+    const answers = await Promise.all([
+      ...Array.from({ length: 5 }, () => get(`${base}/`)),
+      post(`${base}/api/v1/send_push`, { server_id: 's', device_id: APPLE_TOKEN, platform: 'apple_rn' }),
+      post(`${base}/api/v1/ack`, { id: 'a', platform: 'ios', type: 'message' }),
+    ]);
     for (const answer of answers) {
       assert.equal(answer.status, 200);
       assert.equal(answer.headers.get('x-ratelimit-limit'), '300');

@@ -3,13 +3,21 @@
  * configured, tenant restrictions, and Push Proxy's own rate limits. Refusals are JSON FAIL bodies with the
  * fitting status (401, 403, 429); only what passes reaches the original's always-200 handlers.
  */
-import type { Request } from 'express';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics';
 import type { RateLimitGate } from '../ratelimit/gate';
 import type { Tenant, TenantStore } from '../tenants/store';
 
 export type Admission = { ok: true; tenant?: Tenant } | Refusal;
+
+/** What the push API knows of a caller before reading the body. */
+export interface ClientInfo {
+  /** The client's address: the socket's, or from X-Forwarded-For through trusted hops only. */
+  ip: string | undefined;
+  /** HTTPS on the socket, or at a trusted TLS-terminating balancer. */
+  secure: boolean;
+  authorization: string | undefined;
+}
 
 export interface Refusal {
   ok: false;
@@ -35,27 +43,27 @@ export class AccessControl {
   constructor(private readonly options: AccessControlOptions) {}
 
   /** Before the body is read: allowed addresses, scheme, the per-client budget, credentials, the tenant's budget. */
-  async admit(req: Request): Promise<Admission> {
+  async admit(client: ClientInfo): Promise<Admission> {
     const { allowedClients, requireHttps, tenants, rateLimits, metrics, logger } = this.options;
-    if (allowedClients && !allowedClients(req.ip ?? '')) {
+    if (allowedClients && !allowedClients(client.ip ?? '')) {
       metrics.authFailures.inc({ reason: 'client_not_allowed' });
-      logger.info({ client: req.ip }, 'request refused: client address not in AllowedClients');
-      return { ok: false, status: 403, error: `Client address ${req.ip ?? 'unknown'} is not allowed to use this push proxy` };
+      logger.info({ client: client.ip }, 'request refused: client address not in AllowedClients');
+      return { ok: false, status: 403, error: `Client address ${client.ip ?? 'unknown'} is not allowed to use this push proxy` };
     }
-    if (requireHttps && !req.secure) {
+    if (requireHttps && !client.secure) {
       return { ok: false, status: 403, error: 'HTTPS is required: use an https:// push server URL' };
     }
     // The per-client budget comes before credentials: each unknown key costs a scrypt hash.
     if (rateLimits) {
-      const decision = await rateLimits.check({ clientAddress: req.ip });
+      const decision = await rateLimits.check({ clientAddress: client.ip });
       if (!decision.allowed) return this.limited(decision.limit, decision.retryAfterSec, undefined);
     }
     let tenant: Tenant | undefined;
     if (tenants) {
-      const auth = await tenants.authenticate(req.headers.authorization);
+      const auth = await tenants.authenticate(client.authorization);
       if (!auth.ok) {
         metrics.authFailures.inc({ reason: auth.reason });
-        logger.info({ client: req.ip, reason: auth.reason }, 'request refused: tenant credentials');
+        logger.info({ client: client.ip, reason: auth.reason }, 'request refused: tenant credentials');
         const error = auth.reason === 'missing'
           ? 'Missing credentials: set the push server URL to https://TENANT:KEY@host'
           : 'Invalid credentials';
