@@ -4,6 +4,17 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/** The counters one notification touches, for one platform/type/transport. */
+export interface NotificationCounters {
+  notifications: Counter.Internal;
+  success: Counter.Internal;
+  successWithAck: Counter.Internal;
+  failure: Counter.Internal;
+}
+
+// Label values such as the push type come from requests: memos stay bounded, the rest is counted uncached.
+const MAX_MEMOIZED = 1000;
+
 export class ProxyMetrics {
   readonly registry = new Registry();
 
@@ -33,13 +44,46 @@ export class ProxyMetrics {
   readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', ['platform']);
   readonly requestDuration = this.histogram('service_request_duration_seconds', 'Duration of each send_push or ack request', []);
 
+  // `inc({labels})` hashes its labels on every call; labelled children are looked up once.
+  private readonly countersByLabels = new Map<string, NotificationCounters>();
+  private readonly byAppVersion = new Map<string, Counter.Internal>();
+  private readonly attemptDurations = {
+    apple: this.notificationDuration.labels('apple'),
+    android: this.notificationDuration.labels('android'),
+  };
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  notificationCounters(platform: string, type: string, transport: string): NotificationCounters {
+    const key = `${platform}\0${type}\0${transport}`;
+    let counters = this.countersByLabels.get(key);
+    if (!counters) {
+      counters = {
+        notifications: this.notifications.labels(platform, type, transport),
+        success: this.success.labels(platform, type, transport),
+        successWithAck: this.successWithAck.labels(platform, type, transport),
+        failure: this.failure.labels(platform, type, transport),
+      };
+      if (this.countersByLabels.size < MAX_MEMOIZED) this.countersByLabels.set(key, counters);
+    }
+    return counters;
+  }
+
+  countAppVersion(platform: string, appVersion: string): void {
+    const key = `${platform}\0${appVersion}`;
+    let counter = this.byAppVersion.get(key);
+    if (!counter) {
+      counter = this.notificationsByAppVersion.labels(platform, appVersion);
+      if (this.byAppVersion.size < MAX_MEMOIZED) this.byAppVersion.set(key, counter);
+    }
+    counter.inc();
+  }
+
   observeAttempt(platform: 'apple' | 'android', seconds: number): void {
     (platform === 'apple' ? this.apnsRequestDuration : this.fcmRequestDuration).observe(seconds);
-    this.notificationDuration.observe({ platform }, seconds);
+    this.attemptDurations[platform].observe(seconds);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {

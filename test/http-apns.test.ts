@@ -160,6 +160,8 @@ describe('HTTP API → APNs sandbox', () => {
     assert.match(metrics, /service_failure_with_reason_total\{platform="apple",type="message",transport="",reason="Unregistered"\} \d+/);
     assert.match(metrics, /service_removal_total\{platform="apple",transport="",reason="Unregistered"\} \d+/);
     assert.match(metrics, /service_apns_request_duration_seconds_count \d+/);
+    assert.match(metrics, /service_notification_duration_seconds_count\{platform="apple"\} [1-9]/);
+    assert.match(metrics, /service_notifications_total\{platform="apple",type="message",transport=""\} [1-9]/);
     assert.match(metrics, /service_bad_request_total \d+/);
   });
 });

@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import { redactToken } from '../logging';
-import type { ProxyMetrics } from '../metrics';
+import type { NotificationCounters, ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import { truncateNotification } from '../payload/truncate';
 import { appVersionLabel, parsePlatform } from './platform';
@@ -49,7 +49,7 @@ export class PushDispatcher {
     if (!service) {
       return this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`);
     }
-    this.metrics.notificationsByAppVersion.inc({ platform: type, app_version: appVersionLabel(appVersion) });
+    this.metrics.countAppVersion(type, appVersionLabel(appVersion));
 
     // VoIP exists only on Apple; Android ignores `transport` (quirk 13).
     const labels = {
@@ -57,7 +57,8 @@ export class PushDispatcher {
       type: notification.type,
       transport: service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '',
     };
-    this.metrics.notifications.inc(labels);
+    const counters = this.metrics.notificationCounters(labels.platform, labels.type, labels.transport);
+    counters.notifications.inc();
 
     const started = performance.now();
     let result: DeliveryResult;
@@ -68,7 +69,7 @@ export class PushDispatcher {
       this.logger.error({ err, platform: type }, 'delivery failed unexpectedly');
       result = { outcome: 'FAIL', error: 'internal error', reason: 'internal error', attempts: 0 };
     }
-    this.record(notification, type, labels, result, performance.now() - started);
+    this.record(notification, type, labels, counters, result, performance.now() - started);
     if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
 
     if (result.outcome === 'OK') return { status: 'OK' };
@@ -90,15 +91,16 @@ export class PushDispatcher {
     n: PushNotification,
     platformType: string,
     labels: { platform: string; type: string; transport: string },
+    counters: NotificationCounters,
     result: DeliveryResult,
     elapsedMs: number,
   ): void {
     if (result.outcome === 'OK') {
-      this.metrics.success.inc(labels);
-      if (n.ack_id !== '') this.metrics.successWithAck.inc(labels);
+      counters.success.inc();
+      if (n.ack_id !== '') counters.successWithAck.inc();
     } else {
       const reason = result.reason ?? '';
-      this.metrics.failure.inc(labels);
+      counters.failure.inc();
       this.metrics.failureWithReason.inc({ ...labels, reason });
       if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform: labels.platform, transport: labels.transport, reason });
     }

@@ -40,6 +40,7 @@ export const APPLE_SANDBOX_HOST = 'api.sandbox.push.apple.com';
 const REMOVE_REASONS = new Set(['BadDeviceToken', 'Unregistered', 'MissingDeviceToken', 'DeviceTokenNotForTopic']);
 const TRANSPORT_ERROR = 'unknown transport error';
 const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
+const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
 
 interface FailedSend {
   status?: number | string;
@@ -105,19 +106,23 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     this.logger = logger;
   }
 
-  async attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
-    const deadline = performance.now() + timeoutMs;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<AttemptResult>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR }), timeoutMs);
-    });
-    const sent = this.inFlight.run(deadline, () => this.send(request));
-    try {
+  attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
+    // One promise and one timer per attempt: this is the hot path.
+    return new Promise<AttemptResult>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
       // A send still waiting for a slot when time is up never starts (run() drops it).
-      return await Promise.race([sent.then((r) => r ?? timedOut), timedOut]);
-    } finally {
-      clearTimeout(timer);
-    }
+      this.inFlight.run(performance.now() + timeoutMs, () => this.send(request)).then(
+        (result) => {
+          clearTimeout(timer);
+          resolve(result ?? TIMED_OUT);
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          this.logger?.error({ err }, 'APNs send failed unexpectedly');
+          resolve(TIMED_OUT);
+        },
+      );
+    });
   }
 
   private async send(request: ApnsRequest): Promise<AttemptResult> {

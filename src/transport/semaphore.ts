@@ -6,28 +6,34 @@ export class Semaphore {
   constructor(private readonly limit: number) {}
 
   /** Runs `task` when a slot is free; resolves undefined (without running it) if `deadline` passes first. */
-  async run<T>(deadline: number, task: () => Promise<T>): Promise<T | undefined> {
-    if (this.active >= this.limit) {
-      const started = await new Promise<boolean>((resolve) => {
-        const start = (): void => {
-          clearTimeout(timer);
-          resolve(true);
-        };
-        const timer = setTimeout(() => {
-          this.waiting.delete(start);
-          resolve(false);
-        }, Math.max(0, deadline - performance.now()));
-        this.waiting.add(start);
-      });
-      if (!started) return undefined;
-    } else {
+  run<T>(deadline: number, task: () => Promise<T>): Promise<T | undefined> {
+    if (this.active < this.limit) {
       this.active++;
+      return this.runHolding(task);
     }
+    return new Promise<boolean>((resolve) => {
+      const start = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      const timer = setTimeout(() => {
+        this.waiting.delete(start);
+        resolve(false);
+      }, Math.max(0, deadline - performance.now()));
+      this.waiting.add(start);
+    }).then((started) => (started ? this.runHolding(task) : undefined));
+  }
+
+  /** Runs `task` in a slot already taken, and passes the slot on when it settles. */
+  private runHolding<T>(task: () => Promise<T>): Promise<T> {
+    let running: Promise<T>;
     try {
-      return await task();
-    } finally {
+      running = task();
+    } catch (err) {
       this.release();
+      return Promise.reject(err);
     }
+    return running.finally(() => this.release());
   }
 
   private release(): void {
