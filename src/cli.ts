@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 /**
  * `push-proxy [--config FILE]`: loads the configuration (or, with none, starts test mode with the built-in
- * sandbox peers), starts the proxy and shuts it down cleanly on SIGTERM/SIGINT.
+ * sandbox peers), starts the proxy (in `Workers` processes when asked) and shuts it down cleanly on SIGTERM/SIGINT.
  * Problems the operator must fix end the process with code 2 and a message saying what to do.
  */
+import cluster from 'node:cluster';
 import type { Logger } from 'pino';
 import { builtInTestConfig, findConfigFile, loadConfigFile, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
@@ -13,9 +14,10 @@ import { runTenants } from './commands/tenants';
 import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
 import { createLogger } from './logging';
-import { startPushProxy, type RunningProxy } from './proxy';
+import { rateLimitSettings, startPushProxy, type RunningProxy } from './proxy';
 import { startSandbox, type Sandbox } from './sandbox/start';
 import { buildInfo } from './version';
+import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, workerNotices } from './workers';
 
 export const EXIT_CONFIG_ERROR = 2;
 
@@ -57,20 +59,37 @@ async function main(argv: string[]): Promise<void> {
   const file = findConfigFile(argv, process.env, process.cwd());
   const loaded: LoadedConfig = file ? loadConfigFile(file, process.env) : builtInTestConfig(process.env);
   const { config } = loaded;
+  if (cluster.isWorker) return runWorker(loaded, file);
+
   const logger = createLogger(config);
   for (const warning of loaded.warnings) logger.warn(warning);
+  const workers = resolveWorkerCount(config.Workers);
+  if (workers > 1) {
+    const reason = singleProcessReason(config, !file);
+    if (!reason) return runWorkers(loaded, workers, logger);
+    logger.warn(`Workers is ${config.Workers}, but ${reason}: running one process`);
+  }
+  await runSingleProcess(loaded, file, logger);
+}
 
+/** The whole proxy in this process; SIGTERM/SIGINT finish requests under way, then stop. */
+async function runSingleProcess(loaded: LoadedConfig, file: string | null, logger: Logger, link?: WorkerLink): Promise<void> {
+  const { config } = loaded;
   let sandbox: Sandbox | undefined;
   let proxy: RunningProxy | undefined;
+  let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
+    // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way.
+    if (stopping) return;
+    stopping = true;
     logger.info(`${signal} received: finishing requests under way, then stopping`);
     await proxy?.close();
     await sandbox?.close();
     logger.flush();
     process.exit(0);
   };
-  process.once('SIGTERM', (s) => void shutdown(s));
-  process.once('SIGINT', (s) => void shutdown(s));
+  process.on('SIGTERM', (s) => void shutdown(s));
+  process.on('SIGINT', (s) => void shutdown(s));
 
   if (!file) {
     sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
@@ -79,25 +98,51 @@ async function main(argv: string[]): Promise<void> {
   }
 
   try {
-    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa });
+    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa, metricsText: link?.metricsText });
   } catch (err) {
     await sandbox?.close();
     throw err;
   }
-  printBanner(logger, loaded, proxy, sandbox);
+  const platforms = proxy.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
+  if (link) {
+    link.shareRegistry(proxy.metrics.registry);
+    link.reportReady(proxy.url, platforms);
+    return;
+  }
+  printBanner(logger, loaded, { url: proxy.url, platforms }, 1, sandbox);
 }
 
-function printBanner(logger: Logger, loaded: LoadedConfig, proxy: RunningProxy, sandbox: Sandbox | undefined): void {
+/** One of several workers: the primary already logged the config's warnings and prints the banner. */
+function runWorker(loaded: LoadedConfig, file: string | null): Promise<void> {
+  const logger = createLogger(loaded.config).child({ worker: cluster.worker?.id });
+  return runSingleProcess(loaded, file, logger, new WorkerLink());
+}
+
+async function runWorkers(loaded: LoadedConfig, count: number, logger: Logger): Promise<void> {
   const { config } = loaded;
-  const ready = proxy.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
-  logger.info({ mode: config.Mode, config: loaded.source ?? 'built-in', url: proxy.url, platforms: ready }, `Push Proxy listening on ${proxy.url} in ${config.Mode} mode`);
+  const rateLimitsActive = Boolean(config.TenantsFile) || Object.values(rateLimitSettings(config)).some((limit) => limit > 0);
+  for (const notice of workerNotices(config, count, rateLimitsActive)) logger.warn(notice);
+  const code = await runPrimary({
+    count,
+    logger,
+    onListening: (first) => printBanner(logger, loaded, first, count, undefined),
+  });
+  logger.flush();
+  process.exit(code);
+}
+
+function printBanner(logger: Logger, loaded: LoadedConfig, listening: { url: string; platforms: string[] }, workers: number, sandbox: Sandbox | undefined): void {
+  const { config } = loaded;
+  const { url, platforms } = listening;
+  const processes = workers > 1 ? ` with ${workers} workers` : '';
+  logger.info({ mode: config.Mode, config: loaded.source ?? 'built-in', url, platforms, workers }, `Push Proxy listening on ${url} in ${config.Mode} mode${processes}`);
   if (config.Mode === 'test') {
-    logger.warn(`TEST MODE: a test service, not for production traffic${config.Inspector ? `; every notification is shown at ${proxy.url}/inspect` : ''}`);
+    logger.warn(`TEST MODE: a test service, not for production traffic${config.Inspector ? `; every notification is shown at ${url}/inspect` : ''}`);
   }
   if (sandbox) {
     logger.info(
       `No configuration file, so notifications go to the built-in sandbox peers (APNs ${sandbox.apns.url}, FCM ${sandbox.fcm.url}), never to Apple or Google. ` +
-        `Try: curl -s ${proxy.url}/api/v1/send_push -d '{"platform":"apple_rn","server_id":"demo","device_id":"${'ab'.repeat(32)}","type":"message","message":"hello :wave:"}'`,
+        `Try: curl -s ${url}/api/v1/send_push -d '{"platform":"apple_rn","server_id":"demo","device_id":"${'ab'.repeat(32)}","type":"message","message":"hello :wave:"}'`,
     );
   }
 }

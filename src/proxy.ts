@@ -30,6 +30,8 @@ export interface StartOptions {
   env?: Record<string, string | undefined>;
   /** Overrides ListenAddress (tests listen on an ephemeral port). */
   listen?: { host?: string; port: number };
+  /** /metrics text when this instance is one of several workers (summed over all of them). */
+  metricsText?: () => Promise<string>;
 }
 
 export interface RunningProxy {
@@ -121,6 +123,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       metrics,
       logger,
       enableMetrics: config.EnableMetrics,
+      metricsText: options.metricsText,
       // The original's headers only where its throttle stands alone; real limits answer with 429s.
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
       version: { ...buildInfo(), mode: config.Mode },

@@ -14,7 +14,7 @@ export const DEFAULT_CONFIG_FILE = 'config/push-proxy.json';
 export const TEST_MODE_LISTEN_ADDRESS = ':8066';
 
 /** Environment variables for what operators change per deployment. */
-export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' | 'list' }> = [
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' | 'list' | 'workers' }> = [
   { env: 'PUSH_PROXY_MODE', key: 'Mode', type: 'string' },
   { env: 'PUSH_PROXY_LISTEN_ADDRESS', key: 'ListenAddress', type: 'string' },
   { env: 'PUSH_PROXY_LOG_FORMAT', key: 'LogFormat', type: 'string' },
@@ -33,6 +33,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig;
   { env: 'PUSH_PROXY_INSPECTOR', key: 'Inspector', type: 'boolean' },
   { env: 'PUSH_PROXY_ALLOWED_CLIENTS', key: 'AllowedClients', type: 'list' },
   { env: 'PUSH_PROXY_OUTBOUND_PROXY', key: 'OutboundProxy', type: 'string' },
+  { env: 'PUSH_PROXY_WORKERS', key: 'Workers', type: 'workers' },
 ];
 
 /** Sets RateLimitStore to Redis at this URL (the one nested key operators change per deployment). */
@@ -211,6 +212,10 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
     if (value === undefined || value === '') continue;
     if (type === 'string') config[key] = value;
     else if (type === 'list') config[key] = value.split(/[\s,]+/).filter(Boolean);
+    else if (type === 'workers') {
+      if (value !== 'auto' && !/^\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number or "auto" (it sets ${key}).`);
+      config[key] = value === 'auto' ? value : Number(value);
+    }
     else if (type === 'integer') {
       if (!/^-?\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number (it sets ${key}).`);
       config[key] = Number(value);
@@ -229,6 +234,7 @@ function describeSchemaErrors(errors: ErrorObject[], config: Record<string, unkn
   if (!first) return 'invalid configuration';
   const key = first.instancePath.slice(1).split('/').map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
   const actual = JSON.stringify(first.instancePath.split('/').slice(1).reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config));
+  if (key === 'Workers') return `Workers must be a whole number from 1 to 256, or "auto" (one per available core), not ${actual}.`;
   switch (first.keyword) {
     case 'type':
       return `${key} must be ${first.params.type === 'integer' ? 'a whole number' : `a ${first.params.type}`}, not ${actual}. Fix its value.`;

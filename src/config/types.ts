@@ -65,4 +65,6 @@ export interface ProxyConfig {
   AllowedClients: string[];
   /** CONNECT proxy for outbound traffic; overrides HTTPS_PROXY / HTTP_PROXY. */
   OutboundProxy: string;
+  /** Processes serving the API on one port; "auto" = one per available core. */
+  Workers: number | 'auto';
 }

@@ -65,6 +65,8 @@ export type DeviceBehaviour =
   | { status: number; reason?: string; body?: string }
   /** never answer (stream stays open until the client cancels) */
   | { hang: true }
+  /** answer 200 after this long (a slow but healthy APNs) */
+  | { delayMs: number }
   /** RST_STREAM the request (INTERNAL_ERROR) */
   | { reset: true }
   /** destroy the whole session */
@@ -338,6 +340,9 @@ export class ApnsPeer {
         ? ''
         : JSON.stringify(behaviour.status === 410 ? { reason: behaviour.reason, timestamp: Date.now() } : { reason: behaviour.reason });
       this.respond(stream, behaviour.status, apnsId, behaviour.body ?? json);
+    } else if ('delayMs' in behaviour) {
+      record.status = 200;
+      setTimeout(() => this.respond(stream, 200, apnsId, ''), behaviour.delayMs);
     } else if ('hang' in behaviour) {
       record.behaviour = 'hang';
     } else if ('reset' in behaviour) {

@@ -1,0 +1,222 @@
+/**
+ * Workers with node:cluster. The primary serves nothing: it forks `Workers` processes that each run a whole
+ * proxy (own APNs sessions, own FCM connections) on one shared listening port, replaces a worker that dies,
+ * answers workers' /metrics requests with the sum over all of them, and stops them all on SIGTERM/SIGINT.
+ * Start-up errors surface once: the first worker starts alone, and if it exits before listening, the
+ * primary exits with its code (2 for a configuration problem).
+ */
+import cluster, { type Worker } from 'node:cluster';
+import os from 'node:os';
+import type { Logger } from 'pino';
+import { AggregatorRegistry, type Registry } from 'prom-client';
+import type { ProxyConfig } from './config/types';
+
+const READY = 'push-proxy:ready';
+const METRICS_REQUEST = 'push-proxy:metrics-request';
+const METRICS_ANSWER = 'push-proxy:metrics-answer';
+
+/** What a worker tells the primary once it listens. */
+export interface WorkerReady {
+  type: typeof READY;
+  url: string;
+  platforms: string[];
+}
+
+interface MetricsRequest {
+  type: typeof METRICS_REQUEST;
+  id: number;
+}
+
+interface MetricsAnswer {
+  type: typeof METRICS_ANSWER;
+  id: number;
+  text?: string;
+  error?: string;
+}
+
+export function resolveWorkerCount(setting: ProxyConfig['Workers'], cores = os.availableParallelism()): number {
+  return setting === 'auto' ? Math.max(1, cores) : setting;
+}
+
+/** Why this configuration runs in one process whatever `Workers` says, or undefined when it need not. */
+export function singleProcessReason(config: ProxyConfig, sandboxInProcess: boolean): string | undefined {
+  if (sandboxInProcess) return 'the built-in sandbox peers (no configuration file) live in one process';
+  if (config.Inspector) return 'the inspector keeps notifications in the memory of one process';
+  return undefined;
+}
+
+/** Notices for the operator about what is counted per worker. */
+export function workerNotices(config: ProxyConfig, count: number, rateLimitsActive: boolean): string[] {
+  if (count > 1 && rateLimitsActive && config.RateLimitStore.Type === 'memory') {
+    return [
+      `rate limits are counted in each worker's memory: with ${count} workers a client can get up to ${count}× each limit. ` +
+        'Set RateLimitStore to redis to count them once for all workers.',
+    ];
+  }
+  return [];
+}
+
+export interface PrimaryOptions {
+  count: number;
+  logger: Logger;
+  /** Once every worker of the first generation listens. */
+  onListening(first: WorkerReady): void;
+  /** How long workers get to finish requests under way before they are killed. */
+  shutdownTimeoutMs?: number;
+  /** Waits before replacing a worker that died, growing with crashes in a row. */
+  restartDelaysMs?: readonly number[];
+}
+
+/** Runs the primary until every worker is gone; resolves with the exit code for the process. */
+export function runPrimary(options: PrimaryOptions): Promise<number> {
+  const { count, logger } = options;
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? 15_000;
+  const restartDelaysMs = options.restartDelaysMs ?? [500, 1_000, 2_000, 5_000, 10_000, 30_000];
+  // Also answers prom-client's own requests to the workers (each registers its registry).
+  const aggregator = new AggregatorRegistry();
+
+  return new Promise<number>((resolve) => {
+    const live = new Map<number, { worker: Worker; ready: boolean; startedAt: number }>();
+    let started = false;
+    let stopping = false;
+    let exitCode = 0;
+    let crashStreak = 0;
+    let lastCrashAt = 0;
+    let forceTimer: NodeJS.Timeout | undefined;
+
+    const finishIfEmpty = () => {
+      if (!stopping || live.size > 0) return;
+      clearTimeout(forceTimer);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGINT', onSignal);
+      resolve(exitCode);
+    };
+
+    const stopAll = (code: number, why: string) => {
+      if (stopping) return;
+      stopping = true;
+      exitCode = code;
+      logger.info(`${why}: stopping ${live.size} worker(s), finishing requests under way`);
+      for (const { worker } of live.values()) worker.process.kill('SIGTERM');
+      forceTimer = setTimeout(() => {
+        logger.warn(`workers still busy after ${shutdownTimeoutMs / 1000} s: killing them`);
+        for (const { worker } of live.values()) worker.process.kill('SIGKILL');
+      }, shutdownTimeoutMs);
+      finishIfEmpty();
+    };
+
+    function onSignal(signal: NodeJS.Signals): void {
+      stopAll(0, `${signal} received`);
+    }
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+
+    const fork = (): void => {
+      const worker = cluster.fork();
+      live.set(worker.id, { worker, ready: false, startedAt: Date.now() });
+      worker.on('message', (message: WorkerReady | MetricsRequest) => {
+        if (message?.type === READY) onReady(worker, message);
+        else if (message?.type === METRICS_REQUEST) answerMetrics(worker, message.id);
+      });
+      worker.on('exit', (code, signal) => onExit(worker, code, signal));
+    };
+
+    let first: WorkerReady | undefined;
+    const onReady = (worker: Worker, message: WorkerReady): void => {
+      const entry = live.get(worker.id);
+      if (!entry) return;
+      entry.ready = true;
+      first ??= message;
+      if (!started) {
+        // The first worker proved the configuration: the others start together.
+        if (live.size === 1 && count > 1) {
+          for (let i = 1; i < count; i++) fork();
+          return;
+        }
+        if ([...live.values()].every((e) => e.ready) && live.size === count) {
+          started = true;
+          options.onListening(first);
+        }
+        return;
+      }
+      logger.info({ worker: worker.id }, 'replacement worker is listening');
+    };
+
+    const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
+      const entry = live.get(worker.id);
+      live.delete(worker.id);
+      if (stopping) return finishIfEmpty();
+      if (!started) {
+        // Its own message (on stderr) says what to fix; exit as it did.
+        stopAll(code && code !== 0 ? code : 1, `worker ${worker.id} stopped during start-up (${signal ?? `exit code ${code}`})`);
+        return;
+      }
+      const now = Date.now();
+      crashStreak = now - lastCrashAt > 60_000 ? 0 : crashStreak + 1;
+      lastCrashAt = now;
+      const delay = restartDelaysMs[Math.min(crashStreak, restartDelaysMs.length - 1)] ?? 1_000;
+      const lived = entry ? Math.round((now - entry.startedAt) / 1000) : 0;
+      logger.error({ worker: worker.id, code, signal, lived_s: lived }, `worker ${worker.id} stopped unexpectedly (${signal ?? `exit code ${code}`}): starting a new one in ${delay / 1000} s`);
+      // Not unref'd: with every worker gone, this timer is what keeps the primary alive.
+      setTimeout(() => {
+        if (!stopping) fork();
+      }, delay);
+    };
+
+    const answerMetrics = (worker: Worker, id: number): void => {
+      aggregator.clusterMetrics().then(
+        (text) => send(worker, { type: METRICS_ANSWER, id, text }),
+        (err: Error) => send(worker, { type: METRICS_ANSWER, id, error: err.message }),
+      );
+    };
+
+    fork();
+  });
+}
+
+function send(worker: Worker, message: MetricsAnswer): void {
+  if (worker.isConnected()) worker.send(message);
+}
+
+/** A worker's side: reports that it listens, and fetches the cluster's /metrics through the primary. */
+export class WorkerLink {
+  private nextId = 0;
+  private readonly pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+
+  constructor(private readonly timeoutMs = 8_000) {
+    // Constructing one in a worker makes prom-client answer the primary's requests for this process's metrics.
+    new AggregatorRegistry();
+    process.on('message', (message: MetricsAnswer) => {
+      if (message?.type !== METRICS_ANSWER) return;
+      const waiting = this.pending.get(message.id);
+      if (!waiting) return;
+      this.pending.delete(message.id);
+      clearTimeout(waiting.timer);
+      if (message.text !== undefined) waiting.resolve(message.text);
+      else waiting.reject(Object.assign(new Error(`metrics from the other workers: ${message.error ?? 'no answer'}`), { status: 503 }));
+    });
+  }
+
+  /** The registry prom-client reads when the primary asks this worker. */
+  shareRegistry(registry: Registry): void {
+    AggregatorRegistry.setRegistries([registry]);
+  }
+
+  reportReady(url: string, platforms: string[]): void {
+    const message: WorkerReady = { type: READY, url, platforms };
+    process.send?.(message);
+  }
+
+  /** /metrics summed over every worker. */
+  readonly metricsText = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const id = this.nextId++;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(Object.assign(new Error('metrics: the primary process did not answer'), { status: 503 }));
+      }, this.timeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      const request: MetricsRequest = { type: METRICS_REQUEST, id };
+      process.send?.(request);
+    });
+}

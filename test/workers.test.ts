@@ -1,0 +1,188 @@
+/**
+ * `Workers`: real processes (node:cluster) sharing one port, each delivering to the sandbox APNs peer over
+ * its own connections; /metrics summed over workers; a killed worker replaced; graceful shutdown that
+ * answers requests under way; start-up errors once, with exit code 2.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseConfig } from '../src/config/load';
+import { ConfigError } from '../src/config/errors';
+import { resolveWorkerCount, singleProcessReason, workerNotices } from '../src/workers';
+import { listeningUrl, runCli, type Cli } from './cli-process';
+import { APPLE_TOKEN, startApnsFixture, tempDir, writeTemp, type ApnsFixture } from './support';
+
+/** A new connection per request, so the primary hands each to the next worker in turn. */
+function send(url: string, path: string, body?: object): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}${path}`, { method: body ? 'POST' : 'GET', agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+
+const push = (token = APPLE_TOKEN) => ({ platform: 'apple_rn', server_id: 'srv', device_id: token, type: 'message', message: 'hi' });
+const OK = '{"status":"OK"}\n';
+
+function logLines(cli: Cli): Array<Record<string, unknown>> {
+  return cli.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+/** Worker pids: the primary's children, as Linux lists them. */
+function workerPids(primaryPid: number): number[] {
+  return readFileSync(`/proc/${primaryPid}/task/${primaryPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+function metricValue(text: string, series: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : NaN;
+}
+
+async function waitUntil(what: string, check: () => boolean, timeoutMs = 20_000): Promise<void> {
+  for (const end = Date.now() + timeoutMs; Date.now() < end; await sleep(50)) if (check()) return;
+  assert.fail(`timed out waiting until ${what}`);
+}
+
+describe('Workers: 2 processes on one port', () => {
+  let apns: ApnsFixture;
+  let cli: Cli;
+  let url: string;
+  let caFile: string;
+  let dir: string;
+
+  before(async () => {
+    apns = await startApnsFixture();
+    dir = tempDir();
+    caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
+    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ Workers: 2, EnableMetrics: true, ApplePushSettings: [apns.entry()] }));
+    cli = runCli(['--config', config], { NODE_EXTRA_CA_CERTS: caFile });
+    url = await listeningUrl(cli);
+  });
+  after(async () => {
+    cli.child.kill('SIGKILL');
+    for (const pid of safeWorkerPids(cli)) process.kill(pid, 'SIGKILL');
+    await apns.close();
+  });
+
+  it('one banner names the workers; both workers deliver', async () => {
+    const banners = logLines(cli).filter((l) => String(l.msg).startsWith('Push Proxy listening'));
+    assert.equal(banners.length, 1, cli.output());
+    assert.match(String(banners[0]!.msg), /with 2 workers/);
+    assert.equal(workerPids(cli.child.pid!).length, 2);
+
+    apns.peer.reset();
+    const answers = await Promise.all(Array.from({ length: 20 }, () => send(url, '/api/v1/send_push', push())));
+    assert.deepEqual(new Set(answers.map((a) => a.text)), new Set([OK]));
+    assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 20);
+    await waitUntil('20 delivery lines are logged', () => logLines(cli).filter((l) => l.msg === 'push delivered').length >= 20);
+    const workers = new Set(logLines(cli).filter((l) => l.msg === 'push delivered').map((l) => l.worker));
+    assert.equal(workers.size, 2, `deliveries by workers ${[...workers].join(', ')}`);
+  });
+
+  it('/metrics from any worker counts the notifications of all of them', async () => {
+    const before = await send(url, '/metrics');
+    const base = metricValue(before.text, 'service_success_total{platform="apple",type="message",transport=""}');
+    assert.ok(base >= 20, before.text.slice(0, 2000));
+    await Promise.all(Array.from({ length: 6 }, () => send(url, '/api/v1/send_push', push())));
+    // Successive connections go to different workers: each must show the same sum.
+    for (let i = 0; i < 4; i++) {
+      const text = (await send(url, '/metrics')).text;
+      assert.equal(metricValue(text, 'service_success_total{platform="apple",type="message",transport=""}'), base + 6);
+      assert.equal(metricValue(text, 'service_notification_duration_seconds_count{platform="apple"}'), base + 6);
+    }
+  });
+
+  it('a worker that dies is replaced, and the port keeps serving', async () => {
+    const [victim] = workerPids(cli.child.pid!);
+    process.kill(victim!, 'SIGKILL');
+    await waitUntil('the replacement listens', () => logLines(cli).some((l) => l.msg === 'replacement worker is listening'));
+    const pids = workerPids(cli.child.pid!);
+    assert.equal(pids.length, 2);
+    assert.ok(!pids.includes(victim!));
+    assert.ok(logLines(cli).some((l) => /stopped unexpectedly \(SIGKILL\)/.test(String(l.msg)) && l.level === 50));
+    const answers = await Promise.all(Array.from({ length: 10 }, () => send(url, '/api/v1/send_push', push())));
+    assert.deepEqual(new Set(answers.map((a) => a.text)), new Set([OK]));
+  });
+
+  it('SIGTERM: requests under way are answered, then every process exits with 0', async () => {
+    const slow = 'b2'.repeat(32);
+    apns.peer.setDeviceBehaviour(slow, { delayMs: 1_500 });
+    const pids = workerPids(cli.child.pid!);
+    const inFlight = Promise.all(Array.from({ length: 4 }, () => send(url, '/api/v1/send_push', push(slow))));
+    await waitUntil('the peer holds the requests', () => apns.peer.receivedFor(slow).length === 4);
+    cli.child.kill('SIGTERM');
+    const answers = await inFlight;
+    assert.deepEqual(answers.map((a) => a.text), [OK, OK, OK, OK]);
+    assert.equal(await cli.exited, 0);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+  });
+});
+
+function safeWorkerPids(cli: Cli): number[] {
+  try {
+    return workerPids(cli.child.pid!);
+  } catch {
+    return [];
+  }
+}
+
+describe('Workers: start-up', () => {
+  it('a configuration error is reported once and ends the primary with code 2', async () => {
+    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({
+      Workers: 3,
+      ApplePushSettings: [{ Type: 'apple_rn', ApplePushTopic: 't', AppleAuthKeyFile: '/nonexistent/AuthKey.p8', AppleAuthKeyID: 'K', AppleTeamID: 'T' }],
+    }));
+    const cli = runCli(['--config', config]);
+    assert.equal(await cli.exited, 2, cli.stderr());
+    assert.equal(cli.stderr().match(/AppleAuthKeyFile \/nonexistent\/AuthKey\.p8 cannot be read/g)?.length, 1, cli.stderr());
+  });
+
+  it('with the inspector on, one process and a warning', async () => {
+    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ Workers: 2, Mode: 'test', Inspector: true }));
+    const cli = runCli(['--config', config]);
+    try {
+      await listeningUrl(cli);
+      assert.match(cli.output(), /Workers is 2, but the inspector keeps notifications in the memory of one process: running one process/);
+      assert.deepEqual(safeWorkerPids(cli), []);
+    } finally {
+      cli.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('Workers: the setting', () => {
+  const parse = (raw: object, env: Record<string, string> = {}) => parseConfig(raw, 'test.json', env, 'eas').config;
+
+  it('defaults to 1; takes a number, or "auto" for one per core', () => {
+    assert.equal(parse({}).Workers, 1);
+    assert.equal(parse({ Workers: 4 }).Workers, 4);
+    assert.equal(resolveWorkerCount(parse({ Workers: 'auto' }).Workers, 6), 6);
+    assert.equal(resolveWorkerCount(3, 6), 3);
+    assert.equal(parse({}, { PUSH_PROXY_WORKERS: 'auto' }).Workers, 'auto');
+    assert.equal(parse({ Workers: 1 }, { PUSH_PROXY_WORKERS: '2' }).Workers, 2);
+  });
+
+  it('anything else stops start-up with what to write', () => {
+    for (const value of [0, 'many', 2.5, -1]) {
+      assert.throws(() => parse({ Workers: value }), (err: unknown) => err instanceof ConfigError && /Workers must be a whole number from 1 to 256, or "auto"/.test(err.message));
+    }
+    assert.throws(() => parse({}, { PUSH_PROXY_WORKERS: 'lots' }), /PUSH_PROXY_WORKERS="lots" must be a whole number or "auto"/);
+  });
+
+  it('what stays in one process, and what is counted per worker', () => {
+    assert.match(singleProcessReason(parse({ Inspector: true }), false) ?? '', /inspector/);
+    assert.match(singleProcessReason(parse({}), true) ?? '', /sandbox/);
+    assert.equal(singleProcessReason(parse({}), false), undefined);
+    assert.match(workerNotices(parse({}), 2, true)[0] ?? '', /up to 2× each limit.*redis/);
+    assert.deepEqual(workerNotices(parse({}), 2, false), []);
+    assert.deepEqual(workerNotices(parse({ RateLimitStore: { Type: 'redis', URL: 'redis://127.0.0.1:6379' } }), 2, true), []);
+    assert.deepEqual(workerNotices(parse({}), 1, true), []);
+  });
+});
