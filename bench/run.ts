@@ -57,7 +57,7 @@ const USAGE = `Usage: npm run bench [-- options]
   --quiet-wait SEC   before each run, wait up to SEC (default 60; quick 5) for other work on the machine to stop
   --proxy-node-args "ARGS"  node options for the proxy process (e.g. "--max-semi-space-size=64")
   --proxy-script FILE       bench this script instead of dist/src/cli.js (it gets --config FILE)
-Scenarios: ${'{'}apns-c64-0ms, apns-c256-0ms, apns-c64-20ms, apns-c256-20ms, fcm-c64-0ms, info-json-file, info-plain-console{'}'}
+Scenarios: ${'{'}apns-c64-0ms, apns-c256-0ms, apns-c64-20ms, apns-c256-20ms, workers2-c256-0ms, fcm-c64-0ms, info-json-file, info-plain-console{'}'}
 `;
 
 function parseOptions(argv: string[]): Options {
@@ -104,7 +104,7 @@ function parseOptions(argv: string[]): Options {
 
 // ---------------------------------------------------------------- scenarios
 
-type ProxyVariant = 'warn' | 'info-json-file' | 'info-plain-console';
+type ProxyVariant = 'warn' | 'workers-2' | 'info-json-file' | 'info-plain-console';
 
 interface Scenario {
   id: string;
@@ -123,6 +123,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'apns-c256-0ms', label: 'APNs, c=256, peer 0 ms', target: 'apns', connections: 256, latencyMs: 0, variant: 'warn', main: true, extra: false },
   { id: 'apns-c64-20ms', label: 'APNs, c=64, peer 20 ms', target: 'apns', connections: 64, latencyMs: 20, variant: 'warn', main: true, extra: false },
   { id: 'apns-c256-20ms', label: 'APNs, c=256, peer 20 ms', target: 'apns', connections: 256, latencyMs: 20, variant: 'warn', main: true, extra: false },
+  { id: 'workers2-c256-0ms', label: 'APNs, c=256, peer 0 ms; proxy with Workers 2', target: 'apns', connections: 256, latencyMs: 0, variant: 'workers-2', main: false, extra: false },
   { id: 'fcm-c64-0ms', label: 'FCM, c=64, peer 0 ms', target: 'fcm', connections: 64, latencyMs: 0, variant: 'warn', main: false, extra: false },
   { id: 'info-json-file', label: 'APNs, c=64, 0 ms; proxy LogLevel info, JSON to a file', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-json-file', main: false, extra: true },
   { id: 'info-plain-console', label: 'APNs, c=64, 0 ms; proxy LogLevel info, plain to stdout (a file)', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-plain-console', main: false, extra: true },
@@ -342,7 +343,8 @@ async function main(): Promise<number> {
         Mode: 'eas',
         ListenAddress: `127.0.0.1:${port}`,
         EnableMetrics: true,
-        LogLevel: variant === 'warn' ? 'warn' : 'info',
+        LogLevel: variant === 'warn' || variant === 'workers-2' ? 'warn' : 'info',
+        Workers: variant === 'workers-2' ? 2 : 1,
         LogFormat: variant === 'info-json-file' ? 'json' : 'plain',
         EnableConsoleLog: variant !== 'info-json-file',
         EnableFileLog: variant === 'info-json-file',
@@ -583,7 +585,7 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     );
   }
   lines.push('');
-  lines.push('Targets (issue: CPU ≤ 1.25×, throughput ≥ 0.8× at c=256/0 ms, p99 ≤ 1.3× at c=64/20 ms, peak RSS ≤ 160 MB):');
+  lines.push('Targets (issue: CPU ≤ 1.25×, throughput ≥ 0.8× at c=256/0 ms, p99 ≤ 1.3× at c=64/20 ms, peak RSS ≤ 160 MB, Workers 2 ≥ 1.3× the baseline):');
   lines.push('');
   lines.push('| target | measured | limit | result |');
   lines.push('|---|---:|---:|---|');
@@ -602,6 +604,11 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
   if (c64l) {
     const r = c64l.proxy.p99 / c64l.base.p99;
     lines.push(`| p99 at c=64, peer 20 ms, vs baseline | ${fmt(r, 2)}× | ≤ 1.30× | ${verdict(r <= 1.3)} |`);
+  }
+  const workers = ratios.get('workers2-c256-0ms');
+  if (workers) {
+    const r = workers.proxy.rps / workers.base.rps;
+    lines.push(`| throughput with Workers 2 at c=256, peer 0 ms, vs the single-loop baseline | ${fmt(r, 2)}× | ≥ 1.30× | ${verdict(r >= 1.3)} |`);
   }
   const proxyRss = results.filter((r) => r.kind === 'proxy' && scenarios.find((s) => s.id === r.scenario)?.variant === 'warn').map((r) => r.rssMb);
   if (proxyRss.length > 0) {
