@@ -30,11 +30,21 @@ function rsaKeyPair(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.p
   return { privateKey: forgeKey, publicKey: forge.pki.setRsaPublicKey(forgeKey.n, forgeKey.e), keyPem };
 }
 
+/**
+ * 16 random bytes, first byte 0x40–0x7f: positive and minimally encoded as a DER integer whatever the rest.
+ * A redundant leading zero byte is "illegal padding" to OpenSSL, which then refuses the certificate, and as a
+ * CA (`ca` option) drops it without a word, so every handshake it should vouch for fails.
+ */
+export function randomSerialNumber(): string {
+  const serial = randomBytes(16);
+  serial[0] = 0x40 | (serial[0]! & 0x3f);
+  return serial.toString('hex');
+}
+
 function newCertificate(publicKey: forge.pki.PublicKey, notBefore: Date, notAfter: Date): forge.pki.Certificate {
   const cert = forge.pki.createCertificate();
   cert.publicKey = publicKey;
-  // Positive serial: a leading 0 nibble keeps the DER integer from reading as negative.
-  cert.serialNumber = '0' + randomBytes(15).toString('hex');
+  cert.serialNumber = randomSerialNumber();
   cert.validity.notBefore = notBefore;
   cert.validity.notAfter = notAfter;
   return cert;
