@@ -36,6 +36,8 @@ export class ProxyMetrics {
   readonly rateLimitFallback = new Gauge({
     name: 'service_rate_limit_fallback',
     help: '1 while the shared rate-limit store (Redis) is unreachable and limits are per instance',
+    // With workers: 1 if any of them is in fallback, not the number of them.
+    aggregator: 'max',
     registers: [this.registry],
   });
 
