@@ -96,7 +96,7 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       if (stopping) return;
       stopping = true;
       exitCode = code;
-      logger.info(`${why}: stopping ${live.size} worker(s), finishing requests under way`);
+      if (live.size > 0) logger.info(`${why}: stopping ${live.size} worker(s), finishing requests under way`);
       for (const { worker } of live.values()) worker.process.kill('SIGTERM');
       forceTimer = setTimeout(() => {
         logger.warn(`workers still busy after ${shutdownTimeoutMs / 1000} s: killing them`);
@@ -148,7 +148,8 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       if (stopping) return finishIfEmpty();
       if (!started) {
         // Its own message (on stderr) says what to fix; exit as it did.
-        stopAll(code && code !== 0 ? code : 1, `worker ${worker.id} stopped during start-up (${signal ?? `exit code ${code}`})`);
+        logger.error(`worker ${worker.id} could not start (${signal ?? `exit code ${code}`}): its message says what to fix`);
+        stopAll(code && code !== 0 ? code : 1, 'start-up failed');
         return;
       }
       const now = Date.now();
