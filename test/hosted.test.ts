@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
 import { after, before, describe, it } from 'node:test';
+import forge from 'node-forge';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningProxy } from '../src/proxy';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
@@ -125,6 +126,22 @@ describe('inbound TLS and mTLS', () => {
 
   it('mTLS: no client certificate, no connection', async () => {
     await assert.rejects(request(`${mtlsProxy.url}/healthz`, { ca: files.ca.certPem }), /certificate|socket hang up|ECONNRESET|alert/i);
+  });
+
+  it('a TLSClientCAFile OpenSSL cannot read stops start-up, naming the certificate', async () => {
+    // A redundant leading zero in the serial: OpenSSL would drop this CA silently and refuse every client.
+    const ca = createCertificateAuthority('Padded CA');
+    ca.cert.serialNumber = '000078' + 'ab'.repeat(13);
+    ca.cert.sign(ca.key, forge.md.sha256.create());
+    const caFile = writeTemp(tempDir(), 'ca.pem', files.ca.certPem + forge.pki.certificateToPem(ca.cert));
+    await assert.rejects(
+      startTestProxy(testConfig({ TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TLSClientCAFile: caFile }), []),
+      /TLSClientCAFile .*ca\.pem: certificate 2 of 2 cannot be read \(.*illegal padding\)/,
+    );
+    await assert.rejects(
+      startTestProxy(testConfig({ TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TLSClientCAFile: writeTemp(tempDir(), 'empty.pem', 'no pem here') }), []),
+      /TLSClientCAFile .*empty\.pem holds no PEM certificate/,
+    );
   });
 
   it('mTLS: a certificate from another CA, no connection', async () => {

@@ -54,11 +54,27 @@ export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {
   };
   if (settings.TLSClientCAFile) {
     options.ca = readPemFile('TLSClientCAFile', settings.TLSClientCAFile);
+    checkCaCertificates(settings.TLSClientCAFile, options.ca);
     // Without a certificate from that CA the handshake itself fails: nothing reaches the application.
     options.requestCert = true;
     options.rejectUnauthorized = true;
   }
   return options;
+}
+
+/** OpenSSL drops a CA it cannot parse without a word, and then refuses every client that CA signed. */
+function checkCaCertificates(file: string, pem: string): void {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new ConfigError(`TLSClientCAFile ${file} holds no PEM certificate. Give the CA certificate(s) that sign the clients' certificates.`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new ConfigError(
+        `TLSClientCAFile ${file}: certificate ${i + 1} of ${blocks.length} cannot be read (${(err as Error).message}); no client it signed could connect. Replace it with the CA's certificate as issued.`,
+      );
+    }
+  });
 }
 
 function readPemFile(key: string, file: string): string {
