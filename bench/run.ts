@@ -44,7 +44,7 @@ interface Options {
 }
 
 const USAGE = `Usage: npm run bench [-- options]
-  --quick            short runs (about 40 s in all): a smoke test of the numbers, not a measurement
+  --quick            short runs (under a minute in all): a smoke test of the numbers, not a measurement
   --duration SEC     seconds per run (default 10; quick 1)
   --rounds N         A B B A rounds per scenario (default 2; quick 1)
   --only IDS         comma-separated scenario ids (see below)
@@ -193,10 +193,10 @@ async function foreignLoad(ms: number): Promise<number> {
 }
 
 /** Waits (bounded) until other work on the machine uses less than QUIET_LIMIT of a core. */
-async function waitForQuiet(maxMs: number): Promise<number> {
+async function waitForQuiet(maxMs: number, sampleMs: number): Promise<number> {
   const started = Date.now();
   while (Date.now() - started < maxMs) {
-    if ((await foreignLoad(500)) < QUIET_LIMIT) break;
+    if ((await foreignLoad(sampleMs)) < QUIET_LIMIT) break;
     await new Promise((r) => setTimeout(r, 1000));
   }
   return (Date.now() - started) / 1000;
@@ -381,7 +381,7 @@ async function main(): Promise<number> {
     const measure = async (relay: Relay, scenario: Scenario, durationSec: number, record: boolean): Promise<RunResult> => {
       const peer = scenario.target === 'apns' ? apnsPeer : fcmPeer;
       const run = `r${++runCounter}`;
-      const waitedSec = record ? await waitForQuiet(options.quietWaitSec * 1000) : 0;
+      const waitedSec = record ? await waitForQuiet(options.quietWaitSec * 1000, options.quick ? 200 : 500) : 0;
       await peer.reset(run, scenario.latencyMs);
       const successBefore = relay.kind === 'proxy' ? await scrapeSuccess(relay.baseUrl) : undefined;
       const pid = relay.pid();
