@@ -513,7 +513,10 @@ describe('createAndroidService: configuration', () => {
   });
 
   it('an unparsable private key', () => {
-    assertConfigError({ ServiceFileLocation: file('bad-key.json', { ...fx.account, private_key: '-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n' }) }, /the private_key in ServiceFileLocation .* cannot be read/);
+    // The generated key's PEM armour around a body that is not a key.
+    const lines = fx.account.private_key.trim().split('\n');
+    const damaged = `${lines[0]}\nnot a key\n${lines[lines.length - 1]}\n`;
+    assertConfigError({ ServiceFileLocation: file('bad-key.json', { ...fx.account, private_key: damaged }) }, /the private_key in ServiceFileLocation .* cannot be read/);
   });
 
   it('a private key that is not RSA', () => {
