@@ -14,7 +14,7 @@ import { runTenants } from './commands/tenants';
 import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
 import { createLogger } from './logging';
-import { rateLimitSettings, startPushProxy, type RunningProxy } from './proxy';
+import { startPushProxy, type RunningProxy } from './proxy';
 import { startSandbox, type Sandbox } from './sandbox/start';
 import { buildInfo } from './version';
 import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, workerNotices } from './workers';
@@ -79,8 +79,12 @@ async function runSingleProcess(loaded: LoadedConfig, file: string | null, logge
   let proxy: RunningProxy | undefined;
   let stopping = false;
   const shutdown = async (signal: string): Promise<void> => {
-    // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way.
-    if (stopping) return;
+    // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way. Alone,
+    // a second Ctrl-C is the operator insisting.
+    if (stopping) {
+      if (!link) process.exit(1);
+      return;
+    }
     stopping = true;
     logger.info(`${signal} received: finishing requests under way, then stopping`);
     await proxy?.close();
@@ -119,9 +123,7 @@ function runWorker(loaded: LoadedConfig, file: string | null): Promise<void> {
 }
 
 async function runWorkers(loaded: LoadedConfig, count: number, logger: Logger): Promise<void> {
-  const { config } = loaded;
-  const rateLimitsActive = Boolean(config.TenantsFile) || Object.values(rateLimitSettings(config)).some((limit) => limit > 0);
-  for (const notice of workerNotices(config, count, rateLimitsActive)) logger.warn(notice);
+  for (const notice of workerNotices(loaded.config, count)) logger.warn(notice);
   const code = await runPrimary({
     count,
     logger,

@@ -95,8 +95,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     if (tenants) closers.push(() => tenants.close());
 
     const rateSettings = rateLimitSettings(config);
-    // With tenants, a tenant's own rate applies even when every general limit is off.
-    const rateLimits = tenants || Object.values(rateSettings).some((limit) => limit > 0)
+    const rateLimits = rateLimitsActive(config)
       ? new RateLimitGate({
           settings: rateSettings,
           store: config.RateLimitStore.Type === 'redis'
@@ -178,6 +177,11 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     await closeAll();
     throw err;
   }
+}
+
+/** Whether requests are counted at all. With tenants, a tenant's own rate applies even when every general limit is off. */
+export function rateLimitsActive(config: ProxyConfig): boolean {
+  return Boolean(config.TenantsFile) || Object.values(rateLimitSettings(config)).some((limit) => limit > 0);
 }
 
 /** The mode's defaults, with what the config sets on top. */

@@ -10,6 +10,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ProxyConfig } from './config/types';
+import { rateLimitsActive } from './proxy';
 
 const READY = 'push-proxy:ready';
 const METRICS_REQUEST = 'push-proxy:metrics-request';
@@ -46,8 +47,8 @@ export function singleProcessReason(config: ProxyConfig, sandboxInProcess: boole
 }
 
 /** Notices for the operator about what is counted per worker. */
-export function workerNotices(config: ProxyConfig, count: number, rateLimitsActive: boolean): string[] {
-  if (count > 1 && rateLimitsActive && config.RateLimitStore.Type === 'memory') {
+export function workerNotices(config: ProxyConfig, count: number): string[] {
+  if (count > 1 && rateLimitsActive(config) && config.RateLimitStore.Type === 'memory') {
     return [
       `rate limits are counted in each worker's memory: with ${count} workers a client can get up to ${count}× each limit. ` +
         'Set RateLimitStore to redis to count them once for all workers.',

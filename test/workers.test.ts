@@ -180,9 +180,11 @@ describe('Workers: the setting', () => {
     assert.match(singleProcessReason(parse({ Inspector: true }), false) ?? '', /inspector/);
     assert.match(singleProcessReason(parse({}), true) ?? '', /sandbox/);
     assert.equal(singleProcessReason(parse({}), false), undefined);
-    assert.match(workerNotices(parse({}), 2, true)[0] ?? '', /up to 2× each limit.*redis/);
-    assert.deepEqual(workerNotices(parse({}), 2, false), []);
-    assert.deepEqual(workerNotices(parse({ RateLimitStore: { Type: 'redis', URL: 'redis://127.0.0.1:6379' } }), 2, true), []);
-    assert.deepEqual(workerNotices(parse({}), 1, true), []);
+    const limited = { RateLimits: { PerClientPerSec: 10 } };
+    assert.match(workerNotices(parse(limited), 2)[0] ?? '', /up to 2× each limit.*redis/);
+    assert.match(workerNotices(parse({ TenantsFile: 'tenants.json' }), 2)[0] ?? '', /up to 2× each limit/);
+    assert.deepEqual(workerNotices(parse({}), 2), [], 'eas mode counts nothing by default');
+    assert.deepEqual(workerNotices(parse({ ...limited, RateLimitStore: { Type: 'redis', URL: 'redis://127.0.0.1:6379' } }), 2), []);
+    assert.deepEqual(workerNotices(parse(limited), 1), []);
   });
 });
