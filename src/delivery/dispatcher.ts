@@ -38,43 +38,42 @@ export class PushDispatcher {
     private readonly observe?: DeliveryObserver,
   ) {}
 
-  /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. */
-  async send(received: PushNotification, tenant?: string): Promise<PushResponse> {
-    if (received.server_id === '') return this.refuse(received, 'Failed because of missing server Id');
-    if (received.device_id === '') return this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`);
+  /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. Never rejects. */
+  send(received: PushNotification, tenant?: string): Promise<PushResponse> {
+    if (received.server_id === '') return Promise.resolve(this.refuse(received, 'Failed because of missing server Id'));
+    if (received.device_id === '') return Promise.resolve(this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`));
 
     const notification = truncateNotification(received);
     const { type, appVersion } = parsePlatform(notification.platform);
     const service = this.services.get(type);
     if (!service) {
-      return this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`);
+      return Promise.resolve(this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`));
     }
     this.metrics.countAppVersion(type, appVersionLabel(appVersion));
 
     // VoIP exists only on Apple; Android ignores `transport` (quirk 13).
-    const labels = {
-      platform: service.platform,
-      type: notification.type,
-      transport: service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '',
-    };
-    const counters = this.metrics.notificationCounters(labels.platform, labels.type, labels.transport);
+    const transport = service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '';
+    const counters = this.metrics.notificationCounters(service.platform, notification.type, transport);
     counters.notifications.inc();
 
     const started = performance.now();
-    let result: DeliveryResult;
-    try {
-      result = await service.deliver(notification, { appVersion });
-    } catch (err) {
-      // A bug in a service must still give the chat server a definite answer.
+    const answer = (result: DeliveryResult): PushResponse => {
+      this.record(notification, type, service.platform, transport, counters, result, performance.now() - started);
+      if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
+      if (result.outcome === 'OK') return OK;
+      if (result.outcome === 'REMOVE') return REMOVE;
+      return { status: 'FAIL', error: result.error ?? 'unknown error' };
+    };
+    // A bug in a service must still give the chat server a definite answer.
+    const broken = (err: unknown): PushResponse => {
       this.logger.error({ err, platform: type }, 'delivery failed unexpectedly');
-      result = { outcome: 'FAIL', error: 'internal error', reason: 'internal error', attempts: 0 };
+      return answer({ outcome: 'FAIL', error: 'internal error', reason: 'internal error', attempts: 0 });
+    };
+    try {
+      return service.deliver(notification, { appVersion }).then(answer, broken);
+    } catch (err) {
+      return Promise.resolve(broken(err));
     }
-    this.record(notification, type, labels, counters, result, performance.now() - started);
-    if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
-
-    if (result.outcome === 'OK') return { status: 'OK' };
-    if (result.outcome === 'REMOVE') return { status: 'REMOVE' };
-    return { status: 'FAIL', error: result.error ?? 'unknown error' };
   }
 
   private refuse(n: PushNotification, error: string): PushResponse {
@@ -90,7 +89,8 @@ export class PushDispatcher {
   private record(
     n: PushNotification,
     platformType: string,
-    labels: { platform: string; type: string; transport: string },
+    platform: string,
+    transport: string,
     counters: NotificationCounters,
     result: DeliveryResult,
     elapsedMs: number,
@@ -101,30 +101,37 @@ export class PushDispatcher {
     } else {
       const reason = result.reason ?? '';
       counters.failure.inc();
-      this.metrics.failureWithReason.inc({ ...labels, reason });
-      if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform: labels.platform, transport: labels.transport, reason });
+      this.metrics.failureWithReason.inc({ platform, type: n.type, transport, reason });
+      if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform, transport, reason });
     }
+    const ms = Math.round(elapsedMs);
+    this.observe?.({
+      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport, outcome: result.outcome,
+      reason: result.reason || undefined, error: result.error, attempts: result.attempts, ms, device: redactToken(n.device_id),
+      sent: redactRequest(result.request, n.device_id),
+    });
+    const failed = result.outcome === 'FAIL';
+    // At `warn` a delivered notification logs nothing: its fields are not even built.
+    if (!this.logger.isLevelEnabled(failed ? 'warn' : 'info')) return;
     const fields = {
       platform: platformType,
       push_type: n.type,
-      transport: labels.transport || undefined,
+      transport: transport || undefined,
       server_id: n.server_id,
       device: redactToken(n.device_id),
       ack_id: n.ack_id || undefined,
       outcome: result.outcome,
       reason: result.reason || undefined,
       attempts: result.attempts,
-      ms: Math.round(elapsedMs),
+      ms,
     };
-    this.observe?.({
-      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport: labels.transport, outcome: result.outcome,
-      reason: result.reason || undefined, error: result.error, attempts: result.attempts, ms: fields.ms, device: fields.device,
-      sent: redactRequest(result.request, n.device_id),
-    });
-    if (result.outcome === 'FAIL') this.logger.warn(fields, 'push failed');
+    if (failed) this.logger.warn(fields, 'push failed');
     else this.logger.info(fields, result.outcome === 'OK' ? 'push delivered' : 'push rejected: device token is no longer valid');
   }
 }
+
+const OK: PushResponse = Object.freeze({ status: 'OK' });
+const REMOVE: PushResponse = Object.freeze({ status: 'REMOVE' });
 
 /** The built request with the device token replaced wherever it appears at the top level. */
 function redactRequest(request: unknown, token: string): unknown {

@@ -29,16 +29,31 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-export async function deliverWithRetries(
+export function deliverWithRetries(
   attempt: (timeoutMs: number) => Promise<AttemptResult>,
   policy: RetryPolicy,
   clock: Clock = systemClock,
 ): Promise<DeliveryResult> {
   const deadline = clock.now() + policy.sendTimeoutMs;
-  let last: { error: string; reason: string } | undefined;
-  let attempts = 0;
+  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined);
+  // Most notifications end at the first answer: no async frame is kept for them.
+  return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then((result) =>
+    result.kind === 'final'
+      ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1 }
+      : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }),
+  );
+}
 
-  for (let i = 0; i < policy.maxAttempts; i++) {
+/** Attempts 2, 3, … after `attempts` retryable ones, whose last said `last`. */
+async function retryUntilDone(
+  attempt: (timeoutMs: number) => Promise<AttemptResult>,
+  policy: RetryPolicy,
+  clock: Clock,
+  deadline: number,
+  attempts: number,
+  last: { error: string; reason: string } | undefined,
+): Promise<DeliveryResult> {
+  for (let i = attempts; i < policy.maxAttempts; i++) {
     if (i > 0) {
       const wait = policy.backoffMs[Math.min(i - 1, policy.backoffMs.length - 1)] ?? 0;
       // The original gives up when the budget ends during the wait; answering at once is kinder.

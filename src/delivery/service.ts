@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
 import { deliverWithRetries, type RetryPolicy } from './retry';
-import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
+import type { AttemptResult, DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -31,17 +31,29 @@ export class TransportService<Request> implements PushService {
     private readonly observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
   ) {}
 
-  async deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
+  deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
     const request = this.build(notification, context);
-    const result = await deliverWithRetries(async (timeoutMs) => {
-      const started = performance.now();
-      try {
-        return await this.transport.attempt(request, timeoutMs);
-      } finally {
-        this.observeAttempt?.(this.platform, (performance.now() - started) / 1000);
-      }
-    }, this.policy);
-    return { ...result, request };
+    const observe = this.observeAttempt;
+    const attempt = observe
+      ? (timeoutMs: number): Promise<AttemptResult> => {
+          const started = performance.now();
+          const took = (): void => observe(this.platform, (performance.now() - started) / 1000);
+          return this.transport.attempt(request, timeoutMs).then(
+            (result) => {
+              took();
+              return result;
+            },
+            (err: unknown) => {
+              took();
+              throw err;
+            },
+          );
+        }
+      : (timeoutMs: number): Promise<AttemptResult> => this.transport.attempt(request, timeoutMs);
+    return deliverWithRetries(attempt, this.policy).then((result) => {
+      result.request = request;
+      return result;
+    });
   }
 
   close(): Promise<void> {

@@ -64,19 +64,24 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     authorization: req.headers.authorization,
   });
 
-  const handleSendPush = async (res: ServerResponse, body: Buffer, admission: Extract<Admission, { ok: true }> | undefined): Promise<void> => {
+  // Not async: nothing of the request (its body, the decoded copy) is kept while the delivery is under way.
+  const handleSendPush = (res: ServerResponse, body: Buffer, admission: Extract<Admission, { ok: true }> | undefined): Promise<void> => {
     const decoded = decodePushNotification(body);
     if (!decoded.ok) {
       metrics.badRequest.inc();
-      return answerPush(res, { status: 'FAIL', error: `Failed to read message body: ${decoded.error}` });
+      answerPush(res, { status: 'FAIL', error: `Failed to read message body: ${decoded.error}` });
+      return DONE;
     }
     const notification = decoded.value;
+    const tenant = admission?.tenant?.id;
     // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
     if (access && admission && notification.server_id !== '' && notification.device_id !== '') {
-      const refusal = await access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type);
-      if (refusal) return answerRefusal(res, refusal);
+      return access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type).then((refusal) => {
+        if (refusal) return answerRefusal(res, refusal);
+        return dispatcher.send(notification, tenant).then((response) => answerPush(res, response));
+      });
     }
-    answerPush(res, await dispatcher.send(notification, admission?.tenant?.id));
+    return dispatcher.send(notification, tenant).then((response) => answerPush(res, response));
   };
 
   const handleAck = (res: ServerResponse, body: Buffer): void => {
@@ -130,7 +135,13 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           }
           return stopTimer();
         }
-        handleSendPush(res, outcome.body, admission).then(
+        let handled: Promise<void>;
+        try {
+          handled = handleSendPush(res, outcome.body, admission);
+        } catch (err) {
+          handled = Promise.reject(err);
+        }
+        handled.then(
           () => void stopTimer(),
           (err: unknown) => {
             stopTimer();
@@ -164,6 +175,7 @@ export function pushResponseBody(response: PushResponse): string {
 }
 
 const OK_BODY = '{"status":"OK"}\n';
+const DONE: Promise<void> = Promise.resolve();
 const REMOVE_BODY = '{"status":"REMOVE"}\n';
 
 type BodyOutcome = { kind: 'body'; body: Buffer } | { kind: 'too large' } | { kind: 'aborted' };

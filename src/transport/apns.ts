@@ -41,6 +41,7 @@ const REMOVE_REASONS = new Set(['BadDeviceToken', 'Unregistered', 'MissingDevice
 const TRANSPORT_ERROR = 'unknown transport error';
 const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
 const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
+const DELIVERED: AttemptResult = Object.freeze({ kind: 'final', outcome: 'OK' });
 
 interface FailedSend {
   status?: number | string;
@@ -107,17 +108,31 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   }
 
   attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
-    // One promise and one timer per attempt: this is the hot path.
+    if (this.inFlight.tryAcquire()) return this.sendHolding(request, timeoutMs);
+    // A send still waiting for a slot when time is up never starts.
+    const deadline = performance.now() + timeoutMs;
+    return this.inFlight.acquire(deadline).then((started) => (started ? this.sendHolding(request, deadline - performance.now()) : TIMED_OUT));
+  }
+
+  /**
+   * One send in a slot already taken; the slot is given back when the library settles, even after the timer
+   * has answered. The hot path: one promise and one timer per attempt, nothing kept but what the send needs.
+   */
+  private sendHolding(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
+    const body = JSON.stringify(request.payload);
+    const headers = request.headers;
+    const notification = { headers: () => headers, compile: () => body } as unknown as apn.Notification;
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
-      // A send still waiting for a slot when time is up never starts (run() drops it).
-      this.inFlight.run(performance.now() + timeoutMs, () => this.send(request)).then(
+      this.provider.send(notification, request.token).then(
         (result) => {
           clearTimeout(timer);
-          resolve(result ?? TIMED_OUT);
+          this.inFlight.release();
+          resolve(result.sent.length > 0 ? DELIVERED : this.verdictOf((result.failed[0] ?? {}) as FailedSend));
         },
         (err: unknown) => {
           clearTimeout(timer);
+          this.inFlight.release();
           this.logger?.error({ err }, 'APNs send failed unexpectedly');
           resolve(TIMED_OUT);
         },
@@ -125,12 +140,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     });
   }
 
-  private async send(request: ApnsRequest): Promise<AttemptResult> {
-    const body = JSON.stringify(request.payload);
-    const notification = { headers: () => request.headers, compile: () => body };
-    const result = await this.provider.send(notification as unknown as apn.Notification, request.token);
-    if (result.sent.length > 0) return { kind: 'final', outcome: 'OK' };
-    const failed = (result.failed[0] ?? {}) as FailedSend;
+  private verdictOf(failed: FailedSend): AttemptResult {
     const verdict = classifyFailure(failed);
     // The chat server only hears "unknown transport error": the operator needs the cause.
     if (verdict.kind === 'retryable') this.logger?.warn({ err: failed.error?.message ?? 'no answer' }, 'APNs attempt got no answer');

@@ -7,10 +7,20 @@ export class Semaphore {
 
   /** Runs `task` when a slot is free; resolves undefined (without running it) if `deadline` passes first. */
   run<T>(deadline: number, task: () => Promise<T>): Promise<T | undefined> {
-    if (this.active < this.limit) {
-      this.active++;
-      return this.runHolding(task);
-    }
+    if (this.tryAcquire()) return this.runHolding(task);
+    return this.acquire(deadline).then((started) => (started ? this.runHolding(task) : undefined));
+  }
+
+  /** Takes a slot if one is free: the caller must `release()` it. */
+  tryAcquire(): boolean {
+    if (this.active >= this.limit) return false;
+    this.active++;
+    return true;
+  }
+
+  /** Waits for a slot (then the caller must `release()` it); false, holding nothing, if `deadline` passes first. */
+  acquire(deadline: number): Promise<boolean> {
+    if (this.tryAcquire()) return Promise.resolve(true);
     return new Promise<boolean>((resolve) => {
       const start = (): void => {
         clearTimeout(timer);
@@ -21,7 +31,7 @@ export class Semaphore {
         resolve(false);
       }, Math.max(0, deadline - performance.now()));
       this.waiting.add(start);
-    }).then((started) => (started ? this.runHolding(task) : undefined));
+    });
   }
 
   /** Runs `task` in a slot already taken, and passes the slot on when it settles. */
@@ -36,7 +46,8 @@ export class Semaphore {
     return running.finally(() => this.release());
   }
 
-  private release(): void {
+  /** Gives a slot back: the oldest waiter, if any, gets it. */
+  release(): void {
     const next = this.waiting.values().next();
     if (next.done) {
       this.active--;
