@@ -15,6 +15,7 @@ import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
 import { createLogger } from './logging';
 import { startPushProxy, type RunningProxy } from './proxy';
+import { tuneHeap } from './runtime';
 import { startSandbox, type Sandbox } from './sandbox/start';
 import { buildInfo } from './version';
 import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, workerNotices } from './workers';
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
 
+  tuneHeap();
   const file = findConfigFile(argv, process.env, process.cwd());
   const loaded: LoadedConfig = file ? loadConfigFile(file, process.env) : builtInTestConfig(process.env);
   const { config } = loaded;

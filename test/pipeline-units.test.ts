@@ -1,4 +1,4 @@
-/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore. */
+/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore, the heap setting. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
@@ -6,6 +6,7 @@ import { truncateNotification, truncateUtf8 } from '../src/payload/truncate';
 import { appVersionLabel, parsePlatform } from '../src/delivery/platform';
 import { deliverWithRetries, retryBounds, type Clock, type RetryPolicy } from '../src/delivery/retry';
 import type { AttemptResult } from '../src/delivery/types';
+import { heapTuningFlag } from '../src/runtime';
 import { Semaphore } from '../src/transport/semaphore';
 
 describe('truncation', () => {
@@ -167,5 +168,46 @@ describe('Semaphore', () => {
     assert.equal(await first, 'first');
     assert.equal(await second, 'second');
     assert.equal(semaphore.inUse, 0);
+  });
+});
+
+describe('Semaphore slots taken by hand', () => {
+  it('tryAcquire takes free slots only; release hands the slot to the oldest waiter, in order', async () => {
+    const semaphore = new Semaphore(1);
+    assert.equal(semaphore.tryAcquire(), true);
+    assert.equal(semaphore.tryAcquire(), false);
+    const order: string[] = [];
+    const first = semaphore.acquire(performance.now() + 10_000).then((got) => order.push(`first ${got}`));
+    const second = semaphore.acquire(performance.now() + 10_000).then((got) => order.push(`second ${got}`));
+    semaphore.release();
+    await first;
+    assert.deepEqual(order, ['first true']);
+    assert.equal(semaphore.inUse, 1);
+    semaphore.release();
+    await second;
+    assert.deepEqual(order, ['first true', 'second true']);
+    semaphore.release();
+    assert.equal(semaphore.inUse, 0);
+  });
+
+  it('acquire gives up holding nothing when its deadline passes', async () => {
+    const semaphore = new Semaphore(1);
+    assert.equal(semaphore.tryAcquire(), true);
+    assert.equal(await semaphore.acquire(performance.now() + 20), false);
+    semaphore.release();
+    assert.equal(semaphore.inUse, 0);
+    assert.equal(await semaphore.acquire(performance.now() + 20), true);
+  });
+});
+
+describe('heap setting', () => {
+  it('sets the old generation to grow to twice its live size', () => {
+    assert.equal(heapTuningFlag([], undefined), '--heap-growing-percent=100');
+    assert.equal(heapTuningFlag(['--max-semi-space-size=4'], '--enable-source-maps'), '--heap-growing-percent=100');
+  });
+
+  it("keeps the operator's own choice, on the command line or in NODE_OPTIONS", () => {
+    assert.equal(heapTuningFlag(['--heap-growing-percent=300'], undefined), undefined);
+    assert.equal(heapTuningFlag([], '--enable-source-maps --heap_growing_percent=50'), undefined);
   });
 });
