@@ -1,13 +1,31 @@
 /**
- * Experiment, not a product: the bare relay of bench/baseline.ts with @parse/node-apn instead of a direct
- * node:http2 session, configured as src/transport/apns.ts configures it. Nothing else: no validation,
- * logging, metrics (beyond the one counter the bench checks) or retries. It measures what the fixed APNs
- * library alone costs, so that proxy ÷ this is what the proxy's own code costs:
- *   npm run bench -- --only apns-c256-0ms --proxy-script dist/bench/experiments/apn-relay.js
+ * Experiment, not a product: the bare relay of bench/baseline.ts with @parse/node-apn in place of its direct
+ * node:http2 session, and then the proxy's own layers added one at a time (`RELAY_LAYER`), so that each step's
+ * cost can be read off the bench's ratios (docs/performance.md, "Where the proxy's CPU goes"):
+ *
+ *   provider    node:http in, JSON.parse, the bare relay's payload, Provider.send (configured as
+ *               src/transport/apns.ts configures it: no retries of its own)
+ *   decode      + the Go-compatible decoder (src/http/decode.ts) instead of JSON.parse
+ *   built       + buildApnsRequest (src/payload/apns.ts): the proxy's headers and payload
+ *   transport   + ApnsTransport (semaphore, per-attempt timer, answer classification) instead of Provider.send
+ *   service     + createServices: the configured TransportService with its retry loop
+ *   dispatcher  + PushDispatcher and ProxyMetrics (everything but the proxy's HTTP layer)
+ *
+ *   RELAY_LAYER=decode npm run bench -- --only apns-c256-0ms --proxy-script dist/bench/experiments/apn-relay.js
  */
 import fs from 'node:fs';
 import http from 'node:http';
 import apn from '@parse/node-apn';
+import { loadConfigFile } from '../../src/config/load';
+import { PushDispatcher } from '../../src/delivery/dispatcher';
+import { retryBounds } from '../../src/delivery/retry';
+import { decodePushNotification } from '../../src/http/decode';
+import { createLogger } from '../../src/logging';
+import { ProxyMetrics } from '../../src/metrics';
+import type { PushNotification } from '../../src/notification';
+import { buildApnsRequest } from '../../src/payload/apns';
+import { createServices } from '../../src/proxy';
+import { ApnsTransport } from '../../src/transport/apns';
 
 interface AppleEntry {
   Type: string;
@@ -18,51 +36,113 @@ interface AppleEntry {
   AppleEndpoint: string;
 }
 
+const LAYERS = ['provider', 'decode', 'built', 'transport', 'service', 'dispatcher'] as const;
+type Layer = (typeof LAYERS)[number];
+
 const OK = '{"status":"OK"}\n';
 const FAIL = '{"error":"relay failed","status":"FAIL"}\n';
+
+/** The bare relay's payload (bench/baseline.ts). */
+function barePayload(n: Partial<Record<keyof PushNotification, unknown>>): string {
+  return JSON.stringify({
+    ack_id: n.ack_id,
+    aps: { alert: { body: n.message, title: n.channel_name }, 'mutable-content': 1, sound: 'default' },
+    server_id: n.server_id,
+    type: n.type,
+    version: n.version,
+  });
+}
 
 function main(): void {
   const at = process.argv.indexOf('--config');
   const file = at >= 0 ? process.argv[at + 1] : undefined;
   if (!file) throw new Error('usage: apn-relay.js --config FILE');
+  const layer = (process.env.RELAY_LAYER ?? 'provider') as Layer;
+  if (!LAYERS.includes(layer)) throw new Error(`RELAY_LAYER must be one of ${LAYERS.join(', ')}`);
+
   const config = JSON.parse(fs.readFileSync(file, 'utf8')) as { ListenAddress: string; ApplePushSettings: AppleEntry[] };
   const entry = config.ApplePushSettings[0]!;
   const endpoint = new URL(entry.AppleEndpoint);
+  const keyPem = fs.readFileSync(entry.AppleAuthKeyFile, 'utf8');
+  const target = { topic: entry.ApplePushTopic, appVersion: 2 };
+
   const provider = new apn.Provider({
-    token: { key: fs.readFileSync(entry.AppleAuthKeyFile, 'utf8'), keyId: entry.AppleAuthKeyID, teamId: entry.AppleTeamID },
+    token: { key: keyPem, keyId: entry.AppleAuthKeyID, teamId: entry.AppleTeamID },
     address: endpoint.hostname,
     port: Number(endpoint.port),
     production: false,
     connectionRetryLimit: 0,
-    requestTimeout: 10_000,
+    requestTimeout: 8_000,
   } as unknown as apn.ProviderOptions);
-  const headers = { 'apns-topic': entry.ApplePushTopic, 'apns-push-type': 'alert', 'apns-priority': '10' };
-  let delivered = 0;
+  const bareHeaders = { 'apns-topic': entry.ApplePushTopic, 'apns-push-type': 'alert', 'apns-priority': '10' };
+  const viaProvider = (headers: object, body: string, token: string): Promise<boolean> =>
+    provider.send({ headers: () => headers, compile: () => body } as unknown as apn.Notification, token).then((result) => result.sent.length > 0);
 
+  let relay: (raw: Buffer) => Promise<boolean>;
+  if (layer === 'provider') {
+    relay = (raw) => {
+      const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
+      return viaProvider(bareHeaders, barePayload(n), n.device_id!);
+    };
+  } else if (layer === 'decode' || layer === 'built') {
+    relay = (raw) => {
+      const decoded = decodePushNotification(raw);
+      if (!decoded.ok) return Promise.resolve(false);
+      if (layer === 'decode') return viaProvider(bareHeaders, barePayload(decoded.value), decoded.value.device_id);
+      const request = buildApnsRequest(decoded.value, target);
+      return viaProvider(request.headers, JSON.stringify(request.payload), request.token);
+    };
+  } else if (layer === 'transport') {
+    const transport = new ApnsTransport({
+      credentials: { kind: 'token', keyPem, keyId: entry.AppleAuthKeyID, teamId: entry.AppleTeamID },
+      production: false,
+      endpoint,
+      requestTimeoutMs: 8_000,
+    });
+    relay = (raw) => {
+      const decoded = decodePushNotification(raw);
+      if (!decoded.ok) return Promise.resolve(false);
+      return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then((result) => result.kind === 'final' && result.outcome === 'OK');
+    };
+  } else {
+    const { config: proxyConfig } = loadConfigFile(file, process.env);
+    const logger = createLogger(proxyConfig);
+    const metrics = new ProxyMetrics();
+    const { services } = createServices(proxyConfig, {
+      logger,
+      ...retryBounds(proxyConfig.SendTimeoutSec, proxyConfig.RetryTimeoutSec),
+      env: process.env,
+      observeAttempt: layer === 'dispatcher' ? (platform, seconds) => metrics.observeAttempt(platform, seconds) : undefined,
+    });
+    const service = services.get(entry.Type)!;
+    const dispatcher = new PushDispatcher(services, metrics, logger);
+    relay = (raw) => {
+      const decoded = decodePushNotification(raw);
+      if (!decoded.ok) return Promise.resolve(false);
+      if (layer === 'service') return service.deliver(decoded.value, { appVersion: 2 }).then((result) => result.outcome === 'OK');
+      return dispatcher.send(decoded.value).then((response) => response.status === 'OK');
+    };
+  }
+
+  let delivered = 0;
   const reply = (res: http.ServerResponse, body: string, type = 'text/plain; charset=utf-8'): void => {
     res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
-
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/readyz') return reply(res, '{"status":"ready"}', 'application/json');
+    // The one figure the bench checks: what reached the peer.
     if (req.method === 'GET' && req.url === '/metrics') return reply(res, `service_success_total ${delivered}\n`);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const n = JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, string>;
-      const body = JSON.stringify({
-        ack_id: n.ack_id,
-        aps: { alert: { body: n.message, title: n.channel_name }, 'mutable-content': 1, sound: 'default' },
-        server_id: n.server_id,
-        type: n.type,
-        version: n.version,
-      });
-      const notification = { headers: () => headers, compile: () => body };
-      void provider.send(notification as unknown as apn.Notification, n.device_id!).then((result) => {
-        if (result.sent.length > 0) delivered++;
-        reply(res, result.sent.length > 0 ? OK : FAIL);
-      });
+      relay(Buffer.concat(chunks)).then(
+        (ok) => {
+          if (ok) delivered++;
+          reply(res, ok ? OK : FAIL);
+        },
+        () => reply(res, FAIL),
+      );
     });
   });
   server.keepAliveTimeout = 60_000;
