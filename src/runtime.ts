@@ -10,13 +10,15 @@ export const HEAP_GROWING_PERCENT = 100;
 
 const HEAP_GROWING_FLAG = /^--heap[-_]growing[-_]percent(=|$)/;
 
-/** The flag to set, or none when the operator chose one on the command line or in NODE_OPTIONS. */
-export function heapTuningFlag(execArgv: readonly string[], nodeOptions: string | undefined): string | undefined {
-  const given = [...execArgv, ...(nodeOptions ?? '').split(/\s+/)].some((arg) => HEAP_GROWING_FLAG.test(arg));
-  return given ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
+/**
+ * The flag to set, or none when the operator gave one to node (`node --heap-growing-percent=N …`; Node
+ * refuses it in NODE_OPTIONS). Workers inherit the primary's node options.
+ */
+export function heapTuningFlag(execArgv: readonly string[]): string | undefined {
+  return execArgv.some((arg) => HEAP_GROWING_FLAG.test(arg)) ? undefined : `--heap-growing-percent=${HEAP_GROWING_PERCENT}`;
 }
 
-export function tuneHeap(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS): void {
-  const flag = heapTuningFlag(execArgv, nodeOptions);
+export function tuneHeap(execArgv: readonly string[] = process.execArgv): void {
+  const flag = heapTuningFlag(execArgv);
   if (flag) v8.setFlagsFromString(flag);
 }
