@@ -5,6 +5,7 @@
  * Every forked process exits by itself when the orchestrator goes away (its IPC channel closes) and after
  * `BENCH_MAX_LIFETIME_MS` at the latest, so nothing outlives a bench run.
  */
+import type { Server } from 'node:http';
 import { readFileSync } from 'node:fs';
 
 /** orchestrator → child */
@@ -148,4 +149,16 @@ export function readJsonArg<T>(): T {
   const file = process.argv[2];
   if (!file) throw new Error('usage: node <script> <settings.json>');
   return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** For the experiments' relays: listen on the config's `ListenAddress`; on SIGTERM close everything and exit. */
+export function listenUntilSigterm(server: Server, listenAddress: string, close: () => Promise<unknown>): void {
+  server.keepAliveTimeout = 60_000;
+  const [host, port] = listenAddress.split(/:(?=\d+$)/);
+  server.listen(Number(port), host || undefined);
+  process.once('SIGTERM', () => {
+    server.close();
+    server.closeAllConnections();
+    void close().finally(() => process.exit(0));
+  });
 }

@@ -26,6 +26,7 @@ import type { PushNotification } from '../../src/notification';
 import { buildApnsRequest } from '../../src/payload/apns';
 import { createServices } from '../../src/proxy';
 import { ApnsTransport } from '../../src/transport/apns';
+import { listenUntilSigterm } from '../common';
 
 interface AppleEntry {
   Type: string;
@@ -145,14 +146,7 @@ function main(): void {
       );
     });
   });
-  server.keepAliveTimeout = 60_000;
-  const [host, port] = config.ListenAddress.split(/:(?=\d+$)/);
-  server.listen(Number(port), host || undefined);
-  process.once('SIGTERM', () => {
-    server.close();
-    server.closeAllConnections();
-    provider.shutdown(() => process.exit(0));
-  });
+  listenUntilSigterm(server, config.ListenAddress, () => new Promise<void>((resolve) => provider.shutdown(() => resolve())));
 }
 
 main();

@@ -17,6 +17,7 @@ import { createLogger } from '../../src/logging';
 import { ProxyMetrics } from '../../src/metrics';
 import type { PushResponse } from '../../src/notification';
 import { createServices } from '../../src/proxy';
+import { listenUntilSigterm } from '../common';
 
 const MAX_BODY_BYTES = 1024 * 1024;
 
@@ -74,14 +75,7 @@ function main(): void {
     }
     answer(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
   });
-  server.keepAliveTimeout = 60_000;
-  const [host, port] = config.ListenAddress.split(/:(?=\d+$)/);
-  server.listen(Number(port), host || undefined);
-  process.once('SIGTERM', () => {
-    server.close();
-    server.closeAllConnections();
-    void Promise.all([...services.values()].map((s) => s.close())).finally(() => process.exit(0));
-  });
+  listenUntilSigterm(server, config.ListenAddress, () => Promise.all([...services.values()].map((s) => s.close())));
 }
 
 main();
