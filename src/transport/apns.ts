@@ -119,7 +119,13 @@ export class ApnsTransport implements Transport<ApnsRequest> {
    * has answered. The hot path: one promise and one timer per attempt, nothing kept but what the send needs.
    */
   private sendHolding(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
-    const body = JSON.stringify(request.payload);
+    let body: string;
+    try {
+      body = JSON.stringify(request.payload);
+    } catch (err) {
+      this.inFlight.release();
+      return Promise.reject(err as Error);
+    }
     const headers = request.headers;
     const notification = { headers: () => headers, compile: () => body } as unknown as apn.Notification;
     return new Promise<AttemptResult>((resolve) => {

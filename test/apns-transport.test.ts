@@ -1,0 +1,70 @@
+/**
+ * ApnsTransport's bound on sends in flight, against the sandbox APNs peer over real sockets: a send that
+ * cannot get a slot in time never reaches APNs, and a slot comes back when the library settles, also after
+ * the attempt's own timer has answered.
+ */
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { emptyPushNotification } from '../src/notification';
+import { buildApnsRequest, type ApnsRequest } from '../src/payload/apns';
+import { ApnsPeer } from '../src/sandbox/apns-peer';
+import { createAppleAuthKey, createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
+import { ApnsTransport } from '../src/transport/apns';
+
+const TOPIC = 'com.example.chat';
+const SLOW = 'a1'.repeat(32);
+const FAST = 'b2'.repeat(32);
+const WAITING = 'c3'.repeat(32);
+const TIMED_OUT = { kind: 'retryable', error: 'unknown transport error', reason: 'unknown transport error' };
+const DELIVERED = { kind: 'final', outcome: 'OK' };
+
+function request(token: string): ApnsRequest {
+  return buildApnsRequest({ ...emptyPushNotification(), device_id: token, server_id: 's', type: 'message', message: 'hi' }, { topic: TOPIC, appVersion: 2 });
+}
+
+describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
+  const ca = createCertificateAuthority('APNs transport test CA');
+  const authKey = createAppleAuthKey();
+  let peer: ApnsPeer;
+  let transport: ApnsTransport;
+
+  before(async () => {
+    peer = new ApnsPeer({
+      tls: createServerCertificate(ca, ['localhost', '127.0.0.1']),
+      tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: [TOPIC] }],
+    });
+    await peer.start();
+    transport = new ApnsTransport({
+      credentials: { kind: 'token', keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId },
+      production: false,
+      endpoint: new URL(peer.url),
+      trustedCa: [ca.certPem],
+      requestTimeoutMs: 5_000,
+      maxInFlight: 1,
+    });
+  });
+  after(async () => {
+    await transport.close();
+    await peer.close();
+  });
+  beforeEach(() => peer.reset());
+
+  it('a send that gets no slot before its time is up never reaches APNs; the next one waits its turn', async () => {
+    peer.setDeviceBehaviour(SLOW, { delayMs: 400 });
+    const slow = transport.attempt(request(SLOW), 5_000);
+    const dropped = transport.attempt(request(WAITING), 100);
+    const waiting = transport.attempt(request(FAST), 5_000);
+    assert.deepEqual(await dropped, TIMED_OUT);
+    assert.deepEqual(await slow, DELIVERED);
+    assert.deepEqual(await waiting, DELIVERED);
+    assert.deepEqual(peer.received.map((n) => n.token), [SLOW, FAST]);
+  });
+
+  it('the slot is given back when APNs answers, even after the attempt timed out', async () => {
+    peer.setDeviceBehaviour(SLOW, { delayMs: 300 });
+    assert.deepEqual(await transport.attempt(request(SLOW), 50), TIMED_OUT);
+    // The late answer frees the one slot; without it this send could never start.
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assert.deepEqual(peer.received.map((n) => [n.token, n.status]), [[SLOW, 200], [FAST, 200]]);
+  });
+});
