@@ -66,6 +66,23 @@ describe('buildApnsRequest: message', () => {
     assert.deepEqual(keys, [...keys].sort());
   });
 
+  it('root keys come out sorted with every optional key set, for a message, an id-loaded push and VoIP', () => {
+    const everything = {
+      ack_id: 'a', channel_id: 'c', channel_name: 'n', from_webhook: 'true', override_icon_url: 'u', override_username: 'o',
+      post_id: 'p', root_id: 'r', sender_id: 's', sender_name: 'sn', signature: 'sig', sub_type: 'st', team_id: 't', version: 'v2',
+    };
+    const message = Object.keys(build({ ...everything, type: 'message' }).payload);
+    assert.deepEqual(message, [
+      'ack_id', 'aps', 'channel_id', 'channel_name', 'from_webhook', 'is_crt_enabled', 'override_icon_url', 'override_username',
+      'post_id', 'root_id', 'sender_id', 'sender_name', 'server_id', 'signature', 'sub_type', 'team_id', 'type', 'version',
+    ]);
+    const idLoaded = Object.keys(build({ ...everything, type: 'message', is_id_loaded: true }).payload);
+    assert.ok(idLoaded.includes('id_loaded') && !idLoaded.includes('channel_name'));
+    assert.deepEqual(idLoaded, [...idLoaded].sort());
+    const voip = Object.keys(build({ ...everything, type: 'message', transport: 'voip' }).payload);
+    assert.deepEqual(voip, [...voip].sort());
+  });
+
   it('without v2 the alert is the plain emoji-converted string', () => {
     const { payload } = build({ type: 'message', message: 'hi :+1:', channel_name: 'Town' });
     assert.equal((payload.aps as Record<string, unknown>).alert, 'hi 👍 ');

@@ -36,7 +36,7 @@ export function buildApnsRequest(n: PushNotification, target: ApnsTarget): ApnsR
   return {
     token: n.device_id,
     headers: { 'apns-topic': target.topic, 'apns-priority': 10, 'apns-push-type': 'alert', 'content-type': CONTENT_TYPE },
-    payload: sortedKeys({ aps: buildAps(n, target.appVersion), ...standardRootKeys(n) }),
+    payload: standardRoot(n, buildAps(n, target.appVersion)),
     transport: '',
   };
 }
@@ -73,32 +73,32 @@ function alertFor(n: PushNotification): string | { body?: string; title: string 
   return body;
 }
 
-function standardRootKeys(n: PushNotification): Record<string, unknown> {
-  const root: Record<string, unknown> = {
-    type: n.type,
-    sub_type: n.sub_type,
-    server_id: n.server_id,
-    is_crt_enabled: n.is_crt_enabled,
-    signature: n.signature === '' ? NO_SIGNATURE : n.signature,
-  };
+/**
+ * The original marshals the root as a Go map, whose keys come out sorted: the keys are set here in that order
+ * (this is every notification's path; sorting at run time costs an allocation per notification).
+ */
+function standardRoot(n: PushNotification, aps: Record<string, unknown>): Record<string, unknown> {
+  const versioned = n.is_id_loaded || n.type === 'message' || n.type === 'session';
+  const root: Record<string, unknown> = {};
   putIfSet(root, 'ack_id', n.ack_id);
+  root.aps = aps;
   putIfSet(root, 'channel_id', n.channel_id);
-  putIfSet(root, 'team_id', n.team_id);
-  putIfSet(root, 'sender_id', n.sender_id);
-  putIfSet(root, 'sender_name', n.sender_name);
+  if (!n.is_id_loaded && versioned) putIfSet(root, 'channel_name', n.channel_name);
+  putIfSet(root, 'from_webhook', n.from_webhook);
+  if (n.is_id_loaded) root.id_loaded = true;
+  root.is_crt_enabled = n.is_crt_enabled;
+  putIfSet(root, 'override_icon_url', n.override_icon_url);
+  putIfSet(root, 'override_username', n.override_username);
   putIfSet(root, 'post_id', n.post_id);
   putIfSet(root, 'root_id', n.root_id);
-  putIfSet(root, 'override_username', n.override_username);
-  putIfSet(root, 'override_icon_url', n.override_icon_url);
-  putIfSet(root, 'from_webhook', n.from_webhook);
-
-  if (n.is_id_loaded) {
-    root.version = n.version;
-    root.id_loaded = true;
-  } else if (n.type === 'message' || n.type === 'session') {
-    root.version = n.version;
-    putIfSet(root, 'channel_name', n.channel_name);
-  }
+  putIfSet(root, 'sender_id', n.sender_id);
+  putIfSet(root, 'sender_name', n.sender_name);
+  root.server_id = n.server_id;
+  root.signature = n.signature === '' ? NO_SIGNATURE : n.signature;
+  root.sub_type = n.sub_type;
+  putIfSet(root, 'team_id', n.team_id);
+  root.type = n.type;
+  if (versioned) root.version = n.version;
   return root;
 }
 
@@ -131,7 +131,7 @@ function putIfSet(target: Record<string, unknown>, key: string, value: string): 
   if (value !== '') target[key] = value;
 }
 
-/** The original marshals the root as a Go map, whose keys come out sorted. */
+/** The original marshals the root as a Go map, whose keys come out sorted (VoIP pushes are rare: sorted here). */
 function sortedKeys(object: Record<string, unknown>): Record<string, unknown> {
   const sorted: Record<string, unknown> = {};
   for (const key of Object.keys(object).sort()) sorted[key] = object[key];
