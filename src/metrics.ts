@@ -53,6 +53,12 @@ export class ProxyMetrics {
     apple: this.notificationDuration.labels('apple'),
     android: this.notificationDuration.labels('android'),
   };
+  // Children of the unlabelled histograms too: observe() on the metric itself builds a closure every call.
+  private readonly serviceDurations = {
+    apple: this.apnsRequestDuration.labels(),
+    android: this.fcmRequestDuration.labels(),
+  };
+  private readonly requestDurations = this.requestDuration.labels();
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -84,8 +90,13 @@ export class ProxyMetrics {
   }
 
   observeAttempt(platform: 'apple' | 'android', seconds: number): void {
-    (platform === 'apple' ? this.apnsRequestDuration : this.fcmRequestDuration).observe(seconds);
+    this.serviceDurations[platform].observe(seconds);
     this.attemptDurations[platform].observe(seconds);
+  }
+
+  /** One send_push or ack request, from its body read to its answer. */
+  observeRequest(seconds: number): void {
+    this.requestDurations.observe(seconds);
   }
 
   private counter<L extends string>(name: string, help: string, labelNames: L[]): Counter<L> {

@@ -164,6 +164,21 @@ describe('HTTP API → APNs sandbox', () => {
     assert.match(metrics, /service_notifications_total\{platform="apple",type="message",transport=""\} [1-9]/);
     assert.match(metrics, /service_bad_request_total \d+/);
   });
+
+  it('times each request and each APNs attempt once', async () => {
+    const counts = async (): Promise<number[]> => {
+      const text = (await get(`${proxy.url}/metrics`)).text;
+      return [
+        /^service_request_duration_seconds_count (\d+)$/m,
+        /^service_apns_request_duration_seconds_count (\d+)$/m,
+        /^service_notification_duration_seconds_count\{platform="apple"\} (\d+)$/m,
+      ].map((pattern) => Number(pattern.exec(text)?.[1] ?? NaN));
+    };
+    const before = await counts();
+    assert.equal((await post(send, message())).text, OK);
+    const after = await counts();
+    assert.deepEqual(after.map((n, i) => n - before[i]!), [1, 1, 1]);
+  });
 });
 
 describe('HTTP API: validation, routing and the original texts', () => {

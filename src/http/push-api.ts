@@ -126,7 +126,8 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           res.shouldKeepAlive = false;
           return answerPush(res, { status: 'FAIL', error: `Failed to read ${what} body: request body larger than ${MAX_BODY_BYTES} bytes` });
         }
-        const stopTimer = metrics.requestDuration.startTimer();
+        const started = performance.now();
+        const stopTimer = (): void => metrics.observeRequest((performance.now() - started) / 1000);
         if (path === ACK_PATH) {
           try {
             handleAck(res, outcome.body);
@@ -142,7 +143,7 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           handled = Promise.reject(err);
         }
         handled.then(
-          () => void stopTimer(),
+          stopTimer,
           (err: unknown) => {
             stopTimer();
             fail(err);
