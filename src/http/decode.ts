@@ -155,9 +155,12 @@ function foldMembers<T extends object>(body: Buffer, members: readonly Member[],
     winners[field.index] = occurrence;
   }
 
-  const folded: Record<string, unknown> = Object.create(null);
-  for (const occurrence of winners) if (occurrence !== undefined) folded[occurrence.field.tag] = occurrence.value;
-  if (!spec.validate(folded)) {
+  // The struct itself is what ajv checks: its defaults are always valid, so only decoded values can fail.
+  const value = spec.empty();
+  for (const occurrence of winners) {
+    if (occurrence !== undefined) (value as Record<string, unknown>)[occurrence.field.tag] = occurrence.value;
+  }
+  if (!spec.validate(value)) {
     for (const error of spec.validate.errors ?? []) {
       const field = spec.fieldsByTag.get(error.instancePath.slice(1));
       const occurrence = field === undefined ? undefined : winners[field.index];
@@ -170,11 +173,6 @@ function foldMembers<T extends object>(body: Buffer, members: readonly Member[],
     if (!spec.validate(single)) noteError(occurrence);
   }
   if (firstError !== undefined) return { ok: false, error: firstError.text };
-
-  const value = spec.empty();
-  for (const occurrence of winners) {
-    if (occurrence !== undefined) (value as Record<string, unknown>)[occurrence.field.tag] = occurrence.value;
-  }
   return { ok: true, value };
 }
 
