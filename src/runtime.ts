@@ -2,7 +2,7 @@
  * V8 settings the proxy applies to itself at start-up. Under load V8 lets the old generation grow to about
  * four times what is live before a full collection, and that growth is most of a saturated proxy's peak
  * memory (docs/performance.md). Growing it to twice the live size instead cuts the peak by about 50 MB and
- * costs no measurable CPU; growing it less (1.5×) costs 20 % more CPU.
+ * costs no measurable CPU; growing it less (1.5×) costs about 25 % more CPU.
  */
 import v8 from 'node:v8';
 

@@ -33,23 +33,20 @@ export class TransportService<Request> implements PushService {
 
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
     const request = this.build(notification, context);
-    const observe = this.observeAttempt;
-    const attempt = observe
-      ? (timeoutMs: number): Promise<AttemptResult> => {
-          const started = performance.now();
-          const took = (): void => observe(this.platform, (performance.now() - started) / 1000);
-          return this.transport.attempt(request, timeoutMs).then(
-            (result) => {
-              took();
-              return result;
-            },
-            (err: unknown) => {
-              took();
-              throw err;
-            },
-          );
-        }
-      : (timeoutMs: number): Promise<AttemptResult> => this.transport.attempt(request, timeoutMs);
+    const attempt = (timeoutMs: number): Promise<AttemptResult> => {
+      const started = performance.now();
+      const took = (): void => this.observeAttempt?.(this.platform, (performance.now() - started) / 1000);
+      return this.transport.attempt(request, timeoutMs).then(
+        (result) => {
+          took();
+          return result;
+        },
+        (err: unknown) => {
+          took();
+          throw err;
+        },
+      );
+    };
     return deliverWithRetries(attempt, this.policy).then((result) => {
       result.request = request;
       return result;
