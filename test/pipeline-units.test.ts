@@ -1,4 +1,4 @@
-/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore, the heap setting. */
+/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore, the heap setting, the counters' tallies. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
@@ -6,6 +6,7 @@ import { truncateNotification, truncateUtf8 } from '../src/payload/truncate';
 import { appVersionLabel, parsePlatform } from '../src/delivery/platform';
 import { deliverWithRetries, retryBounds, type Clock, type RetryPolicy } from '../src/delivery/retry';
 import type { AttemptResult } from '../src/delivery/types';
+import { ProxyMetrics } from '../src/metrics';
 import { heapTuningFlag } from '../src/runtime';
 import { Semaphore } from '../src/transport/semaphore';
 
@@ -209,5 +210,37 @@ describe('heap setting', () => {
   it("keeps the operator's own choice given to node, in either spelling", () => {
     assert.equal(heapTuningFlag(['--heap-growing-percent=300']), undefined);
     assert.equal(heapTuningFlag(['--enable-source-maps', '--heap_growing_percent=50']), undefined);
+  });
+});
+
+describe('metrics: tallied counters', () => {
+  const valueOf = async (metrics: ProxyMetrics, name: string, labels: Record<string, string>): Promise<number | undefined> => {
+    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    const values = (metric?.values ?? []) as { value: number; labels: Record<string, string | number> }[];
+    return values.find((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x))?.value;
+  };
+
+  it('every increment shows in the next read, and is counted once', async () => {
+    const metrics = new ProxyMetrics();
+    const counters = metrics.notificationCounters('apple', 'message', '');
+    counters.notifications.inc();
+    counters.notifications.inc();
+    counters.success.inc();
+    metrics.countAppVersion('apple_rn', '2');
+    const labels = { platform: 'apple', type: 'message', transport: '' };
+    assert.equal(await valueOf(metrics, 'service_notifications_total', labels), 2);
+    assert.equal(await valueOf(metrics, 'service_success_total', labels), 1);
+    assert.equal(await valueOf(metrics, 'service_notifications_by_app_version_total', { platform: 'apple_rn', app_version: '2' }), 1);
+    counters.notifications.inc();
+    assert.equal(await valueOf(metrics, 'service_notifications_total', labels), 3);
+    assert.match(await metrics.registry.metrics(), /service_notifications_total\{platform="apple",type="message",transport=""\} 3\n/);
+  });
+
+  it('label sets beyond the memo are counted at once, not lost', async () => {
+    const metrics = new ProxyMetrics();
+    for (let i = 0; i < 1005; i++) metrics.notificationCounters('apple', `type-${i}`, '').notifications.inc();
+    metrics.notificationCounters('apple', 'type-1004', '').notifications.inc();
+    assert.equal(await valueOf(metrics, 'service_notifications_total', { type: 'type-0' }), 1);
+    assert.equal(await valueOf(metrics, 'service_notifications_total', { type: 'type-1004' }), 2);
   });
 });
