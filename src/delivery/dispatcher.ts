@@ -7,7 +7,7 @@ import { redactToken } from '../logging';
 import type { NotificationCounters, ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import { truncateNotification } from '../payload/truncate';
-import { appVersionLabel, parsePlatform } from './platform';
+import { appVersionLabel, parsePlatform, type ParsedPlatform } from './platform';
 import type { DeliveryResult, PushService } from './types';
 
 /** One answered notification, as the inspector shows it: no full device token anywhere. */
@@ -30,7 +30,12 @@ export interface DeliveryRecord {
 
 export type DeliveryObserver = (record: DeliveryRecord) => void;
 
+// Platforms come from requests: the memo of parsed ones stays bounded.
+const MAX_MEMOIZED_PLATFORMS = 1000;
+
 export class PushDispatcher {
+  private readonly platforms = new Map<string, ParsedPlatform>();
+
   constructor(
     private readonly services: ReadonlyMap<string, PushService>,
     private readonly metrics: ProxyMetrics,
@@ -44,7 +49,7 @@ export class PushDispatcher {
     if (received.device_id === '') return Promise.resolve(this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`));
 
     const notification = truncateNotification(received);
-    const { type, appVersion } = parsePlatform(notification.platform);
+    const { type, appVersion } = this.parsed(notification.platform);
     const service = this.services.get(type);
     if (!service) {
       return Promise.resolve(this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`));
@@ -74,6 +79,16 @@ export class PushDispatcher {
     } catch (err) {
       return Promise.resolve(broken(err));
     }
+  }
+
+  /** A chat server sends a handful of platforms: each is parsed once. */
+  private parsed(platform: string): ParsedPlatform {
+    let parsed = this.platforms.get(platform);
+    if (parsed === undefined) {
+      parsed = parsePlatform(platform);
+      if (this.platforms.size < MAX_MEMOIZED_PLATFORMS) this.platforms.set(platform, parsed);
+    }
+    return parsed;
   }
 
   private refuse(n: PushNotification, error: string): PushResponse {
