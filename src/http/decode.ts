@@ -128,6 +128,8 @@ interface Occurrence {
 }
 
 function foldMembers<T extends object>(body: Buffer, members: readonly Member[], spec: StructSpec<T>): Decoded<T> {
+  // One copy of the body, byte for char: ASCII keys and values are slices of it, not a native call each.
+  const latin1 = body.toString('latin1');
   const winners: (Occurrence | undefined)[] = new Array(spec.fields.length);
   let shadowed: Occurrence[] | undefined;
   let firstError: { order: number; text: string } | undefined;
@@ -139,12 +141,12 @@ function foldMembers<T extends object>(body: Buffer, members: readonly Member[],
 
   for (let order = 0; order < members.length; order++) {
     const member = members[order];
-    const key = decodeString(body, member.keyStart, member.keyEnd, member.keyFlags);
+    const key = decodeString(body, latin1, member.keyStart, member.keyEnd, member.keyFlags);
     const field = spec.fieldsByTag.get(key) ?? spec.fieldsByFoldedTag.get(foldKey(key));
     if (field === undefined) continue;
     const kind = kindOfValueAt(body[member.valueStart]);
     if (kind === 'null') continue;
-    const occurrence = decodeOccurrence(body, member, field, kind, order);
+    const occurrence = decodeOccurrence(body, latin1, member, field, kind, order);
     if (occurrence.kind === 'number' && field.goType !== 'string' && field.goType !== 'bool'
         && !isGoInt64Literal(occurrence.literal)) {
       noteError(occurrence);
@@ -176,13 +178,13 @@ function foldMembers<T extends object>(body: Buffer, members: readonly Member[],
   return { ok: true, value };
 }
 
-function decodeOccurrence(body: Buffer, member: Member, field: FieldSpec, kind: JsonKind, order: number): Occurrence {
+function decodeOccurrence(body: Buffer, latin1: string, member: Member, field: FieldSpec, kind: JsonKind, order: number): Occurrence {
   let literal = '';
   let value: unknown;
   switch (kind) {
-    case 'string': value = decodeString(body, member.valueStart, member.valueEnd, member.valueFlags); break;
+    case 'string': value = decodeString(body, latin1, member.valueStart, member.valueEnd, member.valueFlags); break;
     case 'number':
-      literal = body.toString('latin1', member.valueStart, member.valueEnd);
+      literal = latin1.slice(member.valueStart, member.valueEnd);
       value = Number(literal) || 0; // `-0` is Go's 0
       break;
     case 'bool': value = body[member.valueStart] === CHAR_t; break;
@@ -495,15 +497,18 @@ function quoteByte(c: number): string {
 // ---------------------------------------------------------------------------------------------------------
 // Strings
 
-/** Decodes a JSON string spanning [start, end) (quotes included) to what Go's unquote gives. */
-function decodeString(buf: Buffer, start: number, end: number, flags: number): string {
+/**
+ * Decodes a JSON string spanning [start, end) (quotes included) to what Go's unquote gives; `latin1` is the
+ * whole buffer decoded as Latin-1, which is the right text for a span of ASCII bytes.
+ */
+function decodeString(buf: Buffer, latin1: string, start: number, end: number, flags: number): string {
   if ((flags & STRING_ESCAPED) === 0) {
     return (flags & STRING_NON_ASCII) === 0
-      ? buf.toString('latin1', start + 1, end - 1)
+      ? latin1.slice(start + 1, end - 1)
       : decodeUtf8LikeGo(buf, start + 1, end - 1);
   }
   const source = (flags & STRING_NON_ASCII) === 0
-    ? buf.toString('latin1', start, end)
+    ? latin1.slice(start, end)
     : decodeUtf8LikeGo(buf, start, end);
   const text = JSON.parse(source) as string;
   // Go turns an unpaired \uD800–\uDFFF escape into U+FFFD; JavaScript keeps the lone surrogate.
