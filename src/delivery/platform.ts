@@ -1,8 +1,8 @@
 /** Spec §4: `apple_rn-v2` → type `apple_rn`, app version 2. */
 
 export interface ParsedPlatform {
-  type: string;
-  appVersion: number;
+  readonly type: string;
+  readonly appVersion: number;
 }
 
 const GO_INT = /^[+-]?\d+$/;

@@ -54,7 +54,16 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
-  const answerPush = (res: ServerResponse, response: PushResponse): void => answer(res, 200, textHeaders, pushResponseBody(response));
+  // The two answers nearly every request gets, headers and all, built once.
+  const okHeaders: OutgoingHttpHeaders = { ...textHeaders, 'content-length': OK_BODY.length };
+  const removeHeaders: OutgoingHttpHeaders = { ...textHeaders, 'content-length': REMOVE_BODY.length };
+  const answerPush = (res: ServerResponse, response: PushResponse): void => {
+    if (response.status === 'FAIL') return answer(res, 200, textHeaders, pushResponseBody(response));
+    if (res.headersSent || res.destroyed) return;
+    const ok = response.status === 'OK';
+    res.writeHead(200, ok ? okHeaders : removeHeaders);
+    res.end(ok ? OK_BODY : REMOVE_BODY);
+  };
   const answerRefusal = (res: ServerResponse, refusal: Refusal): void =>
     answer(res, refusal.status, { ...jsonHeaders, ...refusal.headers }, JSON.stringify({ error: refusal.error, status: 'FAIL' }) + '\n');
 
@@ -64,24 +73,45 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     authorization: req.headers.authorization,
   });
 
-  // Not async: nothing of the request (its body, the decoded copy) is kept while the delivery is under way.
-  const handleSendPush = (res: ServerResponse, body: Buffer, admission: Extract<Admission, { ok: true }> | undefined): Promise<void> => {
+  /**
+   * Answers one send_push and then calls `done` exactly once, with what went wrong if anything did. Not
+   * async, and one reaction on the dispatcher's promise: nothing of the request (its body, the decoded copy)
+   * is kept while the delivery is under way.
+   */
+  const handleSendPush = (
+    res: ServerResponse,
+    body: Buffer,
+    admission: Extract<Admission, { ok: true }> | undefined,
+    done: (err?: unknown) => void,
+  ): void => {
     const decoded = decodePushNotification(body);
     if (!decoded.ok) {
       metrics.badRequest.inc();
       answerPush(res, { status: 'FAIL', error: `Failed to read message body: ${decoded.error}` });
-      return DONE;
+      return done();
     }
     const notification = decoded.value;
     const tenant = admission?.tenant?.id;
+    const deliver = (): void => {
+      dispatcher.send(notification, tenant).then((response) => {
+        try {
+          answerPush(res, response);
+        } catch (err) {
+          return done(err);
+        }
+        done();
+      }, done);
+    };
     // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
     if (access && admission && notification.server_id !== '' && notification.device_id !== '') {
-      return access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type).then((refusal) => {
-        if (refusal) return answerRefusal(res, refusal);
-        return dispatcher.send(notification, tenant).then((response) => answerPush(res, response));
-      });
+      access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type).then((refusal) => {
+        if (!refusal) return deliver();
+        answerRefusal(res, refusal);
+        done();
+      }).catch(done);
+      return;
     }
-    return dispatcher.send(notification, tenant).then((response) => answerPush(res, response));
+    deliver();
   };
 
   const handleAck = (res: ServerResponse, body: Buffer): void => {
@@ -136,19 +166,18 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           }
           return stopTimer();
         }
-        let handled: Promise<void>;
+        let finished = false;
+        const done = (err?: unknown): void => {
+          if (finished) return;
+          finished = true;
+          stopTimer();
+          if (err !== undefined) fail(err);
+        };
         try {
-          handled = handleSendPush(res, outcome.body, admission);
+          handleSendPush(res, outcome.body, admission, done);
         } catch (err) {
-          handled = Promise.reject(err);
+          done(err);
         }
-        handled.then(
-          stopTimer,
-          (err: unknown) => {
-            stopTimer();
-            fail(err);
-          },
-        );
       });
     };
 
@@ -176,7 +205,6 @@ export function pushResponseBody(response: PushResponse): string {
 }
 
 const OK_BODY = '{"status":"OK"}\n';
-const DONE: Promise<void> = Promise.resolve();
 const REMOVE_BODY = '{"status":"REMOVE"}\n';
 
 type BodyOutcome = { kind: 'body'; body: Buffer } | { kind: 'too large' } | { kind: 'aborted' };
