@@ -86,8 +86,9 @@ const POLICY: RetryPolicy = {
 describe('deliverWithRetries', () => {
   it('a final answer ends it at once', async () => {
     const clock = new FakeClock();
-    const result = await deliverWithRetries(async () => ({ kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' }), POLICY, clock);
-    assert.deepEqual(result, { outcome: 'REMOVE', error: undefined, reason: 'Unregistered', attempts: 1 });
+    const request = { payload: 'built once' };
+    const result = await deliverWithRetries(async () => ({ kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' }), POLICY, clock, request);
+    assert.deepEqual(result, { outcome: 'REMOVE', error: undefined, reason: 'Unregistered', attempts: 1, request });
     assert.deepEqual(clock.sleeps, []);
   });
 
@@ -98,8 +99,8 @@ describe('deliverWithRetries', () => {
       timeouts.push(timeout);
       clock.time += 100;
       return { kind: 'retryable', error: `e${timeouts.length}`, reason: 'r' };
-    }, POLICY, clock);
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'e3', reason: 'r', attempts: 3 });
+    }, POLICY, clock, 'the request');
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'e3', reason: 'r', attempts: 3, request: 'the request' });
     assert.deepEqual(clock.sleeps, [1000, 2000]);
     assert.deepEqual(timeouts, [8000, 8000, 8000]);
   });
@@ -136,7 +137,7 @@ describe('deliverWithRetries', () => {
       clock.time += timeout;
       return { kind: 'retryable', error: 'context deadline exceeded', reason: 't' };
     }, { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 2_500 }, clock);
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 1 });
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 1, request: undefined });
   });
 
   it('a negative budget fails without any attempt', async () => {

@@ -29,18 +29,20 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
+/** `request`: what the attempts send, kept on the result for inspection. */
 export function deliverWithRetries(
   attempt: (timeoutMs: number) => Promise<AttemptResult>,
   policy: RetryPolicy,
   clock: Clock = systemClock,
+  request?: unknown,
 ): Promise<DeliveryResult> {
   const deadline = clock.now() + policy.sendTimeoutMs;
-  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined);
+  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request);
   // Most notifications end at the first answer: no async frame is kept for them.
   return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then((result) =>
     result.kind === 'final'
-      ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1 }
-      : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }),
+      ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1, request }
+      : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request),
   );
 }
 
@@ -52,6 +54,7 @@ async function retryUntilDone(
   deadline: number,
   attempts: number,
   last: { error: string; reason: string } | undefined,
+  request: unknown,
 ): Promise<DeliveryResult> {
   for (let i = attempts; i < policy.maxAttempts; i++) {
     if (i > 0) {
@@ -66,13 +69,13 @@ async function retryUntilDone(
     attempts++;
     const result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
     if (result.kind === 'final') {
-      return { outcome: result.outcome, error: result.error, reason: result.reason, attempts };
+      return { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
     }
     last = { error: result.error, reason: result.reason };
   }
 
   const exhausted = attempts < policy.maxAttempts || !last ? policy.budgetExhausted : (policy.attemptsExhausted ?? last);
-  return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts };
+  return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts, request };
 }
 
 /** Per-attempt and overall bounds from the config, with the original's defaults and cap. */

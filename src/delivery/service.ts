@@ -4,7 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
-import { deliverWithRetries, type RetryPolicy } from './retry';
+import { deliverWithRetries, systemClock, type RetryPolicy } from './retry';
 import type { AttemptResult, DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
 export interface ServiceDeps {
@@ -47,10 +47,7 @@ export class TransportService<Request> implements PushService {
         },
       );
     };
-    return deliverWithRetries(attempt, this.policy).then((result) => {
-      result.request = request;
-      return result;
-    });
+    return deliverWithRetries(attempt, this.policy, systemClock, request);
   }
 
   close(): Promise<void> {
