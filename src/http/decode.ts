@@ -85,6 +85,8 @@ function defineStruct<T extends object>(
   const fields = (Object.keys(goTypes) as (keyof T & string)[]).map(
     (tag, index): FieldSpec => ({ tag, goType: goTypes[tag], index }),
   );
+  // foldWellTyped marks the fields it has seen in the bits of one int32.
+  if (fields.length > 31) throw new Error(`${structName} has more than 31 fields`);
   const properties: Record<string, { type: [string, 'null'] }> = {};
   for (const field of fields) {
     const jsonType = field.goType === 'bool' ? 'boolean' : field.goType === 'string' ? 'string' : 'integer';
@@ -109,7 +111,9 @@ function decodeStruct<T extends object>(body: Buffer, spec: StructSpec<T>): Deco
     if (scanned.kind !== 'object') {
       return { ok: false, error: `json: cannot unmarshal ${scanned.kind} into Go value of type ${spec.qualifiedName}` };
     }
-    return foldMembers(body, scanned.members, spec);
+    // One copy of the body, byte for char: ASCII keys and values are slices of it, not a native call each.
+    const latin1 = body.toString('latin1');
+    return foldWellTyped(body, latin1, scanned.members, spec) ?? foldMembers(body, latin1, scanned.members, spec);
   } catch (err) {
     // Not reachable by design (the property test checks it); a request must never take the server down.
     return { ok: false, error: `json: ${err instanceof Error ? err.message : String(err)}` };
@@ -127,9 +131,41 @@ interface Occurrence {
   readonly value: unknown;
 }
 
-function foldMembers<T extends object>(body: Buffer, members: readonly Member[], spec: StructSpec<T>): Decoded<T> {
-  // One copy of the body, byte for char: ASCII keys and values are slices of it, not a native call each.
-  const latin1 = body.toString('latin1');
+/**
+ * The common case in one pass, straight into the struct: each field named at most once, with a value of its
+ * type. Anything else (a repeated field, a value ajv refuses, a number Go's ints do not take) returns
+ * undefined, and foldMembers works out which error Go reports.
+ */
+function foldWellTyped<T extends object>(body: Buffer, latin1: string, members: readonly Member[], spec: StructSpec<T>): Decoded<T> | undefined {
+  const value = spec.empty() as Record<string, unknown>;
+  let seen = 0;
+  for (let order = 0; order < members.length; order++) {
+    const member = members[order];
+    const key = decodeString(body, latin1, member.keyStart, member.keyEnd, member.keyFlags);
+    const field = spec.fieldsByTag.get(key) ?? spec.fieldsByFoldedTag.get(foldKey(key));
+    if (field === undefined) continue;
+    const c = body[member.valueStart];
+    if (c === CHAR_n) continue;
+    const bit = 1 << field.index;
+    if ((seen & bit) !== 0) return undefined;
+    seen |= bit;
+    if (c === CHAR_QUOTE) {
+      value[field.tag] = decodeString(body, latin1, member.valueStart, member.valueEnd, member.valueFlags);
+    } else if (c === CHAR_t || c === CHAR_f) {
+      value[field.tag] = c === CHAR_t;
+    } else if (c === CHAR_MINUS || (c >= CHAR_0 && c <= CHAR_9)) {
+      const literal = latin1.slice(member.valueStart, member.valueEnd);
+      if (field.goType !== 'string' && field.goType !== 'bool' && !isGoInt64Literal(literal)) return undefined;
+      value[field.tag] = Number(literal) || 0; // `-0` is Go's 0
+    } else {
+      return undefined; // an object or array: no field takes one
+    }
+  }
+  return spec.validate(value) ? { ok: true, value: value as T } : undefined;
+}
+
+/** Every member decoded and type-checked as Go does, to find the first error in document order. */
+function foldMembers<T extends object>(body: Buffer, latin1: string, members: readonly Member[], spec: StructSpec<T>): Decoded<T> {
   const winners: (Occurrence | undefined)[] = new Array(spec.fields.length);
   let shadowed: Occurrence[] | undefined;
   let firstError: { order: number; text: string } | undefined;
