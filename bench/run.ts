@@ -41,6 +41,8 @@ interface Options {
   proxyScript?: string;
   /** extra node options for the proxy (e.g. --max-semi-space-size=64) */
   proxyNodeArgs: string[];
+  /** in the baseline's place: another build of the proxy (its cli.js), run with the same config */
+  versusScript?: string;
 }
 
 const USAGE = `Usage: npm run bench [-- options]
@@ -57,6 +59,8 @@ const USAGE = `Usage: npm run bench [-- options]
   --quiet-wait SEC   before each run, wait up to SEC (default 60; quick 5) for other work on the machine to stop
   --proxy-node-args "ARGS"  node options for the proxy process (e.g. "--max-semi-space-size=64")
   --proxy-script FILE       bench this script instead of dist/src/cli.js (it gets --config FILE)
+  --versus FILE             in the baseline's place, another build of the proxy (e.g. a copy of an older
+                            dist/src/cli.js), same config: an A/B of two builds; no targets are judged
 Scenarios: ${'{'}apns-c64-0ms, apns-c256-0ms, apns-c64-20ms, apns-c256-20ms, workers2-c256-0ms, fcm-c64-0ms, info-json-file, info-plain-console{'}'}
 `;
 
@@ -92,6 +96,7 @@ function parseOptions(argv: string[]): Options {
     else if (arg === '--json') options.json = value();
     else if (arg === '--quiet-wait') options.quietWaitSec = Math.max(0, Number(value()));
     else if (arg === '--proxy-script') options.proxyScript = path.resolve(value());
+    else if (arg === '--versus') options.versusScript = path.resolve(value());
     else if (arg === '--proxy-node-args') options.proxyNodeArgs = value().split(/\s+/).filter(Boolean);
     else if (arg === '--help' || arg === '-h') {
       process.stdout.write(USAGE);
@@ -313,19 +318,6 @@ async function main(): Promise<number> {
 
     const profileDir = path.join(work, 'profile');
     const profileArgs = (name: string): string[] => (options.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []);
-    const baselineProcess = new ForkedProcess(
-      'baseline',
-      path.join(__dirname, 'baseline.js'),
-      { host: '127.0.0.1', apnsUrl, topic: TOPIC, keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId, fcmUrl, fcmProject: FCM_PROJECT, fcmMaxSockets: 64 },
-      work,
-      env,
-      profileArgs('baseline'),
-    );
-    cleanups.push(() => baselineProcess.stop());
-    const baseline: Relay = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${await baselineProcess.port}`, pid: () => baselineProcess.pid };
-    /** RSS right after start-up, before any load */
-    const restingRss = new Map<string, number>([['baseline', treeRssMb(baselineProcess.pid)]]);
-
     const appleEntry = (type: string) => ({
       Type: type,
       ApplePushTopic: TOPIC,
@@ -335,10 +327,7 @@ async function main(): Promise<number> {
       AppleEndpoint: apnsUrl,
     });
     const proxies = new Map<ProxyVariant, { relay: Relay; process: ProxyProcess }>();
-    const startProxy = async (variant: ProxyVariant): Promise<Relay> => {
-      const existing = proxies.get(variant);
-      if (existing) return existing.relay;
-      const port = await freePort();
+    const writeProxyConfig = (variant: ProxyVariant, port: number, name: string): string => {
       const config = {
         Mode: 'eas',
         ListenAddress: `127.0.0.1:${port}`,
@@ -348,12 +337,19 @@ async function main(): Promise<number> {
         LogFormat: variant === 'info-json-file' ? 'json' : 'plain',
         EnableConsoleLog: variant !== 'info-json-file',
         EnableFileLog: variant === 'info-json-file',
-        LogFileLocation: path.join(work, `proxy-${variant}.log`),
+        LogFileLocation: path.join(work, `${name}.log`),
         ApplePushSettings: [appleEntry('apple_rn'), appleEntry('apple')],
         AndroidPushSettings: [{ Type: 'android_rn', ServiceFileLocation: serviceFile, FcmEndpoint: fcmUrl }],
       };
-      const configFile = path.join(work, `proxy-${variant}.json`);
+      const configFile = path.join(work, `${name}.json`);
       writeFileSync(configFile, JSON.stringify(config, null, 2));
+      return configFile;
+    };
+    const startProxy = async (variant: ProxyVariant): Promise<Relay> => {
+      const existing = proxies.get(variant);
+      if (existing) return existing.relay;
+      const port = await freePort();
+      const configFile = writeProxyConfig(variant, port, `proxy-${variant}`);
       const nodeArgs = [...options.proxyNodeArgs, ...(variant === 'warn' ? profileArgs('proxy') : [])];
       const proc = new ProxyProcess(`proxy-${variant}`, options.proxyScript ?? cliPath, configFile, work, env, lifetimeSec, nodeArgs);
       const relay: Relay = { name: variant === 'warn' ? 'proxy' : `proxy (${variant})`, kind: 'proxy', baseUrl: `http://127.0.0.1:${port}`, pid: () => proc.pid };
@@ -370,6 +366,33 @@ async function main(): Promise<number> {
     cleanups.push(async () => {
       for (const variant of [...proxies.keys()]) await stopProxy(variant);
     });
+
+    // The yardstick: the bare relay, or with --versus another build of the proxy itself.
+    let baseline: Relay;
+    let stopBaseline: () => Promise<void>;
+    if (options.versusScript) {
+      const port = await freePort();
+      const configFile = writeProxyConfig('warn', port, 'versus');
+      const versus = new ProxyProcess('versus', options.versusScript, configFile, work, env, lifetimeSec, [...options.proxyNodeArgs, ...profileArgs('baseline')]);
+      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${port}`, pid: () => versus.pid };
+      stopBaseline = () => versus.stop();
+      cleanups.push(stopBaseline);
+      await versus.waitReady(baseline.baseUrl);
+    } else {
+      const baselineProcess = new ForkedProcess(
+        'baseline',
+        path.join(__dirname, 'baseline.js'),
+        { host: '127.0.0.1', apnsUrl, topic: TOPIC, keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId, fcmUrl, fcmProject: FCM_PROJECT, fcmMaxSockets: 64 },
+        work,
+        env,
+        profileArgs('baseline'),
+      );
+      cleanups.push(() => baselineProcess.stop());
+      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${await baselineProcess.port}`, pid: () => baselineProcess.pid };
+      stopBaseline = () => baselineProcess.stop();
+    }
+    /** RSS right after start-up, before any load */
+    const restingRss = new Map<string, number>([[options.versusScript ? 'versus' : 'baseline', treeRssMb(baseline.pid())]]);
 
     let order = 0;
     let runCounter = 0;
@@ -486,7 +509,7 @@ async function main(): Promise<number> {
     if (options.profile) {
       // Profiles are written when the processes exit.
       await stopProxy('warn');
-      await baselineProcess.stop();
+      await stopBaseline();
       const parts: string[] = ['Profiles (--profile: the sampling profiler slows both relays; take the table above from a run without it):'];
       for (const [name, relayName] of [['proxy', 'proxy'], ['baseline', 'baseline']] as const) {
         const dir = path.join(profileDir, name);
@@ -558,6 +581,12 @@ function machineInfo(): Record<string, unknown> {
   };
 }
 
+/** Relative to the working directory when inside it, else absolute. */
+function shortPath(file: string): string {
+  const relative = path.relative(process.cwd(), file);
+  return relative.startsWith('..') ? file : relative;
+}
+
 function renderReport(input: { options: Options; driver: DriverName; startedAt: Date; results: RunResult[]; scenarios: Scenario[]; restingRss: Map<string, number> }): string {
   const { options, driver, startedAt, results, scenarios, restingRss } = input;
   const m = machineInfo();
@@ -565,26 +594,40 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
   lines.push(`Push Proxy bench, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC${options.quick ? ' (--quick: indicative only)' : ''}`);
   lines.push(`Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}; driver ${driver === 'wrk' ? 'wrk (1 thread)' : 'autocannon (in the bench process)'}; ${options.durationSec} s per run, A B B A × ${options.rounds} per scenario.`);
   const proxyCommand = ['node', ...options.proxyNodeArgs, options.proxyScript ? path.relative(process.cwd(), options.proxyScript) : 'dist/src/cli.js'].join(' ');
-  lines.push(`Proxy: ${proxyCommand}, eas mode, LogLevel warn (console), metrics on; baseline: bench/baseline.ts. CPU and RSS: the relay's whole process tree.`);
+  const versus = options.versusScript ? shortPath(options.versusScript) : undefined;
+  const base = versus ? 'versus' : 'baseline';
+  lines.push(`Proxy: ${proxyCommand}, eas mode, LogLevel warn (console), metrics on; ${versus ? `versus: node ${[...options.proxyNodeArgs, versus].join(' ')} with the same config (--versus)` : 'baseline: bench/baseline.ts'}. CPU and RSS: the relay's whole process tree.`);
   lines.push(`RSS at rest (after start-up, before load): ${[...restingRss].map(([name, mb]) => `${name} ${fmt(mb, 0)} MB`).join(', ')}.`);
   lines.push('');
   lines.push('| scenario | relay | req/s | p50 ms | p99 ms | CPU s / 1k | peak RSS MB | runs | exactly once |');
   lines.push('|---|---|---:|---:|---:|---:|---:|---:|---|');
   const ratios = new Map<string, { base: Side; proxy: Side }>();
   for (const scenario of scenarios) {
-    const base = summarize(results.filter((r) => r.scenario === scenario.id && r.kind === 'baseline'));
+    const baseSide = summarize(results.filter((r) => r.scenario === scenario.id && r.kind === 'baseline'));
     const proxy = summarize(results.filter((r) => r.scenario === scenario.id && r.kind === 'proxy'));
-    if (!base || !proxy) continue;
-    ratios.set(scenario.id, { base, proxy });
+    if (!baseSide || !proxy) continue;
+    ratios.set(scenario.id, { base: baseSide, proxy });
     const row = (label: string, relay: string, s: Side): string =>
       `| ${label} | ${relay} | ${fmt(s.rps, 0)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(s.cpuPer1k, 3)} | ${fmt(s.rssMb, 0)} | ${s.runs}${s.noisy ? ` (${s.noisy} noisy)` : ''} | ${s.ok ? 'yes' : '**NO**'} |`;
-    lines.push(row(scenario.label, 'baseline', base));
+    lines.push(row(scenario.label, base, baseSide));
     lines.push(row('', scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`, proxy));
     lines.push(
-      `| | **proxy ÷ baseline** | **${fmt(proxy.rps / base.rps, 2)}** | ${fmt(proxy.p50 / base.p50, 2)} | **${fmt(proxy.p99 / base.p99, 2)}** | **${fmt(proxy.cpuPer1k / base.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / base.rssMb, 2)} | | |`,
+      `| | **proxy ÷ ${base}** | **${fmt(proxy.rps / baseSide.rps, 2)}** | ${fmt(proxy.p50 / baseSide.p50, 2)} | **${fmt(proxy.p99 / baseSide.p99, 2)}** | **${fmt(proxy.cpuPer1k / baseSide.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / baseSide.rssMb, 2)} | | |`,
     );
   }
   lines.push('');
+  const failed = results.filter((r) => r.problems.length > 0).length;
+  const noisy = results.filter((r) => r.noisy).length;
+  const checks = (): void => {
+    lines.push('');
+    if (noisy > 0) lines.push(`Noise: in ${noisy} of ${results.length} runs other processes on the machine used more than ${NOISE_LIMIT} of a core; their numbers are less reliable.`);
+    lines.push(failed === 0 ? `Checks: all ${results.length} runs answered every request {"status":"OK"}, and the peers received each notification exactly once.` : `Checks: ${failed} of ${results.length} runs had problems (see the log above).`);
+  };
+  if (versus) {
+    lines.push('Targets: not judged (--versus compares two builds of the proxy, not the proxy with the bare relay).');
+    checks();
+    return lines.join('\n');
+  }
   lines.push('Targets (issue: CPU ≤ 1.25×, throughput ≥ 0.8× at c=256/0 ms, p99 ≤ 1.3× at c=64/20 ms, peak RSS ≤ 160 MB, Workers 2 ≥ 1.3× the baseline):');
   lines.push('');
   lines.push('| target | measured | limit | result |');
@@ -615,11 +658,7 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const peak = Math.max(...proxyRss);
     lines.push(`| proxy peak RSS | ${fmt(peak, 0)} MB | 160 MB | ${verdict(peak <= 160)} |`);
   }
-  const failed = results.filter((r) => r.problems.length > 0).length;
-  const noisy = results.filter((r) => r.noisy).length;
-  lines.push('');
-  if (noisy > 0) lines.push(`Noise: in ${noisy} of ${results.length} runs other processes on the machine used more than ${NOISE_LIMIT} of a core; their numbers are less reliable.`);
-  lines.push(failed === 0 ? `Checks: all ${results.length} runs answered every request {"status":"OK"}, and the peers received each notification exactly once.` : `Checks: ${failed} of ${results.length} runs had problems (see the log above).`);
+  checks();
   return lines.join('\n');
 }
 
