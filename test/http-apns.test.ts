@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { PushDispatcher } from '../src/delivery/dispatcher';
+import { createPushApi, requestPath, SEND_PUSH_PATH } from '../src/http/push-api';
+import { ProxyMetrics } from '../src/metrics';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest } from '../src/payload/apns';
 import type { RunningProxy } from '../src/proxy';
@@ -368,4 +371,40 @@ describe('HTTP API → APNs sandbox with certificate auth', () => {
     });
     assert.equal(result.text, fail('unknown send response error'));
   });
+});
+
+describe('push API: a delivery that throws or rejects still gets an answer', () => {
+  const servers: http.Server[] = [];
+  after(() => servers.forEach((server) => server.close()));
+
+  const serve = async (send: () => Promise<unknown>): Promise<{ url: string; lines: () => Array<Record<string, unknown>> }> => {
+    const { logger, lines } = capturedLogger();
+    const api = createPushApi({
+      dispatcher: { send } as unknown as PushDispatcher,
+      metrics: new ProxyMetrics(),
+      logger,
+      commonHeaders: {},
+    });
+    const server = http.createServer((req, res) => api(req, res, requestPath(req.url)));
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    return { url: `http://127.0.0.1:${port}${SEND_PUSH_PATH}`, lines };
+  };
+
+  for (const [how, send] of [
+    ['throws', () => { throw new Error('dispatcher bug'); }],
+    ['rejects', () => Promise.reject(new Error('dispatcher bug'))],
+    ['rejects with nothing', () => Promise.reject(undefined)],
+  ] as const) {
+    it(`FAIL with the reason when the dispatcher ${how}, and the next request is served`, async () => {
+      const { url, lines } = await serve(send);
+      for (let i = 0; i < 2; i++) {
+        const answer = await post(url, message());
+        assert.equal(answer.status, 200);
+        assert.match(answer.text, /^\{"error":"Failed to read message body: .*","status":"FAIL"\}\n$/);
+      }
+      assert.equal(lines().filter((line) => line.msg === 'request failed').length, 2);
+    });
+  }
 });

@@ -74,7 +74,7 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
   });
 
   /**
-   * Answers one send_push and then calls `done` exactly once, with what went wrong if anything did. Not
+   * Answers one send_push and then calls `done`, or `failed` with what went wrong instead. Not
    * async, and one reaction on the dispatcher's promise: nothing of the request (its body, the decoded copy)
    * is kept while the delivery is under way.
    */
@@ -82,7 +82,8 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     res: ServerResponse,
     body: Buffer,
     admission: Extract<Admission, { ok: true }> | undefined,
-    done: (err?: unknown) => void,
+    done: () => void,
+    failed: (err: unknown) => void,
   ): void => {
     const decoded = decodePushNotification(body);
     if (!decoded.ok) {
@@ -97,10 +98,10 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
         try {
           answerPush(res, response);
         } catch (err) {
-          return done(err);
+          return failed(err);
         }
         done();
-      }, done);
+      }, failed);
     };
     // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
     if (access && admission && notification.server_id !== '' && notification.device_id !== '') {
@@ -108,7 +109,7 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
         if (!refusal) return deliver();
         answerRefusal(res, refusal);
         done();
-      }).catch(done);
+      }).catch(failed);
       return;
     }
     deliver();
@@ -167,16 +168,21 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           return stopTimer();
         }
         let finished = false;
-        const done = (err?: unknown): void => {
+        const done = (): void => {
           if (finished) return;
           finished = true;
           stopTimer();
-          if (err !== undefined) fail(err);
+        };
+        const failed = (err: unknown): void => {
+          if (finished) return;
+          finished = true;
+          stopTimer();
+          fail(err);
         };
         try {
-          handleSendPush(res, outcome.body, admission, done);
+          handleSendPush(res, outcome.body, admission, done, failed);
         } catch (err) {
-          done(err);
+          failed(err);
         }
       });
     };
