@@ -168,17 +168,14 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           return stopTimer();
         }
         let finished = false;
-        const done = (): void => {
+        const settle = (failure?: { err: unknown }): void => {
           if (finished) return;
           finished = true;
           stopTimer();
+          if (failure) fail(failure.err);
         };
-        const failed = (err: unknown): void => {
-          if (finished) return;
-          finished = true;
-          stopTimer();
-          fail(err);
-        };
+        const done = (): void => settle();
+        const failed = (err: unknown): void => settle({ err });
         try {
           handleSendPush(res, outcome.body, admission, done, failed);
         } catch (err) {
