@@ -8,7 +8,7 @@
  * Started by bench/run.ts: `node dist/bench/apns-peer.js <settings.json>`.
  */
 import http2 from 'node:http2';
-import { assertLoopback, DeliveryCounter, readJsonArg, reportFatal, reportReady, serveControl } from './common';
+import { assertLoopback, DeliveryCounter, joinChunks, readJsonArg, reportFatal, reportReady, serveControl } from './common';
 
 export interface ApnsPeerSettings {
   host: string;
@@ -45,10 +45,9 @@ function main(): void {
 
   server.on('stream', (stream, headers) => {
     stream.on('error', () => undefined);
-    let body = '';
-    stream.setEncoding('latin1');
-    stream.on('data', (chunk: string) => {
-      body += chunk;
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
     });
     stream.on('end', () => {
       const path = headers[':path'];
@@ -64,7 +63,7 @@ function main(): void {
         status = 400;
         reason = 'MissingTopic';
       }
-      if (status === 200) counter.count(body);
+      if (status === 200) counter.count(joinChunks(chunks));
       else counter.rejected++;
       const respond = (): void => {
         if (stream.destroyed || stream.closed) return;

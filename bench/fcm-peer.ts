@@ -8,7 +8,7 @@
  * Started by bench/run.ts: `node dist/bench/fcm-peer.js <settings.json>`.
  */
 import https from 'node:https';
-import { assertLoopback, DeliveryCounter, readJsonArg, reportFatal, reportReady, serveControl } from './common';
+import { assertLoopback, DeliveryCounter, joinChunks, readJsonArg, reportFatal, reportReady, serveControl } from './common';
 
 export interface FcmPeerSettings {
   host: string;
@@ -27,10 +27,9 @@ function main(): void {
   let latencyMs = 0;
 
   const server = https.createServer({ cert: settings.certPem, key: settings.keyPem }, (req, res) => {
-    let body = '';
-    req.setEncoding('latin1');
-    req.on('data', (chunk: string) => {
-      body += chunk;
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
     });
     req.on('end', () => {
       const answer = (status: number, json: string): void => {
@@ -55,7 +54,7 @@ function main(): void {
         counter.rejected++;
         return answer(401, JSON.stringify({ error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } }));
       }
-      counter.count(body);
+      counter.count(joinChunks(chunks));
       answer(200, JSON.stringify({ name: `projects/${match[1]}/messages/1` }));
     });
   });

@@ -161,6 +161,10 @@ interface RunResult {
   load: LoadResult;
   peer: PeerStats;
   cpuSec: number;
+  /** CPU seconds of the peer the run went to */
+  peerCpuSec: number;
+  /** CPU seconds of the rest of what the bench started: the load driver, the bench itself, the idle relay */
+  harnessCpuSec: number;
   /** notifications the peer received during the run: what the relay did the work for */
   notifications: number;
   rssMb: number;
@@ -412,6 +416,7 @@ async function main(): Promise<number> {
       const machine0 = machineTicks();
       const accounts0 = cpuAccounts();
       const cpu0 = treeCpuSeconds(pid);
+      const peerCpu0 = treeCpuSeconds(peer.pid);
       const load = await runLoad(driver, {
         baseUrl: relay.baseUrl,
         connections: scenario.connections,
@@ -424,6 +429,7 @@ async function main(): Promise<number> {
       const peerStats = await settle(peer, load);
       relayed.set(relay.name, (relayed.get(relay.name) ?? 0) + peerStats.unique);
       const cpu1 = treeCpuSeconds(pid);
+      const peerCpuSec = treeCpuSeconds(peer.pid) - peerCpu0;
       const accounts1 = cpuAccounts();
       const machine1 = machineTicks();
       const foreignCpuSec = Math.max(0, accounts1.machineSec - accounts0.machineSec - (accounts1.ownSec - accounts0.ownSec));
@@ -462,6 +468,8 @@ async function main(): Promise<number> {
         load,
         peer: peerStats,
         cpuSec: cpu1 - cpu0,
+        peerCpuSec,
+        harnessCpuSec: Math.max(0, accounts1.ownSec - accounts0.ownSec - (cpu1 - cpu0) - peerCpuSec),
         notifications: peerStats.unique,
         rssMb,
         machineBusy: (machine1.busy - machine0.busy) / Math.max(1, machine1.total - machine0.total),
@@ -476,7 +484,7 @@ async function main(): Promise<number> {
         log(
           `[${String(result.order).padStart(2)}/${totalRuns}] ${scenario.id.padEnd(18)} ${relay.kind.padEnd(8)} ` +
             `${fmt(load.ok / load.durationSec, 0).padStart(6)} req/s  p50 ${fmt(load.p50Ms, 2)} ms  p99 ${fmt(load.p99Ms, 2)} ms  ` +
-            `cpu ${fmt((result.cpuSec / Math.max(1, result.notifications)) * 1000, 3)} s/1k  rss ${fmt(rssMb, 0)} MB  ` +
+            `cpu ${fmt((result.cpuSec / Math.max(1, result.notifications)) * 1000, 3)} s/1k (peer ${fmt((peerCpuSec / Math.max(1, result.notifications)) * 1000, 3)}, driver and bench ${fmt((result.harnessCpuSec / Math.max(1, result.notifications)) * 1000, 3)})  rss ${fmt(rssMb, 0)} MB  ` +
             `machine ${fmt(result.machineBusy * 100, 0)}%${noisy ? ` NOISY (others ${fmt(foreignCpuSec / load.durationSec, 2)} core)` : ''}${waitedSec >= 2 ? ` (waited ${fmt(waitedSec, 0)} s for quiet)` : ''}  ${problems.length === 0 ? 'exactly once ✓' : `PROBLEM: ${problems.join('; ')}`}`,
         );
       } else if (problems.length > 0) {
@@ -658,8 +666,27 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const peak = Math.max(...proxyRss);
     lines.push(`| proxy peak RSS | ${fmt(peak, 0)} MB | 160 MB | ${verdict(peak <= 160)} |`);
   }
+  if (workers) lines.push('', workersCeiling(results.filter((r) => r.scenario === 'workers2-c256-0ms' && r.kind === 'proxy'), workers, os.cpus().length));
   checks();
   return lines.join('\n');
+}
+
+/**
+ * What the Workers target leaves the proxy on this machine: the peer and the load driver run on the same
+ * cores, so at 1.3× the baseline's rate their share of the cores is fixed, and the rest bounds the proxy's
+ * CPU per notification.
+ */
+function workersCeiling(runs: RunResult[], side: { base: Side; proxy: Side }, cores: number): string {
+  const notifications = runs.reduce((a, r) => a + r.notifications, 0);
+  const harnessPer1k = (runs.reduce((a, r) => a + r.peerCpuSec + r.harnessCpuSec, 0) / Math.max(1, notifications)) * 1000;
+  const targetRate = 1.3 * side.base.rps;
+  const harnessCores = (harnessPer1k * targetRate) / 1000;
+  const proxyBudget = ((cores - harnessCores) / targetRate) * 1000;
+  return (
+    `Workers: in the Workers 2 runs the APNs peer, the load driver and the bench spent ${fmt(harnessPer1k, 3)} CPU-s per 1,000 notifications on the same ${cores} cores. ` +
+    `At 1.3× the baseline (${fmt(targetRate, 0)}/s) they would take ${fmt(harnessCores, 2)} cores, which leaves the proxy ${fmt(proxyBudget, 3)} CPU-s per 1,000 at most; ` +
+    `it spent ${fmt(side.proxy.cpuPer1k, 3)} with two workers, and the bare relay on one loop ${fmt(side.base.cpuPer1k, 3)}.`
+  );
 }
 
 main().then(
