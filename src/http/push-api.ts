@@ -19,6 +19,7 @@ import { decodePushAck, decodePushNotification } from './decode';
 export const MAX_BODY_BYTES = 1024 * 1024;
 export const SEND_PUSH_PATH = '/api/v1/send_push';
 export const ACK_PATH = '/api/v1/ack';
+const INTERNAL_ERROR: PushResponse = Object.freeze({ status: 'FAIL', error: 'internal error' });
 
 export interface PushApiDeps {
   dispatcher: PushDispatcher;
@@ -142,10 +143,11 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
       return;
     }
     const what = path === ACK_PATH ? 'ack' : 'message';
+    // A bug or a failed rate-limit store is not the client's fault: the dispatcher's own answer for a bug,
+    // and the cause for the operator's log only.
     const fail = (err: unknown): void => {
       logger.error({ err, path }, 'request failed');
-      metrics.badRequest.inc();
-      answerPush(res, { status: 'FAIL', error: `Failed to read ${what} body: ${(err as Error)?.message ?? String(err)}` });
+      answerPush(res, INTERNAL_ERROR);
     };
 
     const serve = (admission: Extract<Admission, { ok: true }> | undefined): void => {
