@@ -49,6 +49,16 @@ interface FailedSend {
   error?: { message?: string };
 }
 
+/**
+ * The library's per-connection client, which `Provider.send` wraps in an async function, `Promise.allSettled`
+ * and an async callback per recipient: four promises and their frames per notification that a single recipient
+ * does not need. `write` resolves with the answer's headers and body, and rejects with the same failure objects
+ * `send` reports.
+ */
+interface ApnsClient {
+  write(notification: { headers: object; body: string }, device: string, type: 'device', method: 'post'): Promise<FailedSend>;
+}
+
 /** Where the TCP connection goes: `AppleEndpoint` when set, else Apple's host for the environment. */
 export function apnsDialTarget(production: boolean, endpoint: URL | undefined): ProxyTarget {
   if (endpoint) return { host: endpoint.hostname.replace(/^\[|\]$/g, ''), port: Number(endpoint.port || 443) };
@@ -57,6 +67,7 @@ export function apnsDialTarget(production: boolean, endpoint: URL | undefined): 
 
 export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly provider: apn.Provider;
+  private readonly client: ApnsClient;
   private readonly inFlight: Semaphore;
   private readonly logger?: Logger;
 
@@ -103,6 +114,9 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       // goes to AppleEndpoint when set (through the proxy when one applies), and every TLS option survives.
       createConnection: connect,
     } as unknown as apn.ProviderOptions);
+    const client = (this.provider as unknown as { client?: Partial<ApnsClient> }).client;
+    if (typeof client?.write !== 'function') throw new Error('@parse/node-apn has no Provider.client.write: this version of the library is not supported');
+    this.client = client as ApnsClient;
     this.inFlight = new Semaphore(options.maxInFlight ?? 500);
     this.logger = logger;
   }
@@ -126,22 +140,16 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       this.inFlight.release();
       return Promise.reject(err as Error);
     }
-    const headers = request.headers;
-    const notification = { headers: () => headers, compile: () => body } as unknown as apn.Notification;
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
-      this.provider.send(notification, request.token).then(
-        (result) => {
-          clearTimeout(timer);
-          this.inFlight.release();
-          resolve(result.sent.length > 0 ? DELIVERED : this.verdictOf((result.failed[0] ?? {}) as FailedSend));
-        },
-        (err: unknown) => {
-          clearTimeout(timer);
-          this.inFlight.release();
-          this.logger?.error({ err }, 'APNs send failed unexpectedly');
-          resolve(TIMED_OUT);
-        },
+      const settle = (answer: FailedSend): void => {
+        clearTimeout(timer);
+        this.inFlight.release();
+        // An answer with a status or an error is a failure, as `Provider.send` sorts them.
+        resolve(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : DELIVERED);
+      };
+      this.client.write({ headers: request.headers, body }, request.token, 'device', 'post').then(settle, (failure: unknown) =>
+        settle(failure !== null && typeof failure === 'object' ? failure as FailedSend : { error: { message: String(failure) } }),
       );
     });
   }
