@@ -150,6 +150,25 @@ describe('deliverWithRetries', () => {
     assert.equal(result.error, 'budget');
   });
 
+  it('tells the observer how long each attempt took, including one that threw', async () => {
+    const clock = new FakeClock();
+    const observed: number[] = [];
+    const durations = [400, 1500];
+    const result = await deliverWithRetries(async () => {
+      clock.time += durations.shift()!;
+      return { kind: 'retryable', error: 'timeout', reason: 't' };
+    }, { ...POLICY, maxAttempts: 2 }, clock, undefined, (seconds) => observed.push(seconds));
+    assert.equal(result.attempts, 2);
+    assert.deepEqual(observed, [0.4, 1.5]);
+
+    const thrown: number[] = [];
+    await assert.rejects(deliverWithRetries(async () => {
+      clock.time += 250;
+      throw new Error('a bug in the transport');
+    }, POLICY, clock, undefined, (seconds) => thrown.push(seconds)), /a bug in the transport/);
+    assert.deepEqual(thrown, [0.25]);
+  });
+
   it('bounds from the config: defaults and the cap', () => {
     assert.deepEqual(retryBounds(0, 0), { sendTimeoutMs: 30_000, retryTimeoutMs: 8_000 });
     assert.deepEqual(retryBounds(5, 8), { sendTimeoutMs: 5_000, retryTimeoutMs: 5_000 });

@@ -29,20 +29,32 @@ export const systemClock: Clock = {
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
 };
 
-/** `request`: what the attempts send, kept on the result for inspection. */
+/**
+ * `request`: what the attempts send, kept on the result for inspection. `observeAttempt` hears each attempt's
+ * duration in seconds, whether it answered or threw.
+ */
 export function deliverWithRetries(
   attempt: (timeoutMs: number) => Promise<AttemptResult>,
   policy: RetryPolicy,
   clock: Clock = systemClock,
   request?: unknown,
+  observeAttempt?: (seconds: number) => void,
 ): Promise<DeliveryResult> {
-  const deadline = clock.now() + policy.sendTimeoutMs;
-  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request);
-  // Most notifications end at the first answer: no async frame is kept for them.
-  return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then((result) =>
-    result.kind === 'final'
-      ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1, request }
-      : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request),
+  const started = clock.now();
+  const deadline = started + policy.sendTimeoutMs;
+  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observeAttempt);
+  // Most notifications end at the first answer: no async frame and no promise but the attempt's own.
+  return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then(
+    (result) => {
+      observeAttempt?.((clock.now() - started) / 1000);
+      return result.kind === 'final'
+        ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1, request }
+        : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request, observeAttempt);
+    },
+    (err: unknown) => {
+      observeAttempt?.((clock.now() - started) / 1000);
+      throw err;
+    },
   );
 }
 
@@ -55,6 +67,7 @@ async function retryUntilDone(
   attempts: number,
   last: { error: string; reason: string } | undefined,
   request: unknown,
+  observeAttempt: ((seconds: number) => void) | undefined,
 ): Promise<DeliveryResult> {
   for (let i = attempts; i < policy.maxAttempts; i++) {
     if (i > 0) {
@@ -63,11 +76,17 @@ async function retryUntilDone(
       if (clock.now() + wait >= deadline) break;
       await clock.sleep(wait);
     }
-    const remaining = deadline - clock.now();
+    const started = clock.now();
+    const remaining = deadline - started;
     if (remaining <= 0) break;
 
     attempts++;
-    const result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
+    let result: AttemptResult;
+    try {
+      result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
+    } finally {
+      observeAttempt?.((clock.now() - started) / 1000);
+    }
     if (result.kind === 'final') {
       return { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
     }

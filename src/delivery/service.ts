@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
 import { deliverWithRetries, systemClock, type RetryPolicy } from './retry';
-import type { AttemptResult, DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
+import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
 export interface ServiceDeps {
   logger: Logger;
@@ -22,32 +22,22 @@ export interface ServiceDeps {
 }
 
 export class TransportService<Request> implements PushService {
+  private readonly observe?: (seconds: number) => void;
+
   constructor(
     readonly type: string,
     readonly platform: ServicePlatform,
     private readonly build: (notification: PushNotification, context: DeliveryContext) => Request,
     private readonly transport: Transport<Request>,
     private readonly policy: RetryPolicy,
-    private readonly observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
-  ) {}
+    observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
+  ) {
+    if (observeAttempt) this.observe = (seconds) => observeAttempt(platform, seconds);
+  }
 
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
     const request = this.build(notification, context);
-    const attempt = (timeoutMs: number): Promise<AttemptResult> => {
-      const started = performance.now();
-      const took = (): void => this.observeAttempt?.(this.platform, (performance.now() - started) / 1000);
-      return this.transport.attempt(request, timeoutMs).then(
-        (result) => {
-          took();
-          return result;
-        },
-        (err: unknown) => {
-          took();
-          throw err;
-        },
-      );
-    };
-    return deliverWithRetries(attempt, this.policy, systemClock, request);
+    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, systemClock, request, this.observe);
   }
 
   close(): Promise<void> {
