@@ -68,3 +68,41 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     assert.deepEqual(peer.received.map((n) => [n.token, n.status]), [[SLOW, 200], [FAST, 200]]);
   });
 });
+
+describe('ApnsTransport connections', () => {
+  const ca = createCertificateAuthority('APNs transport test CA');
+  const authKey = createAppleAuthKey();
+  const BROKEN = 'd4'.repeat(32);
+  let peer: ApnsPeer;
+  let transport: ApnsTransport;
+
+  before(async () => {
+    peer = new ApnsPeer({
+      tls: createServerCertificate(ca, ['localhost', '127.0.0.1']),
+      tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: [TOPIC] }],
+    });
+    await peer.start();
+    transport = new ApnsTransport({
+      credentials: { kind: 'token', keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId },
+      production: false,
+      endpoint: new URL(peer.url),
+      trustedCa: [ca.certPem],
+      requestTimeoutMs: 5_000,
+    });
+  });
+  after(async () => {
+    await transport.close();
+    await peer.close();
+  });
+
+  it('sends share one connection, and a 500 closes it: the next send opens a new one', async () => {
+    peer.setDeviceBehaviour(BROKEN, { status: 500, reason: 'InternalServerError' });
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assert.deepEqual(await transport.attempt(request(SLOW), 5_000), DELIVERED);
+    assert.deepEqual(await transport.attempt(request(BROKEN), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'InternalServerError' });
+    // The close is not awaited by the answer: wait until the peer has seen it go.
+    for (let i = 0; i < 100 && peer.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assert.deepEqual(peer.received.map((n) => [n.token, n.status, n.connection]), [[FAST, 200, 1], [SLOW, 200, 1], [BROKEN, 500, 1], [FAST, 200, 2]]);
+  });
+});

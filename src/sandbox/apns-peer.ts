@@ -58,6 +58,8 @@ export interface ReceivedApnsNotification {
   behaviour?: 'hang' | 'reset' | 'closeConnection';
   apnsId: string;
   receivedAt: Date;
+  /** Which of the peer's HTTP/2 connections it came on, counted from 1 in the order they were opened. */
+  connection: number;
 }
 
 export type DeviceBehaviour =
@@ -151,6 +153,8 @@ export class ApnsPeer {
   private readonly unregistered = new Map<string, number>();
   private readonly topicBindings = new Map<string, string>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly connectionNumbers = new WeakMap<http2.Http2Session, number>();
+  private connectionsOpened = 0;
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<{ count: number; resolve: () => void }>();
   private readonly environmentMark: Buffer | undefined;
@@ -182,6 +186,7 @@ export class ApnsPeer {
     });
     this.server.on('session', (session) => {
       this.sessions.add(session);
+      this.connectionNumbers.set(session, ++this.connectionsOpened);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => undefined);
       try {
@@ -211,6 +216,11 @@ export class ApnsPeer {
   get port(): number {
     if (this.listeningPort === undefined) throw new Error('ApnsPeer is not started');
     return this.listeningPort;
+  }
+
+  /** HTTP/2 connections open now. */
+  get openConnections(): number {
+    return this.sessions.size;
   }
 
   get url(): string {
@@ -318,6 +328,7 @@ export class ApnsPeer {
 
     const record: ReceivedApnsNotification = {
       token, headers, method, path, payload, rawBody, auth: 'none', topic: headers['apns-topic'], status: 0, apnsId, receivedAt: new Date(),
+      connection: (stream.session && this.connectionNumbers.get(stream.session)) ?? 0,
     };
     const rejection = this.check(stream, record, bodySize);
     if (rejection) {
