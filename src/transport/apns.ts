@@ -53,9 +53,9 @@ interface FailedSend {
  * The library's per-connection client. `Provider.send` wraps one recipient in an async function,
  * `Promise.allSettled` and an async callback, and `Client.write` wraps `Client.request` in another async
  * function with its copies; without them the proxy spends ~11 % (`send`) and ~3 % (`write`) less CPU per
- * notification at saturation (docs/performance.md). On a live session the transport calls `request` itself and keeps what `write` does
- * after a failure (`afterFailedRequest`); without one (first send, reconnecting, shut down) it goes through
- * `write`, which connects.
+ * notification at saturation (docs/performance.md). On a live session the transport calls `request` itself
+ * and keeps what `write` does after a failure (`afterFailedRequest`); without one (first send, reconnecting,
+ * shut down) it goes through `write`, which connects.
  */
 interface ApnsClient {
   session?: ApnsSession;
