@@ -5,8 +5,10 @@
  * validation, no logging, no metrics, no retries. Whatever the proxy costs beyond this is the proxy's.
  *
  * Started by bench/run.ts: `node dist/bench/baseline.js <settings.json>`; trusts the peers' CA through
- * NODE_EXTRA_CA_CERTS, as the proxy does.
+ * NODE_EXTRA_CA_CERTS, as the proxy does. With `workers` above 1 it runs that many copies with node:cluster
+ * on one port, as the proxy's `Workers` does: what any relay can reach with more than one process here.
  */
+import cluster from 'node:cluster';
 import { createPrivateKey, sign } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -25,6 +27,8 @@ export interface BaselineSettings {
   fcmProject: string;
   /** like FCM_MAX_SOCKETS in src/transport/fcm.ts */
   fcmMaxSockets: number;
+  /** processes sharing the port (1: this process serves, no cluster) */
+  workers?: number;
 }
 
 const OK = '{"status":"OK"}\n';
@@ -68,8 +72,7 @@ function fetchFcmToken(url: URL, agent: https.Agent): Promise<string> {
   });
 }
 
-async function main(): Promise<void> {
-  const settings = readJsonArg<BaselineSettings>();
+async function serve(settings: BaselineSettings, inWorker: boolean): Promise<void> {
   assertLoopback(settings.host);
   const apnsUrl = new URL(settings.apnsUrl);
   const fcmUrl = new URL(settings.fcmUrl);
@@ -171,6 +174,12 @@ async function main(): Promise<void> {
   });
   server.keepAliveTimeout = 60_000;
 
+  if (inWorker) {
+    // The primary answers the bench; a worker serves until the primary goes.
+    process.on('disconnect', () => process.exit(0));
+    server.listen(0, settings.host);
+    return;
+  }
   serveControl({
     onReset: () => undefined,
     stop: () => new Promise<void>((resolve) => {
@@ -189,4 +198,39 @@ async function main(): Promise<void> {
   });
 }
 
-main().catch(reportFatal);
+/** `count` workers on one port (cluster workers that listen on port 0 share one); ready when all listen. */
+function serveWithWorkers(count: number): void {
+  let listening = 0;
+  let stopping = false;
+  cluster.on('listening', (_worker, address) => {
+    if (++listening === count) reportReady(address.port);
+  });
+  cluster.on('message', (_worker, message: { type?: string; error?: string }) => {
+    if (message.type === 'fatal') reportFatal(new Error(message.error));
+  });
+  cluster.on('exit', (_worker, code) => {
+    if (!stopping) reportFatal(new Error(`a baseline worker exited (code ${code})`));
+  });
+  const workers = Array.from({ length: count }, () => cluster.fork());
+  serveControl({
+    onReset: () => undefined,
+    stop: () => {
+      stopping = true;
+      for (const worker of workers) worker.kill();
+      return new Promise<void>((resolve) => setTimeout(resolve, 300));
+    },
+  });
+}
+
+function main(): void {
+  const settings = readJsonArg<BaselineSettings>();
+  const workers = settings.workers ?? 1;
+  if (workers > 1 && cluster.isPrimary) return serveWithWorkers(workers);
+  serve(settings, cluster.isWorker).catch(reportFatal);
+}
+
+try {
+  main();
+} catch (err) {
+  reportFatal(err);
+}

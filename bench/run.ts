@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import path from 'node:path';
 import { createAppleAuthKey, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
+import type { BaselineSettings } from './baseline';
 import type { PeerStats } from './common';
 import { chooseDriver, runLoad, type DriverName, type LoadResult } from './driver';
 import { ForkedProcess, freePort, killAllStarted, ProxyProcess } from './processes';
@@ -121,6 +122,8 @@ interface Scenario {
   /** part of the main table the targets are judged on */
   main: boolean;
   extra: boolean;
+  /** compared with the baseline instead of the proxy: the bare relay itself in 2 processes */
+  bareWorkers?: number;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -129,6 +132,7 @@ const SCENARIOS: Scenario[] = [
   { id: 'apns-c64-20ms', label: 'APNs, c=64, peer 20 ms', target: 'apns', connections: 64, latencyMs: 20, variant: 'warn', main: true, extra: false },
   { id: 'apns-c256-20ms', label: 'APNs, c=256, peer 20 ms', target: 'apns', connections: 256, latencyMs: 20, variant: 'warn', main: true, extra: false },
   { id: 'workers2-c256-0ms', label: 'APNs, c=256, peer 0 ms; proxy with Workers 2', target: 'apns', connections: 256, latencyMs: 0, variant: 'workers-2', main: false, extra: false },
+  { id: 'bare2-c256-0ms', label: 'APNs, c=256, peer 0 ms; the bare relay itself in 2 processes', target: 'apns', connections: 256, latencyMs: 0, variant: 'warn', main: false, extra: false, bareWorkers: 2 },
   { id: 'fcm-c64-0ms', label: 'FCM, c=64, peer 0 ms', target: 'fcm', connections: 64, latencyMs: 0, variant: 'warn', main: false, extra: false },
   { id: 'info-json-file', label: 'APNs, c=64, 0 ms; proxy LogLevel info, JSON to a file', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-json-file', main: false, extra: true },
   { id: 'info-plain-console', label: 'APNs, c=64, 0 ms; proxy LogLevel info, plain to stdout (a file)', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-plain-console', main: false, extra: true },
@@ -151,6 +155,8 @@ interface Relay {
   kind: 'baseline' | 'proxy';
   baseUrl: string;
   pid(): number;
+  /** serves the proxy's /metrics: its success counter is checked against the peer */
+  countsSuccess: boolean;
 }
 
 interface RunResult {
@@ -315,6 +321,7 @@ async function main(): Promise<number> {
     cleanups.push(() => apnsPeer.stop(), () => fcmPeer.stop());
     const apnsUrl = `https://127.0.0.1:${await apnsPeer.port}`;
     const fcmUrl = `https://127.0.0.1:${await fcmPeer.port}`;
+    const baselineSettings: BaselineSettings = { host: '127.0.0.1', apnsUrl, topic: TOPIC, keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId, fcmUrl, fcmProject: FCM_PROJECT, fcmMaxSockets: 64 };
 
     const { account } = createGoogleServiceAccount(`${fcmUrl}/token`, FCM_PROJECT);
     const serviceFile = path.join(work, 'service-account.json');
@@ -356,7 +363,7 @@ async function main(): Promise<number> {
       const configFile = writeProxyConfig(variant, port, `proxy-${variant}`);
       const nodeArgs = [...options.proxyNodeArgs, ...(variant === 'warn' ? profileArgs('proxy') : [])];
       const proc = new ProxyProcess(`proxy-${variant}`, options.proxyScript ?? cliPath, configFile, work, env, lifetimeSec, nodeArgs);
-      const relay: Relay = { name: variant === 'warn' ? 'proxy' : `proxy (${variant})`, kind: 'proxy', baseUrl: `http://127.0.0.1:${port}`, pid: () => proc.pid };
+      const relay: Relay = { name: variant === 'warn' ? 'proxy' : `proxy (${variant})`, kind: 'proxy', baseUrl: `http://127.0.0.1:${port}`, pid: () => proc.pid, countsSuccess: true };
       proxies.set(variant, { relay, process: proc });
       await proc.waitReady(relay.baseUrl);
       restingRss.set(relay.name, treeRssMb(proc.pid));
@@ -378,21 +385,14 @@ async function main(): Promise<number> {
       const port = await freePort();
       const configFile = writeProxyConfig('warn', port, 'versus');
       const versus = new ProxyProcess('versus', options.versusScript, configFile, work, env, lifetimeSec, [...options.proxyNodeArgs, ...profileArgs('baseline')]);
-      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${port}`, pid: () => versus.pid };
+      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${port}`, pid: () => versus.pid, countsSuccess: false };
       stopBaseline = () => versus.stop();
       cleanups.push(stopBaseline);
       await versus.waitReady(baseline.baseUrl);
     } else {
-      const baselineProcess = new ForkedProcess(
-        'baseline',
-        path.join(__dirname, 'baseline.js'),
-        { host: '127.0.0.1', apnsUrl, topic: TOPIC, keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId, fcmUrl, fcmProject: FCM_PROJECT, fcmMaxSockets: 64 },
-        work,
-        env,
-        profileArgs('baseline'),
-      );
+      const baselineProcess = new ForkedProcess('baseline', path.join(__dirname, 'baseline.js'), baselineSettings, work, env, profileArgs('baseline'));
       cleanups.push(() => baselineProcess.stop());
-      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${await baselineProcess.port}`, pid: () => baselineProcess.pid };
+      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${await baselineProcess.port}`, pid: () => baselineProcess.pid, countsSuccess: false };
       stopBaseline = () => baselineProcess.stop();
     }
     /** RSS right after start-up, before any load */
@@ -410,7 +410,7 @@ async function main(): Promise<number> {
       const run = `r${++runCounter}`;
       const waitedSec = record ? await waitForQuiet(options.quietWaitSec * 1000, options.quick ? 200 : 500) : 0;
       await peer.reset(run, scenario.latencyMs);
-      const successBefore = relay.kind === 'proxy' ? await scrapeSuccess(relay.baseUrl) : undefined;
+      const successBefore = relay.countsSuccess ? await scrapeSuccess(relay.baseUrl) : undefined;
       const pid = relay.pid();
       const peaksReset = resetPeaks(pid);
       const machine0 = machineTicks();
@@ -501,8 +501,18 @@ async function main(): Promise<number> {
       await measure(relay, scenario, options.warmupSec, false);
     };
 
+    /** The bare relay in several processes, in the place of the proxy (no proxy metrics to check). */
+    const startBareWorkers = async (count: number): Promise<{ relay: Relay; stop: () => Promise<void> }> => {
+      const proc = new ForkedProcess(`baseline-${count}`, path.join(__dirname, 'baseline.js'), { ...baselineSettings, workers: count }, work, env);
+      cleanups.push(() => proc.stop());
+      const relay: Relay = { name: `baseline (${count} processes)`, kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false };
+      restingRss.set(relay.name, treeRssMb(proc.pid));
+      return { relay, stop: () => proc.stop() };
+    };
+
     for (const scenario of scenarios) {
-      const proxy = await startProxy(scenario.variant);
+      const bare = scenario.bareWorkers ? await startBareWorkers(scenario.bareWorkers) : undefined;
+      const proxy = bare ? bare.relay : await startProxy(scenario.variant);
       await warmUp(baseline, scenario);
       await warmUp(proxy, scenario);
       const rounds = scenario.extra ? 1 : options.rounds;
@@ -510,7 +520,8 @@ async function main(): Promise<number> {
         // A B B A: baseline, proxy, proxy, baseline.
         for (const relay of [baseline, proxy, proxy, baseline]) await measure(relay, scenario, options.durationSec, true);
       }
-      if (scenario.variant !== 'warn') await stopProxy(scenario.variant);
+      if (bare) await bare.stop();
+      else if (scenario.variant !== 'warn') await stopProxy(scenario.variant);
     }
 
     let profileText = '';
@@ -618,9 +629,10 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const row = (label: string, relay: string, s: Side): string =>
       `| ${label} | ${relay} | ${fmt(s.rps, 0)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(s.cpuPer1k, 3)} | ${fmt(s.rssMb, 0)} | ${s.runs}${s.noisy ? ` (${s.noisy} noisy)` : ''} | ${s.ok ? 'yes' : '**NO**'} |`;
     lines.push(row(scenario.label, base, baseSide));
-    lines.push(row('', scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`, proxy));
+    const subject = scenario.bareWorkers ? `baseline (${scenario.bareWorkers} processes)` : scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`;
+    lines.push(row('', subject, proxy));
     lines.push(
-      `| | **proxy ÷ ${base}** | **${fmt(proxy.rps / baseSide.rps, 2)}** | ${fmt(proxy.p50 / baseSide.p50, 2)} | **${fmt(proxy.p99 / baseSide.p99, 2)}** | **${fmt(proxy.cpuPer1k / baseSide.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / baseSide.rssMb, 2)} | | |`,
+      `| | **${scenario.bareWorkers ? `${scenario.bareWorkers} processes` : 'proxy'} ÷ ${base}** | **${fmt(proxy.rps / baseSide.rps, 2)}** | ${fmt(proxy.p50 / baseSide.p50, 2)} | **${fmt(proxy.p99 / baseSide.p99, 2)}** | **${fmt(proxy.cpuPer1k / baseSide.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / baseSide.rssMb, 2)} | | |`,
     );
   }
   lines.push('');
@@ -661,12 +673,22 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const r = workers.proxy.rps / workers.base.rps;
     lines.push(`| throughput with Workers 2 at c=256, peer 0 ms, vs the single-loop baseline | ${fmt(r, 2)}× | ≥ 1.30× | ${verdict(r >= 1.3)} |`);
   }
-  const proxyRss = results.filter((r) => r.kind === 'proxy' && scenarios.find((s) => s.id === r.scenario)?.variant === 'warn').map((r) => r.rssMb);
+  const proxyRss = results
+    .filter((r) => r.kind === 'proxy' && scenarios.some((s) => s.id === r.scenario && s.variant === 'warn' && !s.bareWorkers))
+    .map((r) => r.rssMb);
   if (proxyRss.length > 0) {
     const peak = Math.max(...proxyRss);
     lines.push(`| proxy peak RSS | ${fmt(peak, 0)} MB | 160 MB | ${verdict(peak <= 160)} |`);
   }
   if (workers) lines.push('', workersCeiling(results.filter((r) => r.scenario === 'workers2-c256-0ms' && r.kind === 'proxy'), workers, os.cpus().length));
+  const bare2 = ratios.get('bare2-c256-0ms');
+  if (bare2) {
+    lines.push(
+      '',
+      `The bare relay itself in 2 processes (the bare2 rows), on the same cores as the peer and the driver: ${fmt(bare2.proxy.rps / bare2.base.rps, 2)}× the throughput of its single loop, ` +
+        `at ${fmt(bare2.proxy.cpuPer1k / bare2.base.cpuPer1k, 2)}× its CPU per 1,000: what any relay can reach with Workers 2 on this machine.`,
+    );
+  }
   checks();
   return lines.join('\n');
 }

@@ -5,6 +5,8 @@
  *
  *   provider    node:http in, JSON.parse, the bare relay's payload, Provider.send (configured as
  *               src/transport/apns.ts configures it: no retries of its own)
+ *   client      the same, sent through ApnsTransport (node-apn's Client.request on the live session, the
+ *               semaphore and the per-attempt timer): node-apn as the proxy uses it, without the proxy's layers
  *   decode      + the Go-compatible decoder (src/http/decode.ts) instead of JSON.parse
  *   built       + buildApnsRequest (src/payload/apns.ts): the proxy's headers and payload
  *   transport   + ApnsTransport (semaphore, per-attempt timer, answer classification) instead of Provider.send
@@ -23,7 +25,8 @@ import { decodePushNotification } from '../../src/http/decode';
 import { createLogger } from '../../src/logging';
 import { ProxyMetrics } from '../../src/metrics';
 import type { PushNotification } from '../../src/notification';
-import { buildApnsRequest } from '../../src/payload/apns';
+import { buildApnsRequest, type ApnsRequest } from '../../src/payload/apns';
+import type { AttemptResult } from '../../src/delivery/types';
 import { createServices } from '../../src/proxy';
 import { ApnsTransport } from '../../src/transport/apns';
 import { listenUntilSigterm } from '../common';
@@ -37,21 +40,25 @@ interface AppleEntry {
   AppleEndpoint: string;
 }
 
-const LAYERS = ['provider', 'decode', 'built', 'transport', 'service', 'dispatcher'] as const;
+const LAYERS = ['provider', 'client', 'decode', 'built', 'transport', 'service', 'dispatcher'] as const;
 type Layer = (typeof LAYERS)[number];
 
 const OK = '{"status":"OK"}\n';
 const FAIL = '{"error":"relay failed","status":"FAIL"}\n';
 
 /** The bare relay's payload (bench/baseline.ts). */
-function barePayload(n: Partial<Record<keyof PushNotification, unknown>>): string {
-  return JSON.stringify({
+function bareRoot(n: Partial<Record<keyof PushNotification, unknown>>): Record<string, unknown> {
+  return {
     ack_id: n.ack_id,
     aps: { alert: { body: n.message, title: n.channel_name }, 'mutable-content': 1, sound: 'default' },
     server_id: n.server_id,
     type: n.type,
     version: n.version,
-  });
+  };
+}
+
+function barePayload(n: Partial<Record<keyof PushNotification, unknown>>): string {
+  return JSON.stringify(bareRoot(n));
 }
 
 function main(): void {
@@ -93,18 +100,24 @@ function main(): void {
       const request = buildApnsRequest(decoded.value, target);
       return viaProvider(request.headers, JSON.stringify(request.payload), request.token);
     };
-  } else if (layer === 'transport') {
+  } else if (layer === 'client' || layer === 'transport') {
     const transport = new ApnsTransport({
       credentials: { kind: 'token', keyPem, keyId: entry.AppleAuthKeyID, teamId: entry.AppleTeamID },
       production: false,
       endpoint,
       requestTimeoutMs: 8_000,
     });
-    relay = (raw) => {
-      const decoded = decodePushNotification(raw);
-      if (!decoded.ok) return Promise.resolve(false);
-      return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then((result) => result.kind === 'final' && result.outcome === 'OK');
-    };
+    const delivered = (result: AttemptResult): boolean => result.kind === 'final' && result.outcome === 'OK';
+    relay = layer === 'client'
+      ? (raw) => {
+          const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
+          return transport.attempt({ token: n.device_id!, headers: bareHeaders as unknown as ApnsRequest['headers'], payload: bareRoot(n), transport: '' }, 8_000).then(delivered);
+        }
+      : (raw) => {
+          const decoded = decodePushNotification(raw);
+          if (!decoded.ok) return Promise.resolve(false);
+          return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then(delivered);
+        };
   } else {
     const { config: proxyConfig } = loadConfigFile(file, process.env);
     const logger = createLogger(proxyConfig);
