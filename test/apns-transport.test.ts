@@ -1,7 +1,7 @@
 /**
- * ApnsTransport's bound on sends in flight, against the sandbox APNs peer over real sockets: a send that
- * cannot get a slot in time never reaches APNs, and a slot comes back when the library settles, also after
- * the attempt's own timer has answered.
+ * ApnsTransport against the sandbox APNs peer over real sockets: a send that cannot get a slot in time never
+ * reaches APNs, a slot comes back when the library settles, also after the attempt's own timer has answered,
+ * and sends share one connection until a 500 closes it.
  */
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
@@ -22,26 +22,32 @@ function request(token: string): ApnsRequest {
   return buildApnsRequest({ ...emptyPushNotification(), device_id: token, server_id: 's', type: 'message', message: 'hi' }, { topic: TOPIC, appVersion: 2 });
 }
 
-describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
+/** The sandbox APNs peer with token auth, and a transport to it; `maxInFlight` as given. */
+async function startPeerAndTransport(maxInFlight?: number): Promise<{ peer: ApnsPeer; transport: ApnsTransport }> {
   const ca = createCertificateAuthority('APNs transport test CA');
   const authKey = createAppleAuthKey();
+  const peer = new ApnsPeer({
+    tls: createServerCertificate(ca, ['localhost', '127.0.0.1']),
+    tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: [TOPIC] }],
+  });
+  await peer.start();
+  const transport = new ApnsTransport({
+    credentials: { kind: 'token', keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId },
+    production: false,
+    endpoint: new URL(peer.url),
+    trustedCa: [ca.certPem],
+    requestTimeoutMs: 5_000,
+    ...(maxInFlight === undefined ? {} : { maxInFlight }),
+  });
+  return { peer, transport };
+}
+
+describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
   let peer: ApnsPeer;
   let transport: ApnsTransport;
 
   before(async () => {
-    peer = new ApnsPeer({
-      tls: createServerCertificate(ca, ['localhost', '127.0.0.1']),
-      tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: [TOPIC] }],
-    });
-    await peer.start();
-    transport = new ApnsTransport({
-      credentials: { kind: 'token', keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId },
-      production: false,
-      endpoint: new URL(peer.url),
-      trustedCa: [ca.certPem],
-      requestTimeoutMs: 5_000,
-      maxInFlight: 1,
-    });
+    ({ peer, transport } = await startPeerAndTransport(1));
   });
   after(async () => {
     await transport.close();
@@ -70,25 +76,12 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
 });
 
 describe('ApnsTransport connections', () => {
-  const ca = createCertificateAuthority('APNs transport test CA');
-  const authKey = createAppleAuthKey();
   const BROKEN = 'd4'.repeat(32);
   let peer: ApnsPeer;
   let transport: ApnsTransport;
 
   before(async () => {
-    peer = new ApnsPeer({
-      tls: createServerCertificate(ca, ['localhost', '127.0.0.1']),
-      tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: [TOPIC] }],
-    });
-    await peer.start();
-    transport = new ApnsTransport({
-      credentials: { kind: 'token', keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId },
-      production: false,
-      endpoint: new URL(peer.url),
-      trustedCa: [ca.certPem],
-      requestTimeoutMs: 5_000,
-    });
+    ({ peer, transport } = await startPeerAndTransport());
   });
   after(async () => {
     await transport.close();
