@@ -157,6 +157,8 @@ interface Relay {
   pid(): number;
   /** serves the proxy's /metrics: its success counter is checked against the peer */
   countsSuccess: boolean;
+  /** in each run's log line, when not its kind */
+  logLabel?: string;
 }
 
 interface RunResult {
@@ -482,7 +484,7 @@ async function main(): Promise<number> {
       if (record) {
         results.push(result);
         log(
-          `[${String(result.order).padStart(2)}/${totalRuns}] ${scenario.id.padEnd(18)} ${relay.kind.padEnd(8)} ` +
+          `[${String(result.order).padStart(2)}/${totalRuns}] ${scenario.id.padEnd(18)} ${(relay.logLabel ?? relay.kind).padEnd(8)} ` +
             `${fmt(load.ok / load.durationSec, 0).padStart(6)} req/s  p50 ${fmt(load.p50Ms, 2)} ms  p99 ${fmt(load.p99Ms, 2)} ms  ` +
             `cpu ${fmt((result.cpuSec / Math.max(1, result.notifications)) * 1000, 3)} s/1k (peer ${fmt((peerCpuSec / Math.max(1, result.notifications)) * 1000, 3)}, driver and bench ${fmt((result.harnessCpuSec / Math.max(1, result.notifications)) * 1000, 3)})  rss ${fmt(rssMb, 0)} MB  ` +
             `machine ${fmt(result.machineBusy * 100, 0)}%${noisy ? ` NOISY (others ${fmt(foreignCpuSec / load.durationSec, 2)} core)` : ''}${waitedSec >= 2 ? ` (waited ${fmt(waitedSec, 0)} s for quiet)` : ''}  ${problems.length === 0 ? 'exactly once ✓' : `PROBLEM: ${problems.join('; ')}`}`,
@@ -505,7 +507,7 @@ async function main(): Promise<number> {
     const startBareWorkers = async (count: number): Promise<{ relay: Relay; stop: () => Promise<void> }> => {
       const proc = new ForkedProcess(`baseline-${count}`, path.join(__dirname, 'baseline.js'), { ...baselineSettings, workers: count }, work, env);
       cleanups.push(() => proc.stop());
-      const relay: Relay = { name: `baseline (${count} processes)`, kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false };
+      const relay: Relay = { name: `baseline (${count} processes)`, kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false, logLabel: `bare-${count}` };
       restingRss.set(relay.name, treeRssMb(proc.pid));
       return { relay, stop: () => proc.stop() };
     };
