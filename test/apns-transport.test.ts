@@ -4,12 +4,13 @@
  * and sends share one connection until a 500 closes it.
  */
 import assert from 'node:assert/strict';
+import apn from '@parse/node-apn';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest, type ApnsRequest } from '../src/payload/apns';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
-import { ApnsTransport } from '../src/transport/apns';
+import { ApnsTransport, clientOf, UnsupportedApnsLibraryError } from '../src/transport/apns';
 
 const TOPIC = 'com.example.chat';
 const SLOW = 'a1'.repeat(32);
@@ -97,5 +98,21 @@ describe('ApnsTransport connections', () => {
     for (let i = 0; i < 100 && peer.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
     assert.deepEqual(peer.received.map((n) => [n.token, n.status, n.connection]), [[FAST, 200, 1], [SLOW, 200, 1], [BROKEN, 500, 1], [FAST, 200, 2]]);
+  });
+});
+
+describe('ApnsTransport and the installed @parse/node-apn', () => {
+  it('finds the client it sends through inside a Provider', async () => {
+    const authKey = createAppleAuthKey();
+    const provider = new apn.Provider({ token: { key: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId }, production: false });
+    try {
+      assert.equal(typeof clientOf(provider).request, 'function');
+    } finally {
+      await new Promise<void>((resolve) => void provider.shutdown(() => resolve()));
+    }
+  });
+
+  it('refuses a Provider without that client, saying what to install', () => {
+    assert.throws(() => clientOf({} as apn.Provider), (err: Error) => err instanceof UnsupportedApnsLibraryError && /package-lock\.json/.test(err.message));
   });
 });

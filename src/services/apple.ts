@@ -10,7 +10,7 @@ import { ConfigError } from '../config/errors';
 import { TransportService, type ServiceDeps } from '../delivery/service';
 import type { PushService } from '../delivery/types';
 import { buildApnsRequest } from '../payload/apns';
-import { ApnsTransport, apnsDialTarget, type AppleCredentials } from '../transport/apns';
+import { ApnsTransport, apnsDialTarget, UnsupportedApnsLibraryError, type AppleCredentials } from '../transport/apns';
 import { describeProxy, resolveOutboundProxy } from '../transport/outbound-proxy';
 
 const APPLE_SANDBOX_OID = '1.2.840.113635.100.6.3.1';
@@ -64,6 +64,7 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
       logger: deps.logger,
     });
   } catch (err) {
+    if (err instanceof UnsupportedApnsLibraryError) throw new ConfigError(`${where(entry)}: ${err.message}.`);
     throw new ConfigError(`${where(entry)}: the APNs client refused the credentials: ${(err as Error).message}. ${credentialHint(entry)}`);
   }
 

@@ -76,11 +76,16 @@ interface ApnsWire {
 /** The statuses after which `write` would re-send (we set its retry limit to 0, so it only checks the session). */
 const LIBRARY_RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
+/** The installed @parse/node-apn is not the release this transport was written against. */
+export class UnsupportedApnsLibraryError extends Error {}
+
 /** The client inside a Provider, checked once: a release of the library that changed it fails at start-up. */
-function clientOf(provider: apn.Provider): ApnsClient {
+export function clientOf(provider: apn.Provider): ApnsClient {
   const client = (provider as unknown as { client?: Partial<ApnsClient> }).client;
   if (typeof client?.write !== 'function' || typeof client.request !== 'function' || typeof client.closeAndDestroySession !== 'function' || typeof client.config?.address !== 'string') {
-    throw new Error('this release of @parse/node-apn has no Provider.client with write, request and closeAndDestroySession: install the version package-lock.json names');
+    throw new UnsupportedApnsLibraryError(
+      'the installed @parse/node-apn has no Provider.client with write, request and closeAndDestroySession. Install the version package-lock.json names (npm ci)',
+    );
   }
   return client as ApnsClient;
 }
