@@ -12,6 +12,8 @@
  *   transport   + ApnsTransport (semaphore, per-attempt timer, answer classification) instead of Provider.send
  *   service     + createServices: the configured TransportService with its retry loop
  *   dispatcher  + PushDispatcher and ProxyMetrics (everything but the proxy's HTTP layer)
+ *   http        + the proxy's push API (src/http/push-api.ts) in place of this relay's request handler: the
+ *               proxy's request path in a process without the rest of the proxy (Express, config checks, …)
  *
  *   RELAY_LAYER=decode npm run bench -- --only apns-c256-0ms --proxy-script dist/bench/experiments/apn-relay.js
  */
@@ -22,6 +24,7 @@ import { loadConfigFile } from '../../src/config/load';
 import { PushDispatcher } from '../../src/delivery/dispatcher';
 import { retryBounds } from '../../src/delivery/retry';
 import { decodePushNotification } from '../../src/http/decode';
+import { createPushApi, SEND_PUSH_PATH } from '../../src/http/push-api';
 import { createLogger } from '../../src/logging';
 import { ProxyMetrics } from '../../src/metrics';
 import type { PushNotification } from '../../src/notification';
@@ -40,7 +43,7 @@ interface AppleEntry {
   AppleEndpoint: string;
 }
 
-const LAYERS = ['provider', 'client', 'decode', 'built', 'transport', 'service', 'dispatcher'] as const;
+const LAYERS = ['provider', 'client', 'decode', 'built', 'transport', 'service', 'dispatcher', 'http'] as const;
 type Layer = (typeof LAYERS)[number];
 
 const OK = '{"status":"OK"}\n';
@@ -60,6 +63,8 @@ function bareRoot(n: Partial<Record<keyof PushNotification, unknown>>): Record<s
 function barePayload(n: Partial<Record<keyof PushNotification, unknown>>): string {
   return JSON.stringify(bareRoot(n));
 }
+
+let delivered = 0;
 
 function main(): void {
   const at = process.argv.indexOf('--config');
@@ -87,6 +92,8 @@ function main(): void {
     provider.send({ headers: () => headers, compile: () => body } as unknown as apn.Notification, token).then((result) => result.sent.length > 0);
 
   let relay: (raw: Buffer) => Promise<boolean>;
+  let pushApi: ReturnType<typeof createPushApi> | undefined;
+  let metricsText: () => Promise<string> = () => Promise.resolve(`service_success_total ${delivered}\n`);
   if (layer === 'provider') {
     relay = (raw) => {
       const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
@@ -130,6 +137,10 @@ function main(): void {
     });
     const service = services.get(entry.Type)!;
     const dispatcher = new PushDispatcher(services, metrics, logger);
+    if (layer === 'http') {
+      pushApi = createPushApi({ dispatcher, metrics, logger, commonHeaders: { 'x-content-type-options': 'nosniff' } });
+      metricsText = () => metrics.registry.getSingleMetricAsString('service_success_total');
+    }
     relay = (raw) => {
       const decoded = decodePushNotification(raw);
       if (!decoded.ok) return Promise.resolve(false);
@@ -138,7 +149,6 @@ function main(): void {
     };
   }
 
-  let delivered = 0;
   const reply = (res: http.ServerResponse, body: string, type = 'text/plain; charset=utf-8'): void => {
     res.writeHead(200, { 'content-type': type, 'content-length': Buffer.byteLength(body) });
     res.end(body);
@@ -146,7 +156,8 @@ function main(): void {
   const server = http.createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/readyz') return reply(res, '{"status":"ready"}', 'application/json');
     // The one figure the bench checks: what reached the peer.
-    if (req.method === 'GET' && req.url === '/metrics') return reply(res, `service_success_total ${delivered}\n`);
+    if (req.method === 'GET' && req.url === '/metrics') return void metricsText().then((text) => reply(res, text));
+    if (pushApi && req.url === SEND_PUSH_PATH) return pushApi(req, res, SEND_PUSH_PATH);
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
