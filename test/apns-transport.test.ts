@@ -116,3 +116,31 @@ describe('ApnsTransport and the installed @parse/node-apn', () => {
     assert.throws(() => clientOf({} as apn.Provider), (err: Error) => err instanceof UnsupportedApnsLibraryError && /package-lock\.json/.test(err.message));
   });
 });
+
+describe('ApnsTransport and what the library reports', () => {
+  let peer: ApnsPeer;
+  let transport: ApnsTransport;
+
+  before(async () => {
+    ({ peer, transport } = await startPeerAndTransport());
+    // A first send opens the session, so the next ones go through Client.request.
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+  });
+  after(async () => {
+    await transport.close();
+    await peer.close();
+  });
+
+  it('a rejection that carries neither a status nor an error is a transport error, not a delivery', async () => {
+    // The library's own failures always carry one; this stands in for one that does not (its contract, not its I/O).
+    const client = (transport as unknown as { client: { request: () => Promise<unknown> } }).client;
+    const original = client.request;
+    client.request = () => Promise.reject({});
+    try {
+      assert.deepEqual(await transport.attempt(request(FAST), 5_000), TIMED_OUT);
+    } finally {
+      client.request = original;
+    }
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+  });
+});

@@ -196,16 +196,20 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const session = liveSession(this.client);
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
-      const settle = (answer: FailedSend): void => {
+      const settle = (result: AttemptResult): void => {
         clearTimeout(timer);
         this.inFlight.release();
-        // An answer with a status or an error is a failure, as `Provider.send` sorts them.
-        resolve(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : DELIVERED);
+        resolve(result);
       };
       const sent = session
         ? this.client.request(session, this.client.config.address, wire, `/3/device/${request.token}`, 'POST')
         : this.client.write(wire, request.token, 'device', 'post');
-      sent.then(settle, (failure: unknown) => settle(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure)));
+      sent.then(
+        // A fulfilled answer with a status or an error is still a failure, as `Provider.send` sorts them.
+        (answer) => settle(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : DELIVERED),
+        // A rejection is never a delivery, whatever it carries.
+        (failure: unknown) => settle(this.verdictOf(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure))),
+      );
     });
   }
 
