@@ -64,9 +64,9 @@ function barePayload(n: Partial<Record<keyof PushNotification, unknown>>): strin
   return JSON.stringify(bareRoot(n));
 }
 
-let delivered = 0;
-
 function main(): void {
+  /** notifications the peer accepted: what /metrics reports below the http layer */
+  let delivered = 0;
   const at = process.argv.indexOf('--config');
   const file = at >= 0 ? process.argv[at + 1] : undefined;
   if (!file) throw new Error('usage: apn-relay.js --config FILE');
@@ -114,16 +114,16 @@ function main(): void {
       endpoint,
       requestTimeoutMs: 8_000,
     });
-    const delivered = (result: AttemptResult): boolean => result.kind === 'final' && result.outcome === 'OK';
+    const isDelivered = (result: AttemptResult): boolean => result.kind === 'final' && result.outcome === 'OK';
     relay = layer === 'client'
       ? (raw) => {
           const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
-          return transport.attempt({ token: n.device_id!, headers: bareHeaders as unknown as ApnsRequest['headers'], payload: bareRoot(n), transport: '' }, 8_000).then(delivered);
+          return transport.attempt({ token: n.device_id!, headers: bareHeaders as unknown as ApnsRequest['headers'], payload: bareRoot(n), transport: '' }, 8_000).then(isDelivered);
         }
       : (raw) => {
           const decoded = decodePushNotification(raw);
           if (!decoded.ok) return Promise.resolve(false);
-          return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then(delivered);
+          return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then(isDelivered);
         };
   } else {
     const { config: proxyConfig } = loadConfigFile(file, process.env);
