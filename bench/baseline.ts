@@ -6,7 +6,7 @@
  *
  * Started by bench/run.ts: `node dist/bench/baseline.js <settings.json>`; trusts the peers' CA through
  * NODE_EXTRA_CA_CERTS, as the proxy does. With `workers` above 1 it runs that many copies with node:cluster
- * on one port, as the proxy's `Workers` does: what any relay can reach with more than one process here.
+ * on one port, as the proxy's `Workers` does: what a relay as cheap as this one reaches with more than one process here.
  */
 import cluster from 'node:cluster';
 import { createPrivateKey, sign } from 'node:crypto';

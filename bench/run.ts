@@ -507,7 +507,7 @@ async function main(): Promise<number> {
     const startBareWorkers = async (count: number): Promise<{ relay: Relay; stop: () => Promise<void> }> => {
       const proc = new ForkedProcess(`baseline-${count}`, path.join(__dirname, 'baseline.js'), { ...baselineSettings, workers: count }, work, env);
       cleanups.push(() => proc.stop());
-      const relay: Relay = { name: `baseline (${count} processes)`, kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false, logLabel: `bare-${count}` };
+      const relay: Relay = { name: bareRelayName(count), kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false, logLabel: `bare-${count}` };
       restingRss.set(relay.name, treeRssMb(proc.pid));
       return { relay, stop: () => proc.stop() };
     };
@@ -587,6 +587,10 @@ function summarize(runs: RunResult[]): Side | undefined {
   };
 }
 
+function bareRelayName(count: number): string {
+  return `baseline (${count} processes)`;
+}
+
 function fmt(n: number, digits: number): string {
   return Number.isFinite(n) ? n.toFixed(digits) : '–';
 }
@@ -631,7 +635,7 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const row = (label: string, relay: string, s: Side): string =>
       `| ${label} | ${relay} | ${fmt(s.rps, 0)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(s.cpuPer1k, 3)} | ${fmt(s.rssMb, 0)} | ${s.runs}${s.noisy ? ` (${s.noisy} noisy)` : ''} | ${s.ok ? 'yes' : '**NO**'} |`;
     lines.push(row(scenario.label, base, baseSide));
-    const subject = scenario.bareWorkers ? `baseline (${scenario.bareWorkers} processes)` : scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`;
+    const subject = scenario.bareWorkers ? bareRelayName(scenario.bareWorkers) : scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`;
     lines.push(row('', subject, proxy));
     lines.push(
       `| | **${scenario.bareWorkers ? `${scenario.bareWorkers} processes` : 'proxy'} ÷ ${base}** | **${fmt(proxy.rps / baseSide.rps, 2)}** | ${fmt(proxy.p50 / baseSide.p50, 2)} | **${fmt(proxy.p99 / baseSide.p99, 2)}** | **${fmt(proxy.cpuPer1k / baseSide.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / baseSide.rssMb, 2)} | | |`,
@@ -690,7 +694,7 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     lines.push(
       '',
       `The bare relay itself in 2 processes (the bare2 rows), on the same cores as the peer and the driver: ${fmt(bare2.proxy.rps / bare2.base.rps, 2)}× the throughput of its single loop, ` +
-        `at ${fmt(bare2.proxy.cpuPer1k / bare2.base.cpuPer1k, 2)}× its CPU per 1,000: what any relay can reach with Workers 2 on this machine.`,
+        `at ${fmt(bare2.proxy.cpuPer1k / bare2.base.cpuPer1k, 2)}× its CPU per 1,000: what a relay that costs no more than the bare one reaches with 2 processes on this machine.`,
     );
   }
   checks();
