@@ -3,9 +3,11 @@
  * Small budgets (SendTimeoutSec 4, RetryTimeoutSec 1) keep the slow cases short; timing bounds are generous.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { getApps } from 'firebase-admin/app';
 import pino from 'pino';
@@ -25,6 +27,7 @@ const ca = createCertificateAuthority('FCM delivery test CA');
 const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
 const silent = pino({ level: 'silent' });
 const SLOW = { timeout: 30_000 };
+const execFileAsync = promisify(execFile);
 
 interface Fixture {
   peer: FcmPeer;
@@ -360,6 +363,31 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     } finally {
       await patient.close();
     }
+  });
+});
+
+describe('Android delivery: async context tracking only while an attempt is under way', () => {
+  let fx: Fixture;
+
+  before(async () => {
+    fx = await startFixture();
+  });
+  after(() => fx.close());
+
+  it('is off before and after attempts, on while one is under way; late re-sends of an ended attempt are refused', SLOW, async () => {
+    const slow = push();
+    fx.peer.setTokenBehaviour(slow.device_id, { error: 'UNAVAILABLE' });
+    const probe = path.join(__dirname, 'fcm-tracking-probe.js');
+    const { stdout } = await execFileAsync(process.execPath, [probe, JSON.stringify({ entry: fx.entry(), ca: ca.certPem, slow, fast: push() })], { timeout: 20_000 });
+    const seen = JSON.parse(stdout) as Record<string, unknown>;
+    // On Node 20 and 22 an enabled AsyncLocalStorage tracks every promise; Node 24's does not.
+    const during = seen.storageTracks;
+    assert.deepEqual(seen, {
+      storageTracks: during, before: false, duringSlow: during, fastOutcome: 'OK', afterFast: during,
+      slowReason: 'context deadline exceeded', afterAll: false, later: false,
+    });
+    // Two attempts of a re-sent 503 each (spec §8.3); the library's delayed re-sends found no attempt.
+    assert.equal(fx.peer.receivedFor(slow.device_id).length, 4, 'a re-send outside any attempt went out');
   });
 });
 

@@ -11,9 +11,12 @@
  *   CONNECT tunnel (src/transport/outbound-proxy.ts), TLS on top as without one;
  * - bounded attempts: the library re-sends 503s and connection errors for up to ~80 s on its own. Every
  *   send runs in an AsyncLocalStorage scope, and the Agent (which sees every HTTP request the library
- *   makes, its retries included) refuses requests of a finished attempt and destroys those under way
- *   when the attempt ends. The same hook keeps the last HTTP answer, because the library's errors carry
- *   neither status nor body and §8.2 classifies by the FcmError `errorCode` of the body.
+ *   makes, its retries included) refuses requests of a finished attempt, or of none, and destroys those
+ *   under way when the attempt ends. The same hook keeps the last HTTP answer, because the library's
+ *   errors carry neither status nor body and §8.2 classifies by the FcmError `errorCode` of the body.
+ *   On Node 20 and 22 an enabled AsyncLocalStorage hooks every promise of the process (APNs sends too,
+ *   10–20 % more CPU per notification, docs/performance.md): the scope is enabled only while an attempt
+ *   is under way.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { sign, type KeyObject } from 'node:crypto';
@@ -92,6 +95,8 @@ interface AttemptScope {
 
 export class FcmTransport implements Transport<FcmMessage> {
   private readonly attempts = new AsyncLocalStorage<AttemptScope>();
+  /** Attempts started and not yet ended: the scope is disabled when none is left. */
+  private underWay = 0;
   private readonly agent: FcmAgent;
   private readonly tokenAgent: https.Agent;
   private readonly app: App;
@@ -119,15 +124,18 @@ export class FcmTransport implements Transport<FcmMessage> {
     const timedOut = new Promise<AttemptResult>((resolve) => {
       timer = setTimeout(() => resolve({ kind: 'retryable', error: DEADLINE_EXCEEDED, reason: DEADLINE_EXCEEDED }), Math.max(0, timeoutMs));
     });
-    const sent = this.attempts
-      .run(scope, async () => this.messaging.send(message))
-      .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer));
+    this.underWay++;
     try {
+      const sent = this.attempts
+        .run(scope, async () => this.messaging.send(message))
+        .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer));
       return await Promise.race([sent, timedOut]);
     } finally {
       clearTimeout(timer);
       scope.over = true;
       for (const req of scope.live) req.destroy(attemptOver());
+      // What the library still does for an ended attempt finds no scope, and its requests are refused.
+      if (--this.underWay === 0) this.attempts.disable();
     }
   }
 
@@ -187,17 +195,17 @@ class FcmAgent extends ProxyAwareAgent {
   /** Called (in the caller's async context) for every request made through this agent. */
   addRequest(req: http.ClientRequest, options: unknown): void {
     const attempt = this.currentAttempt();
-    if (this.closed || attempt?.over) {
+    // firebase-admin sends through this agent only within `send()`: a request outside an attempt's scope
+    // is a re-send of one that has ended.
+    if (this.closed || !attempt || attempt.over) {
       // What Node's Agent itself does when dialing fails: the request errors and nothing is sent.
       (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(undefined, attemptOver(this.closed ? 'the FCM transport is closed' : undefined));
       return;
     }
-    if (attempt) {
-      attempt.answer = undefined;
-      attempt.live.add(req);
-      req.once('close', () => attempt.live.delete(req));
-      req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
-    }
+    attempt.answer = undefined;
+    attempt.live.add(req);
+    req.once('close', () => attempt.live.delete(req));
+    req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
     (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(this, req, options);
   }
 }
