@@ -168,6 +168,8 @@ export function listenUntilSigterm(server: Server, listenAddress: string, close:
   process.once('SIGTERM', () => {
     server.close();
     server.closeAllConnections();
+    // A provider that never connected does not call back from shutdown(): exit anyway, so --cpu-prof writes.
+    setTimeout(() => process.exit(0), 2_000).unref();
     void close().finally(() => process.exit(0));
   });
 }
