@@ -378,7 +378,9 @@ describe('Android delivery: async context tracking only while an attempt is unde
     const slow = push();
     fx.peer.setTokenBehaviour(slow.device_id, { error: 'UNAVAILABLE' });
     const probe = path.join(__dirname, 'fcm-tracking-probe.js');
-    const { stdout } = await execFileAsync(process.execPath, [probe, JSON.stringify({ entry: fx.entry(), ca: ca.certPem, slow, fast: push() })], { timeout: 20_000 });
+    const { sendTimeoutMs, retryTimeoutMs } = deps();
+    const settings = { entry: fx.entry(), ca: ca.certPem, budgets: { sendTimeoutMs, retryTimeoutMs }, slow, fast: push() };
+    const { stdout } = await execFileAsync(process.execPath, [probe, JSON.stringify(settings)], { timeout: 20_000 });
     const seen = JSON.parse(stdout) as Record<string, unknown>;
     // On Node 20 and 22 an enabled AsyncLocalStorage tracks every promise; Node 24's does not.
     const during = Number(process.versions.node.split('.')[0]) < 24;

@@ -3,7 +3,8 @@
  * through an Android service to the test's FCM peer and prints, as one JSON line, whether Node tracked every
  * promise's async context before, during and after the attempts.
  *
- * argv[2]: JSON { entry, ca, slow, fast } (an AndroidEntryConfig, the peer's CA, two PushNotifications).
+ * argv[2]: JSON { entry, ca, budgets, slow, fast } (an AndroidEntryConfig, the peer's CA, the test's send and
+ * retry budgets, two PushNotifications).
  */
 import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import pino from 'pino';
@@ -26,8 +27,14 @@ async function storageTracksPromises(): Promise<boolean> {
 }
 
 async function main(): Promise<void> {
-  const { entry, ca, slow, fast } = JSON.parse(process.argv[2]!) as { entry: AndroidEntryConfig; ca: string; slow: PushNotification; fast: PushNotification };
-  const result = createAndroidService(entry, { logger: pino({ level: 'silent' }), sendTimeoutMs: 4000, retryTimeoutMs: 1000, trustedCa: [ca] });
+  const { entry, ca, budgets, slow, fast } = JSON.parse(process.argv[2]!) as {
+    entry: AndroidEntryConfig;
+    ca: string;
+    budgets: { sendTimeoutMs: number; retryTimeoutMs: number };
+    slow: PushNotification;
+    fast: PushNotification;
+  };
+  const result = createAndroidService(entry, { logger: pino({ level: 'silent' }), ...budgets, trustedCa: [ca] });
   if (!('service' in result)) throw new Error(`no service: ${result.skipped}`);
   const service = result.service;
   const storageTracks = await storageTracksPromises();

@@ -134,7 +134,8 @@ export class FcmTransport implements Transport<FcmMessage> {
       clearTimeout(timer);
       scope.over = true;
       for (const req of scope.live) req.destroy(attemptOver());
-      // What the library still does for an ended attempt finds no scope, and its requests are refused.
+      // The library's later requests for this attempt find its ended scope or, once the storage is
+      // disabled, none: either way the agent refuses them.
       if (--this.underWay === 0) this.attempts.disable();
     }
   }
