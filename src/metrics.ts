@@ -38,6 +38,13 @@ class FoldedTally implements Tally {
   }
 }
 
+/** One configured entry as the per-entry gauges see it. */
+export interface EntryGaugeSource {
+  type: string;
+  up: boolean;
+  suspect: boolean;
+}
+
 // Label values such as the push type come from requests: memos stay bounded, the rest is counted uncached.
 const MAX_MEMOIZED = 1000;
 
@@ -67,6 +74,30 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  // Per configured entry; `platform_type` is the entry's Type from the config: bounded.
+  readonly removeWithheld = this.counter(
+    'service_remove_withheld_total',
+    'REMOVE answers turned into FAIL because most recent device tokens of the entry got the same kind of refusal',
+    ['platform_type', 'reason'],
+  );
+  readonly entryRemoveGuardSuspect = new Gauge({
+    name: 'service_entry_remove_guard_suspect',
+    help: '1 while the entry withholds REMOVE answers (most recent device tokens got a refusal its misconfiguration also causes)',
+    labelNames: ['platform_type'],
+    aggregator: 'max',
+    registers: [this.registry],
+    collect: () => this.collectEntries(),
+  });
+  readonly entryUp = new Gauge({
+    name: 'service_entry_up',
+    help: '1 while the provider accepts the entry\'s credentials, 0 after it refused them (until the next delivery)',
+    labelNames: ['platform_type'],
+    // With workers: 0 if any of them saw the credentials refused.
+    aggregator: 'min',
+    registers: [this.registry],
+    collect: () => this.collectEntries(),
+  });
+
   readonly apnsRequestDuration = this.histogram('service_apns_request_duration_seconds', 'Duration of each APNs attempt', []);
   readonly fcmRequestDuration = this.histogram('service_fcm_request_duration_seconds', 'Duration of each FCM attempt', []);
   readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', ['platform']);
@@ -85,6 +116,7 @@ export class ProxyMetrics {
     android: this.fcmRequestDuration.labels(),
   };
   private readonly requestDurations = this.requestDuration.labels();
+  private entries: () => Iterable<EntryGaugeSource> = () => [];
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
@@ -115,6 +147,18 @@ export class ProxyMetrics {
       if (memoized) this.byAppVersion.set(key, counter);
     }
     counter.inc();
+  }
+
+  /** Where the per-entry gauges read their values when scraped (their state also changes with time alone). */
+  watchEntries(entries: () => Iterable<EntryGaugeSource>): void {
+    this.entries = entries;
+  }
+
+  private collectEntries(): void {
+    for (const entry of this.entries()) {
+      this.entryUp.set({ platform_type: entry.type }, entry.up ? 1 : 0);
+      this.entryRemoveGuardSuspect.set({ platform_type: entry.type }, entry.suspect ? 1 : 0);
+    }
   }
 
   observeAttempt(platform: 'apple' | 'android', seconds: number): void {

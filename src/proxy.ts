@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { parseListenAddress } from './config/load';
 import type { ProxyConfig } from './config/types';
 import { PushDispatcher } from './delivery/dispatcher';
+import { WatchedService } from './delivery/entry-watch';
+import type { RemoveGuardSettings } from './delivery/remove-guard';
 import { retryBounds } from './delivery/retry';
 import type { ServiceDeps } from './delivery/service';
 import type { EntryState, PushService } from './delivery/types';
@@ -39,26 +41,47 @@ export interface RunningProxy {
   readonly port: number;
   readonly server: http.Server;
   readonly metrics: ProxyMetrics;
+  /** Each configured entry as it stands now (start-up checks, then the providers' answers). */
   readonly entryStates: readonly EntryState[];
   close(): Promise<void>;
 }
 
-/** Builds a service for every configured entry. A ConfigError from any of them stops start-up. */
-export function createServices(config: ProxyConfig, deps: ServiceDeps): { services: Map<string, PushService>; states: EntryState[] } {
+/** What watches each entry's answers: the REMOVE guard's settings and where withheld REMOVEs are counted. */
+export interface EntryWatchOptions {
+  metrics?: ProxyMetrics;
+}
+
+/**
+ * Builds a service for every configured entry, each watched for answers about the entry itself (src/delivery/
+ * entry-watch.ts). A ConfigError from any of them stops start-up. `states()` says how each entry stands now.
+ */
+export function createServices(
+  config: ProxyConfig,
+  deps: ServiceDeps,
+  watch: EntryWatchOptions = {},
+): { services: Map<string, PushService>; states: () => EntryState[]; watched: WatchedService[] } {
   const services = new Map<string, PushService>();
-  const states: EntryState[] = [];
+  const entries: Array<EntryState | WatchedService> = [];
+  const watched: WatchedService[] = [];
+  const guard = removeGuardSettings(config);
+  const onWithheld = watch.metrics ? (type: string, reason: string) => watch.metrics!.removeWithheld.inc({ platform_type: type, reason }) : undefined;
   const add = (type: string, platform: 'apple' | 'android', result: { service: PushService; notices?: string[] } | { skipped: string }): void => {
     if ('skipped' in result) {
       deps.logger.warn({ platform: type }, `${platform} entry "${type}" skipped: ${result.skipped}`);
-      states.push({ type, platform, state: 'skipped', reason: result.skipped });
+      entries.push({ type, platform, state: 'skipped', reason: result.skipped });
       return;
     }
     for (const notice of result.notices ?? []) deps.logger.warn({ platform: type }, notice);
     const replaced = services.get(type);
     // A later entry with the same Type replaces an earlier one, as in the original.
-    if (replaced) void replaced.close();
-    services.set(type, result.service);
-    states.push({ type, platform, state: 'ready' });
+    if (replaced) {
+      void replaced.close();
+      watched.splice(watched.indexOf(replaced as WatchedService), 1);
+    }
+    const service = new WatchedService(result.service, { logger: deps.logger, guard, onWithheld });
+    services.set(type, service);
+    watched.push(service);
+    entries.push(service);
   };
   try {
     for (const entry of config.ApplePushSettings) add(entry.Type, 'apple', createAppleService(entry, deps));
@@ -67,7 +90,20 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps): { servic
     for (const service of services.values()) void service.close();
     throw err;
   }
-  return { services, states };
+  const states = (): EntryState[] => entries.map((entry) => (entry instanceof WatchedService ? entry.state() : entry));
+  return { services, states, watched };
+}
+
+/** `RemoveGuard` from the config, with the schema's defaults for a config built without it. */
+export function removeGuardSettings(config: ProxyConfig): RemoveGuardSettings {
+  const settings = config.RemoveGuard ?? {};
+  return {
+    enabled: settings.Enabled ?? true,
+    window: settings.Window ?? 100,
+    minSuspect: settings.MinSuspect ?? 5,
+    ratio: settings.Ratio ?? 0.5,
+    maxAgeMs: (settings.MaxAgeSec ?? 3600) * 1000,
+  };
 }
 
 export async function startPushProxy(config: ProxyConfig, options: StartOptions): Promise<RunningProxy> {
@@ -81,14 +117,19 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
   try {
     const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
     const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
-    const { services, states } = createServices(config, {
-      logger,
-      ...bounds,
-      trustedCa: options.trustedCa,
-      outboundProxy: config.OutboundProxy || undefined,
-      env: options.env ?? process.env,
-      observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
-    });
+    const { services, states, watched } = createServices(
+      config,
+      {
+        logger,
+        ...bounds,
+        trustedCa: options.trustedCa,
+        outboundProxy: config.OutboundProxy || undefined,
+        env: options.env ?? process.env,
+        observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+      },
+      { metrics },
+    );
+    metrics.watchEntries(() => watched);
     closers.push(() => Promise.all([...services.values()].map((s) => s.close())));
 
     const tenants = config.TenantsFile ? await TenantStore.open(config.TenantsFile, { logger }) : undefined;
@@ -126,7 +167,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       // The original's headers only where its throttle stands alone; real limits answer with 429s.
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
       version: { ...buildInfo(), mode: config.Mode },
-      entryStates: () => states,
+      entryStates: states,
       access,
       trustProxy,
       readinessDetails: () => ({
@@ -159,7 +200,9 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       port: address.port,
       server,
       metrics,
-      entryStates: states,
+      get entryStates() {
+        return states();
+      },
       close() {
         closing ??= (async () => {
           // Requests under way get their answers; idle connections go at once.

@@ -138,9 +138,16 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     it(`FAIL for ${code}: Google's error message, reason ${code}, one attempt`, async () => {
       const n = push();
       fx.peer.setTokenBehaviour(n.device_id, { error: code });
-      const result = await deliver(service, n);
+      const { evidence, providerReason, ...result } = await deliver(service, n);
       assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS[code].message, reason: code, attempts: 1 });
       assert.equal(fx.peer.receivedFor(n.device_id).length, 1);
+      // Apple or Web Push refusing the project's credentials says something about the entry, not the device.
+      if (code === 'THIRD_PARTY_AUTH_ERROR') {
+        assert.equal(evidence?.kind, 'credentials-refused');
+        assert.equal(providerReason, code);
+      } else {
+        assert.equal(evidence, undefined);
+      }
     });
   }
 
@@ -589,7 +596,14 @@ describe('FCM transport helpers', () => {
       JSON.stringify({ error: { code, message: 'm', status, ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}) } });
     assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
     assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'NOT_FOUND' });
-    assert.deepEqual(classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
+    // SENDER_ID_MISMATCH keeps its old metrics label; the provider's own code and the suspicion travel beside it.
+    const mismatch = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') });
+    assert.ok(mismatch.kind === 'final' && mismatch.evidence?.kind === 'suspect');
+    assert.deepEqual({ ...mismatch, evidence: undefined }, { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED', providerReason: 'SENDER_ID_MISMATCH', evidence: undefined });
+    const denied = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403) });
+    assert.ok(denied.kind === 'final' && denied.outcome === 'FAIL' && denied.reason === 'PERMISSION_DENIED' && denied.evidence?.kind === 'credentials-refused');
+    const unauthenticated = classifyFcmAnswer({ status: 401, body: body('UNAUTHENTICATED', 401) });
+    assert.ok(unauthenticated.kind === 'final' && unauthenticated.reason === 'UNAUTHENTICATED' && unauthenticated.evidence?.kind === 'credentials-refused');
     assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'INTERNAL' });
     assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), { kind: 'retryable', error: 'm', reason: 'INTERNAL' });
     assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), { kind: 'retryable', error: 'm', reason: 'QUOTA_EXCEEDED' });

@@ -71,7 +71,7 @@ function main(): void {
       return;
     }
     if (req.method === 'GET' && req.url === '/readyz') {
-      return answer(res, 200, 'application/json', JSON.stringify({ status: 'ready', entries: states }));
+      return answer(res, 200, 'application/json', JSON.stringify({ status: 'ready', entries: states() }));
     }
     answer(res, 404, 'text/plain; charset=utf-8', '404 page not found\n');
   });

@@ -58,6 +58,7 @@ const ANDROID_KEYS = Object.keys(schema.definitions.AndroidEntry.properties);
 const NESTED_OBJECT_KEYS = {
   RateLimits: Object.keys(schema.properties.RateLimits.properties),
   RateLimitStore: Object.keys(schema.properties.RateLimitStore.properties),
+  RemoveGuard: Object.keys(schema.properties.RemoveGuard.properties),
 } as const;
 
 /** `--config FILE`, `--config=FILE` or the original's `-config FILE`, then PUSH_PROXY_CONFIG, then config/push-proxy.json. */

@@ -65,6 +65,11 @@ export interface ProxyConfig {
   AllowedClients: string[];
   /** CONNECT proxy for outbound traffic; overrides HTTPS_PROXY / HTTP_PROXY. */
   OutboundProxy: string;
+  /**
+   * The REMOVE guard, per configured entry: suspect REMOVEs become FAILs while most recent distinct device
+   * tokens got them (src/delivery/remove-guard.ts). Absent keys take the schema's defaults.
+   */
+  RemoveGuard: { Enabled?: boolean; Window?: number; MinSuspect?: number; Ratio?: number; MaxAgeSec?: number };
   /** Processes serving the API on one port; "auto" = one per available core. */
   Workers: number | 'auto';
 }

@@ -48,7 +48,7 @@ export function deliverWithRetries(
     (result) => {
       observeAttempt?.((clock.now() - started) / 1000);
       return result.kind === 'final'
-        ? { outcome: result.outcome, error: result.error, reason: result.reason, attempts: 1, request }
+        ? finalResult(result, 1, request)
         : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request, observeAttempt);
     },
     (err: unknown) => {
@@ -88,13 +88,21 @@ async function retryUntilDone(
       observeAttempt?.((clock.now() - started) / 1000);
     }
     if (result.kind === 'final') {
-      return { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
+      return finalResult(result, attempts, request);
     }
     last = { error: result.error, reason: result.reason };
   }
 
   const exhausted = attempts < policy.maxAttempts || !last ? policy.budgetExhausted : (policy.attemptsExhausted ?? last);
   return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts, request };
+}
+
+/** A final answer as the notification's result; the provider's code and the evidence only when present. */
+function finalResult(result: Extract<AttemptResult, { kind: 'final' }>, attempts: number, request: unknown): DeliveryResult {
+  const delivered: DeliveryResult = { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
+  if (result.providerReason !== undefined) delivered.providerReason = result.providerReason;
+  if (result.evidence !== undefined) delivered.evidence = result.evidence;
+  return delivered;
 }
 
 /** Per-attempt and overall bounds from the config, with the original's defaults and cap. */

@@ -16,12 +16,26 @@ export interface DeliveryResult {
   attempts: number;
   /** The request as built for the service (APNs headers and payload, or the FCM message), for inspection. */
   request?: unknown;
+  /** The provider's own code when `reason` is a compatibility label (FCM's SENDER_ID_MISMATCH is reason UNREGISTERED). */
+  providerReason?: string;
+  /** What the answer says about the configured entry itself, beyond this device. */
+  evidence?: EntryEvidence;
 }
+
+/**
+ * What a provider's answer says about the configured entry (its credentials, environment, topic or project)
+ * rather than about one device. The transport that knows the provider decides; the entry watch acts on it.
+ */
+export type EntryEvidence =
+  /** A device refusal that the entry's own misconfiguration also causes; `advice` names the likely cause. */
+  | { kind: 'suspect'; advice: string }
+  /** The provider refused our credentials: `advice` says what the operator should check. */
+  | { kind: 'credentials-refused'; advice: string };
 
 /** One attempt's verdict as the transport sees it. */
 export type AttemptResult =
   /** The service answered: final, never retried by the caller. */
-  | { kind: 'final'; outcome: Outcome; error?: string; reason?: string }
+  | { kind: 'final'; outcome: Outcome; error?: string; reason?: string; providerReason?: string; evidence?: EntryEvidence }
   /** No usable answer (or an answer the service's policy retries): try again while the budget lasts. */
   | { kind: 'retryable'; error: string; reason: string };
 
@@ -48,8 +62,24 @@ export interface PushService {
   close(): Promise<void>;
 }
 
-/** How a configured entry stands, for /readyz. */
+/** How the REMOVE guard judges an entry's recent answers (src/delivery/remove-guard.ts), for /readyz. */
+export interface RemoveGuardStatus {
+  /** True while suspect answers are answered FAIL instead of REMOVE. */
+  suspect: boolean;
+  /** Distinct device tokens judged recently, and how many of them got a suspect answer. */
+  judgedTokens: number;
+  suspectTokens: number;
+  /** REMOVEs withheld since start-up. */
+  withheld: number;
+  /** Why, while suspect. */
+  advice?: string;
+}
+
+/**
+ * How a configured entry stands, for /readyz: `failed` at start-up, or at runtime while the provider refuses
+ * its credentials (`since` says from when; it is ready again after its next delivery).
+ */
 export type EntryState =
-  | { type: string; platform: ServicePlatform; state: 'ready' }
+  | { type: string; platform: ServicePlatform; state: 'ready'; removeGuard?: RemoveGuardStatus }
   | { type: string; platform: ServicePlatform; state: 'skipped'; reason: string }
-  | { type: string; platform: ServicePlatform; state: 'failed'; reason: string };
+  | { type: string; platform: ServicePlatform; state: 'failed'; reason: string; since?: string; removeGuard?: RemoveGuardStatus };

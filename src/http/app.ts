@@ -6,6 +6,7 @@ import type { OutgoingHttpHeaders, RequestListener } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import type { Logger } from 'pino';
+import { isReady } from '../delivery/entry-health';
 import type { EntryState } from '../delivery/types';
 import type { PushDispatcher } from '../delivery/dispatcher';
 import type { ProxyMetrics } from '../metrics';
@@ -88,7 +89,7 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
 
   route(app, '/readyz', (_req, res) => {
     const entries = deps.entryStates();
-    const ready = entries.every((e) => e.state !== 'failed') && entries.some((e) => e.state === 'ready');
+    const ready = isReady(entries);
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
   });
 

@@ -163,9 +163,7 @@ export class ApnsPeer {
   constructor(options: ApnsPeerOptions) {
     this.options = options;
     this.host = options.host ?? '127.0.0.1';
-    for (const k of options.tokenKeys ?? []) {
-      this.tokenKeys.set(k.keyId, { teamId: k.teamId, key: createPublicKey(k.publicKeyPem), topics: new Set(k.topics) });
-    }
+    for (const k of options.tokenKeys ?? []) this.addTokenKey(k);
     this.environmentMark = options.environment
       ? derOid(options.environment === 'sandbox' ? APPLE_SANDBOX_OID : APPLE_PRODUCTION_OID)
       : undefined;
@@ -252,6 +250,17 @@ export class ApnsPeer {
 
   unregister(token: string): void {
     this.unregistered.set(token, Date.now());
+  }
+
+  /** Revokes a token key, as Apple Developer > Keys > Revoke does: its provider tokens get 403 InvalidProviderToken. */
+  revokeTokenKey(keyId: string): void {
+    this.tokenKeys.delete(keyId);
+    for (const [jwt, verified] of this.verifiedTokens) if (verified.keyId === keyId) this.verifiedTokens.delete(jwt);
+  }
+
+  /** Accepts a token key (again). */
+  addTokenKey(key: ApnsTokenKey): void {
+    this.tokenKeys.set(key.keyId, { teamId: key.teamId, key: createPublicKey(key.publicKeyPem), topics: new Set(key.topics) });
   }
 
   bindTokenToTopic(token: string, topic: string): void {
@@ -442,7 +451,9 @@ export class ApnsPeer {
     const now = Math.floor(Date.now() / 1000);
     if (verified.iat > now + TOKEN_MAX_FUTURE_S) return { status: 403, reason: 'InvalidProviderToken' };
     if (now - verified.iat > TOKEN_MAX_AGE_S) return { status: 403, reason: 'ExpiredProviderToken' };
-    return { auth: 'token', topics: this.tokenKeys.get(verified.keyId)!.topics };
+    const tokenKey = this.tokenKeys.get(verified.keyId);
+    if (!tokenKey) return { status: 403, reason: 'InvalidProviderToken' };
+    return { auth: 'token', topics: tokenKey.topics };
   }
 
   /** Checks an ES256 provider token once; a good one is cached (its age is checked on every use). */

@@ -193,6 +193,14 @@ export class FcmPeer {
     this.accounts.set(clientEmail, { key: createPublicKey(publicKeyPem), projectId });
   }
 
+  /**
+   * Deletes a service account, as the Google Cloud console does: its token requests get `invalid_grant`.
+   * Access tokens already issued stay valid until `revokeAccessTokens()`.
+   */
+  removeServiceAccount(clientEmail: string): void {
+    this.accounts.delete(clientEmail);
+  }
+
   /** What the following sends to `token` get: a list is used one per send, its last entry sticks; `[]` = normal. */
   setTokenBehaviour(token: string, behaviour: FcmBehaviour | FcmBehaviour[]): void {
     const list = Array.isArray(behaviour) ? [...behaviour] : [behaviour];

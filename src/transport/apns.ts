@@ -7,7 +7,7 @@ import tls from 'node:tls';
 import apn from '@parse/node-apn';
 import type { Logger } from 'pino';
 import type { ApnsRequest } from '../payload/apns';
-import type { AttemptResult, Transport } from '../delivery/types';
+import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
 import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
 import { Semaphore } from './semaphore';
 
@@ -38,6 +38,24 @@ export const APPLE_SANDBOX_HOST = 'api.sandbox.push.apple.com';
 
 /** Reasons after which the device token is useless: the chat server should forget it. */
 const REMOVE_REASONS = new Set(['BadDeviceToken', 'Unregistered', 'MissingDeviceToken', 'DeviceTokenNotForTopic']);
+/**
+ * Device refusals that a wrong `ApplePushUseDevelopment` (a .p8 key works in both environments, and each
+ * environment knows only its own device tokens) or `ApplePushTopic` also causes, for every token.
+ */
+const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
+  kind: 'suspect',
+  advice:
+    "APNs refuses most device tokens of this entry, which its own configuration causes more likely than the devices: check ApplePushUseDevelopment (true for development builds, false for TestFlight and App Store builds) and ApplePushTopic (the app's bundle id)",
+});
+const SUSPECT_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic', 'TopicDisallowed']);
+/** 403 answers by which APNs refuses our credentials, with what the operator should check. */
+const REFUSED_CREDENTIALS: ReadonlyMap<string, string> = new Map([
+  ['InvalidProviderToken', 'APNs refused the token key (InvalidProviderToken): check AppleAuthKeyID and AppleTeamID, and that the key is not revoked in Apple Developer > Keys'],
+  ['ExpiredProviderToken', "APNs finds the provider token expired (ExpiredProviderToken): check the machine's clock"],
+  ['MissingProviderToken', 'APNs received no provider token (MissingProviderToken): check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID'],
+  ['BadCertificate', 'APNs refused the certificate (BadCertificate): check ApplePushCertPrivate, and that the certificate is not revoked in Apple Developer > Certificates'],
+  ['BadCertificateEnvironment', "APNs refused the certificate in this environment (BadCertificateEnvironment): set ApplePushUseDevelopment to the certificate's environment"],
+]);
 const TRANSPORT_ERROR = 'unknown transport error';
 const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
 const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
@@ -246,6 +264,11 @@ export function classifyFailure(failed: FailedSend): AttemptResult {
   }
   if (status === undefined) return { kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR };
   reason ??= '';
-  if (REMOVE_REASONS.has(reason)) return { kind: 'final', outcome: 'REMOVE', reason };
-  return { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason };
+  const verdict: AttemptResult = REMOVE_REASONS.has(reason)
+    ? { kind: 'final', outcome: 'REMOVE', reason }
+    : { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason };
+  const refused = status === 403 ? REFUSED_CREDENTIALS.get(reason) : undefined;
+  if (refused !== undefined) return { ...verdict, providerReason: reason, evidence: { kind: 'credentials-refused', advice: refused } };
+  if (SUSPECT_REASONS.has(reason)) return { ...verdict, providerReason: reason, evidence: SUSPECT_EVIDENCE };
+  return verdict;
 }

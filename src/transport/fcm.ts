@@ -29,7 +29,7 @@ import tls from 'node:tls';
 import { deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken } from 'firebase-admin/app';
 import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
-import type { AttemptResult, Transport } from '../delivery/types';
+import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
 import type { FcmMessage } from '../payload/fcm';
 import { openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
 
@@ -48,6 +48,14 @@ const ASSERTION_LIFETIME_SEC = 3600;
 /** A token request is shared by every send waiting for it, so it has its own bound, not an attempt's. */
 const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
+/** FCM's answer for a token of another sender, which a service account of another Firebase project gets for every token. */
+const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
+  kind: 'suspect',
+  advice:
+    "FCM answers SENDER_ID_MISMATCH for most device tokens of this entry: the service account in ServiceFileLocation likely belongs to another Firebase project than the app's; use a service account of the app's own project",
+});
+/** OAuth errors by which the token endpoint refuses the service account itself (RFC 6749 §5.2). */
+const REFUSING_GRANT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'access_denied']);
 const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
 const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
 /** Bound on the proxy's answer to CONNECT; an attempt that ends sooner destroys its request anyway. */
@@ -101,6 +109,7 @@ export class FcmTransport implements Transport<FcmMessage> {
   private readonly tokenAgent: https.Agent;
   private readonly app: App;
   private readonly messaging: Messaging;
+  private readonly credential: ServiceAccountCredential;
 
   constructor(options: FcmTransportOptions) {
     // One context for every connection: a `ca` option would parse the whole trust store per handshake.
@@ -113,7 +122,7 @@ export class FcmTransport implements Transport<FcmMessage> {
       () => this.attempts.getStore(),
     );
     this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenProxy);
-    const credential = new ServiceAccountCredential(options.account, tokenRequestUrl(options.account.tokenUri, options.endpoint), this.tokenAgent, options.logger);
+    const credential = this.credential = new ServiceAccountCredential(options.account, tokenRequestUrl(options.account.tokenUri, options.endpoint), this.tokenAgent, options.logger);
     this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
     this.messaging = getMessaging(this.app);
   }
@@ -128,7 +137,7 @@ export class FcmTransport implements Transport<FcmMessage> {
     try {
       const sent = this.attempts
         .run(scope, async () => this.messaging.send(message))
-        .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer));
+        .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer, this.credential.refusal));
       return await Promise.race([sent, timedOut]);
     } finally {
       clearTimeout(timer);
@@ -240,13 +249,36 @@ export function classifyFcmAnswer(answer: FcmHttpAnswer): AttemptResult {
   const google = parseGoogleError(answer.body);
   const error = google?.message || `unexpected http response with status: ${answer.status}\n${answer.body}`;
   const errorCode = google?.errorCode;
-  if (errorCode === 'UNREGISTERED' || errorCode === 'SENDER_ID_MISMATCH') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED' };
+  if (errorCode === 'UNREGISTERED') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED' };
+  // The metrics label stays UNREGISTERED, as it always was; the provider's code travels beside it.
+  if (errorCode === 'SENDER_ID_MISMATCH') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED', providerReason: errorCode, evidence: SUSPECT_EVIDENCE };
   if (errorCode === 'INTERNAL' || errorCode === 'QUOTA_EXCEEDED') return { kind: 'retryable', error, reason: errorCode };
-  return { kind: 'final', outcome: 'FAIL', error, reason: errorCode ?? google?.status ?? `HTTP ${answer.status}` };
+  const reason = errorCode ?? google?.status ?? `HTTP ${answer.status}`;
+  const refused = refusedCredentialsAdvice(answer.status, errorCode, google?.status);
+  if (refused !== undefined) return { kind: 'final', outcome: 'FAIL', error, reason, providerReason: errorCode ?? google?.status, evidence: { kind: 'credentials-refused', advice: refused } };
+  return { kind: 'final', outcome: 'FAIL', error, reason };
 }
 
-/** A rejected `send()`: by the HTTP answer when there was one, else by the library's error code. */
-export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefined): AttemptResult {
+/** What to check when FCM's answer refuses our credentials rather than the message; undefined for any other answer. */
+function refusedCredentialsAdvice(httpStatus: number, errorCode: string | undefined, status: string | undefined): string | undefined {
+  if (errorCode === 'THIRD_PARTY_AUTH_ERROR') {
+    return 'FCM reports that Apple or Web Push refused the credentials of this Firebase project (THIRD_PARTY_AUTH_ERROR): check the APNs key or certificate uploaded in the Firebase console > Project settings > Cloud Messaging';
+  }
+  if (errorCode !== undefined) return undefined;
+  if (httpStatus === 401 || status === 'UNAUTHENTICATED') {
+    return 'FCM refused the access token of the service account in ServiceFileLocation (UNAUTHENTICATED): check that the service account and its key are not disabled or deleted in the Google Cloud console > IAM & Admin > Service accounts';
+  }
+  if (httpStatus === 403 && status === 'PERMISSION_DENIED') {
+    return "FCM refused the service account in ServiceFileLocation for this project (PERMISSION_DENIED): use a service account of the app's Firebase project, allowed to send messages (Firebase Cloud Messaging API Admin), and check that project_id is right";
+  }
+  return undefined;
+}
+
+/**
+ * A rejected `send()`: by the HTTP answer when there was one, else by the library's error code. `refusal`: the
+ * token endpoint's latest refusal of the service account, if its latest answer was one.
+ */
+export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefined, refusal?: OAuthRefusal): AttemptResult {
   const message = err instanceof Error ? err.message : String(err);
   if (answer && answer.status >= 200 && answer.status < 300) {
     // The library refuses a success answer whose body is not JSON.
@@ -259,7 +291,23 @@ export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefin
     return { kind: 'final', outcome: 'FAIL', error: `error while parsing response: ${detail}`, reason: 'UNKNOWN' };
   }
   if (answer) return classifyFcmAnswer(answer);
-  return { kind: 'final', outcome: 'FAIL', error: message, reason: reasonForLibraryCode((err as { code?: unknown } | null)?.code) };
+  const code = (err as { code?: unknown } | null)?.code;
+  const verdict: AttemptResult = { kind: 'final', outcome: 'FAIL', error: message, reason: reasonForLibraryCode(code) };
+  if (code !== 'app/invalid-credential' || refusal === undefined) return verdict;
+  return {
+    ...verdict,
+    providerReason: refusal.error,
+    evidence: {
+      kind: 'credentials-refused',
+      advice: `Google refused the service account's key (${refusal.error}: ${refusal.description}): check that the key in ServiceFileLocation is not deleted or disabled in the Google Cloud console > IAM & Admin > Service accounts, and the machine's clock`,
+    },
+  };
+}
+
+/** The token endpoint's refusal of the service account: its OAuth `error` and `error_description`. */
+export interface OAuthRefusal {
+  error: string;
+  description: string;
 }
 
 /** Failures without an HTTP answer, named like the Go client's platform error codes. */
@@ -296,6 +344,9 @@ function parseGoogleError(body: string): { message?: string; status?: string; er
  * firebase-admin caches the token and asks again when less than 5 minutes of it are left.
  */
 export class ServiceAccountCredential implements Credential {
+  /** Set while the token endpoint's latest answer refused the service account; cleared by a token issued. */
+  refusal: OAuthRefusal | undefined;
+
   constructor(
     private readonly account: FcmServiceAccount,
     private readonly tokenUrl: URL,
@@ -330,7 +381,11 @@ export class ServiceAccountCredential implements Credential {
       json = undefined;
     }
     if (answer.status === 200 && typeof json?.access_token === 'string' && typeof json.expires_in === 'number') {
+      this.refusal = undefined;
       return { access_token: json.access_token, expires_in: json.expires_in };
+    }
+    if (typeof json?.error === 'string' && REFUSING_GRANT_ERRORS.has(json.error)) {
+      this.refusal = { error: json.error, description: String(json.error_description ?? '').slice(0, 200) };
     }
     // The Go client's wording: `oauth2: "invalid_grant" "Invalid JWT Signature."`.
     if (typeof json?.error === 'string') throw new Error(`oauth2: "${json.error}" "${String(json.error_description ?? '')}"`);

@@ -1,0 +1,87 @@
+/**
+ * The REMOVE guard's judgement, pure: a window of the last distinct device tokens one configured entry sent
+ * to, each with the kind of answer it last got. Some device refusals (APNs BadDeviceToken, FCM
+ * SENDER_ID_MISMATCH, …) also come, for every token, from the entry's own misconfiguration; answering REMOVE
+ * to each would make every chat server forget every device. The rule: a suspect answer is withheld (FAIL,
+ * not REMOVE) when the window holds at least `minSuspect` suspect tokens, this one included, and they are at
+ * least `ratio` of the tokens in the window. A few truly dead tokens among healthy traffic never reach that
+ * share; a misconfigured entry reaches it after `minSuspect - 1` REMOVEs.
+ *
+ * Written by hand rather than with lru-cache: the window needs a running count of suspect tokens kept in
+ * step with every eviction (by size and by age), which a Map in insertion order gives in a few lines.
+ */
+
+export interface RemoveGuardSettings {
+  enabled: boolean;
+  /** How many distinct device tokens the window holds. */
+  window: number;
+  /** Suspect tokens needed in the window, the current one included, before suspect answers are withheld. */
+  minSuspect: number;
+  /** Share of the window's tokens that must be suspect, 0–1. */
+  ratio: number;
+  /** Answers older than this leave the window. */
+  maxAgeMs: number;
+}
+
+/** How a token's latest answer counts: `healthy` = the provider knows the device (delivered, Unregistered). */
+export type TokenVerdict = 'healthy' | 'suspect';
+
+interface Judged {
+  verdict: TokenVerdict;
+  at: number;
+}
+
+export class RemoveGuard {
+  /** Token → its latest verdict; insertion order is age order (a token judged again moves to the end). */
+  private readonly tokens = new Map<string, Judged>();
+  private suspects = 0;
+
+  constructor(readonly settings: RemoveGuardSettings) {}
+
+  /**
+   * Records a token's answer at `now` (milliseconds, monotonic). For a suspect answer, says whether its
+   * REMOVE must be withheld; a healthy answer never is.
+   */
+  record(token: string, verdict: TokenVerdict, now: number): { withhold: boolean } {
+    if (!this.settings.enabled) return { withhold: false };
+    this.forget(token);
+    this.tokens.set(token, { verdict, at: now });
+    if (verdict === 'suspect') this.suspects++;
+    this.expire(now);
+    return { withhold: verdict === 'suspect' && this.isSuspect() };
+  }
+
+  /** Whether the entry's recent answers are mostly suspect now (what a new suspect answer would not add to). */
+  suspect(now: number): boolean {
+    if (!this.settings.enabled) return false;
+    this.expire(now);
+    return this.isSuspect();
+  }
+
+  /** Distinct tokens in the window and how many of them are suspect, at `now`. */
+  counts(now: number): { judged: number; suspect: number } {
+    this.expire(now);
+    return { judged: this.tokens.size, suspect: this.suspects };
+  }
+
+  private isSuspect(): boolean {
+    return this.suspects > 0 && this.suspects >= this.settings.minSuspect && this.suspects >= this.settings.ratio * this.tokens.size;
+  }
+
+  private forget(token: string): void {
+    const previous = this.tokens.get(token);
+    if (previous === undefined) return;
+    this.tokens.delete(token);
+    if (previous.verdict === 'suspect') this.suspects--;
+  }
+
+  /** Drops the oldest beyond the window's size, and every answer older than the age limit. */
+  private expire(now: number): void {
+    const oldest = now - this.settings.maxAgeMs;
+    for (const [token, judged] of this.tokens) {
+      if (this.tokens.size <= this.settings.window && judged.at >= oldest) break;
+      this.tokens.delete(token);
+      if (judged.verdict === 'suspect') this.suspects--;
+    }
+  }
+}
