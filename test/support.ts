@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
 import { startPushProxy, type RunningProxy } from '../src/proxy';
-import { ApnsPeer } from '../src/sandbox/apns-peer';
+import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
 
 export const APPLE_TOKEN = 'a1'.repeat(32);
@@ -52,7 +52,7 @@ export interface ApnsFixture {
   close(): Promise<void>;
 }
 
-export async function startApnsFixture(options: { clientCaPem?: string; topics?: string[] } = {}): Promise<ApnsFixture> {
+export async function startApnsFixture(options: { clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {}): Promise<ApnsFixture> {
   const ca = createCertificateAuthority();
   const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
   const authKey = createAppleAuthKey();
@@ -62,6 +62,7 @@ export async function startApnsFixture(options: { clientCaPem?: string; topics?:
     tls: serverTls,
     tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: options.topics ?? [TOPIC] }],
     clientCaPem: options.clientCaPem ?? ca.certPem,
+    ...options.peer,
   });
   await peer.start();
   return {

@@ -34,6 +34,12 @@ export interface ApnsPeerOptions {
    * (403 BadCertificateEnvironment otherwise). Unset: not checked.
    */
   environment?: 'sandbox' | 'production';
+  /**
+   * The APNs environment the device tokens were issued in. When set, a request addressed (`:authority`) to
+   * the other environment's host gets 400 BadDeviceToken for every token, as Apple answers a token it does
+   * not know: what a wrong ApplePushUseDevelopment looks like. Unset: not checked.
+   */
+  tokenEnvironment?: 'sandbox' | 'production';
   /** advertised SETTINGS_MAX_CONCURRENT_STREAMS (default 1000) */
   maxConcurrentStreams?: number;
   /** called for every request that reached the peer, with the answer given */
@@ -46,6 +52,8 @@ export interface ReceivedApnsNotification {
   headers: Record<string, string>;
   method: string;
   path: string;
+  /** The host the request was addressed to (`:authority` without its port). */
+  authority: string;
   /** parsed JSON, or undefined when the body is not JSON */
   payload: unknown;
   rawBody: string;
@@ -90,6 +98,7 @@ const PEER_WINDOW_BYTES = 16 * 1024 * 1024;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const DEVICE_PATH = /^\/3\/device(?:\/([^/?#]*))?(?:\?.*)?$/;
 const USER_ID_SHORT_NAME = 'UID';
+const ENVIRONMENT_HOSTS = { sandbox: 'api.sandbox.push.apple.com', production: 'api.push.apple.com' } as const;
 
 interface Rejection {
   status: number;
@@ -132,6 +141,10 @@ function base64UrlJson(segment: string): unknown {
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function otherEnvironmentHost(environment: 'sandbox' | 'production'): string {
+  return ENVIRONMENT_HOSTS[environment === 'sandbox' ? 'production' : 'sandbox'];
 }
 
 function headerString(value: string | string[] | undefined): string | undefined {
@@ -324,6 +337,7 @@ export class ApnsPeer {
     }
     const method = headerString(rawHeaders[':method']) ?? '';
     const path = headerString(rawHeaders[':path']) ?? '';
+    const authority = (headerString(rawHeaders[':authority']) ?? '').replace(/:\d+$/, '');
     const requestedId = headers['apns-id'];
     const apnsId = requestedId !== undefined && UUID.test(requestedId) ? requestedId : randomUUID();
     const token = DEVICE_PATH.exec(path)?.[1] ?? '';
@@ -336,7 +350,7 @@ export class ApnsPeer {
     }
 
     const record: ReceivedApnsNotification = {
-      token, headers, method, path, payload, rawBody, auth: 'none', topic: headers['apns-topic'], status: 0, apnsId, receivedAt: new Date(),
+      token, headers, method, path, authority, payload, rawBody, auth: 'none', topic: headers['apns-topic'], status: 0, apnsId, receivedAt: new Date(),
       connection: (stream.session && this.connectionNumbers.get(stream.session)) ?? 0,
     };
     const rejection = this.check(stream, record, bodySize);
@@ -411,6 +425,7 @@ export class ApnsPeer {
     if (collapseId !== undefined && Buffer.byteLength(collapseId) > 64) return { status: 400, reason: 'BadCollapseId' };
 
     if (!/^[0-9a-fA-F]{64,200}$/.test(token) || token.length % 2 !== 0) return { status: 400, reason: 'BadDeviceToken' };
+    if (this.options.tokenEnvironment && record.authority === otherEnvironmentHost(this.options.tokenEnvironment)) return { status: 400, reason: 'BadDeviceToken' };
     const boundTopic = this.topicBindings.get(token);
     if (boundTopic !== undefined && boundTopic !== topic) return { status: 400, reason: 'DeviceTokenNotForTopic' };
     const unregisteredAt = this.unregistered.get(token);

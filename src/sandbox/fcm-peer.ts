@@ -110,6 +110,12 @@ export interface FcmPeerOptions {
   /** 0 (default) = any free port. */
   port?: number;
   serviceAccounts?: FcmServiceAccountKey[];
+  /**
+   * The Firebase project every device token was registered with (the app's). When set, a send through
+   * another project gets 403 SENDER_ID_MISMATCH, as FCM answers: what a service account of the wrong
+   * project looks like. Unset: not checked.
+   */
+  tokenProject?: string;
   /** `expires_in` of issued access tokens (default 3600 s). */
   tokenLifetimeSec?: number;
   onMessage?: (message: FcmReceivedMessage) => void;
@@ -390,7 +396,7 @@ export class FcmPeer {
 
     const name = `projects/${project}/messages/0:${Date.now()}${randomBytes(4).toString('hex')}%${randomBytes(8).toString('hex')}`;
     const token = typeof message.token === 'string' ? message.token : undefined;
-    const behaviour = token === undefined ? { ok: true as const } : this.nextBehaviour(token);
+    const behaviour = token === undefined ? { ok: true as const } : this.nextBehaviour(token, project);
 
     if ('hang' in behaviour) {
       record.behaviour = 'hang';
@@ -424,8 +430,9 @@ export class FcmPeer {
     return answer(200, { name });
   }
 
-  private nextBehaviour(token: string): FcmBehaviour {
+  private nextBehaviour(token: string, project: string): FcmBehaviour {
     if (this.unregistered.has(token)) return { error: 'UNREGISTERED' };
+    if (this.options.tokenProject !== undefined && project !== this.options.tokenProject) return { error: 'SENDER_ID_MISMATCH' };
     const list = this.behaviours.get(token);
     if (!list) return { ok: true };
     return (list.length > 1 ? list.shift() : list[0]) ?? { ok: true };
