@@ -6,6 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { builtInTestConfig, findConfigFile, loadConfigFile, parseConfig, parseListenAddress } from '../src/config/load';
 import { ConfigError } from '../src/config/errors';
+import { removeGuardSettings } from '../src/proxy';
 
 const SAMPLE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'mattermost-push-proxy.sample.json');
 
@@ -113,6 +114,15 @@ describe('config: parsing', () => {
     assert.match(configError(() => parseConfig({ RateLimitStore: { Type: 'redis' } }, 'f', {}, 'eas')), /set RateLimitStore\.URL to redis:\/\/host:port/);
     assert.match(configError(() => parseConfig({ RateLimits: { PerClientPersec: -1 } }, 'f', {}, 'eas')), /RateLimits\.PerClientPerSec/);
     assert.deepEqual(parseConfig({}, 'f', { PUSH_PROXY_REDIS_URL: 'redis://r:1', PUSH_PROXY_TRUSTED_PROXIES: '10.0.0.0/8, 192.168.0.0/16' }, 'eas').config.TrustedProxies, ['10.0.0.0/8', '192.168.0.0/16']);
+  });
+
+  it('RemoveGuard: documented defaults, nested keys case-insensitive, bounds checked', () => {
+    assert.deepEqual(parseConfig({}, 'f', {}, 'eas').config.RemoveGuard, { Enabled: true, Window: 100, MinSuspect: 5, Ratio: 0.5, MaxAgeSec: 3600 });
+    const { config } = parseConfig({ removeguard: { enabled: false, minsuspect: 3 } }, 'f', {}, 'eas');
+    assert.deepEqual(config.RemoveGuard, { Enabled: false, Window: 100, MinSuspect: 3, Ratio: 0.5, MaxAgeSec: 3600 });
+    assert.deepEqual(removeGuardSettings(config), { enabled: false, window: 100, minSuspect: 3, ratio: 0.5, maxAgeMs: 3_600_000 });
+    assert.match(configError(() => parseConfig({ RemoveGuard: { Ratio: 2 } }, 'f', {}, 'eas')), /RemoveGuard\.Ratio/);
+    assert.match(configError(() => parseConfig({ RemoveGuard: { MinSuspekt: 2 } }, 'f', {}, 'eas')), /Did you mean "RemoveGuard\.MinSuspect"/);
   });
 
   it('an unknown LogFormat means plain, as the original', () => {
