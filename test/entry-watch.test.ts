@@ -112,7 +112,7 @@ describe('REMOVE guard: APNs', () => {
       for (const answer of failed) {
         assert.match(answer.error!, /ApplePushUseDevelopment/);
         assert.match(answer.error!, /ApplePushTopic/);
-        assert.match(answer.error!, /BadDeviceToken for \d+ of the last \d+ device tokens/);
+        assert.match(answer.error!, /answered BadDeviceToken; \d+ of the last \d+ device tokens got such answers/);
       }
       assert.equal(await metric(proxy, 'service_remove_withheld_total', 'platform_type="apple_rn",reason="BadDeviceToken"'), failed.length);
       assert.equal(await metric(proxy, 'service_entry_remove_guard_suspect', 'platform_type="apple_rn"'), 1);
@@ -199,7 +199,7 @@ describe('REMOVE guard: FCM', () => {
       assert.ok(removed <= 5, `${removed} REMOVEs`);
       const failed = answers.filter((a) => a.status === 'FAIL');
       assert.equal(removed + failed.length, 50);
-      assert.ok(failed.every((a) => /ServiceFileLocation/.test(a.error!) && /SENDER_ID_MISMATCH for \d+ of the last/.test(a.error!)), JSON.stringify(failed[0]));
+      assert.ok(failed.every((a) => /ServiceFileLocation/.test(a.error!) && /answered SENDER_ID_MISMATCH; \d+ of the last \d+ device tokens/.test(a.error!)), JSON.stringify(failed[0]));
       assert.ok(fcm.peer.received.every((m) => m.errorCode === 'SENDER_ID_MISMATCH'));
       assert.equal(await metric(proxy, 'service_remove_withheld_total', 'platform_type="android_rn",reason="SENDER_ID_MISMATCH"'), failed.length);
       // The original's label for it stays UNREGISTERED.

@@ -117,7 +117,7 @@ export class WatchedService implements PushService {
         `REMOVE withheld for entry "${this.type}": ${advice}`,
       );
     }
-    return { ...result, outcome: 'FAIL', error: `${advice} (${code} for ${suspect} of the last ${judged} device tokens)` };
+    return { ...result, outcome: 'FAIL', error: `${advice} (answered ${code}; ${suspect} of the last ${judged} device tokens got such answers)` };
   }
 
   private noticeGuardChange(suspect: boolean): void {
