@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { parseListenAddress } from './config/load';
 import type { ProxyConfig } from './config/types';
 import { PushDispatcher } from './delivery/dispatcher';
-import { WatchedService } from './delivery/entry-watch';
+import { credentialProbe, WatchedService } from './delivery/entry-watch';
 import type { RemoveGuardSettings } from './delivery/remove-guard';
 import { retryBounds } from './delivery/retry';
 import type { ServiceDeps } from './delivery/service';
@@ -49,6 +49,8 @@ export interface RunningProxy {
 /** What watches each entry's answers: the REMOVE guard's settings and where withheld REMOVEs are counted. */
 export interface EntryWatchOptions {
   metrics?: ProxyMetrics;
+  /** How often a failed entry's credentials are checked again (default 60 s). */
+  recheckMs?: number;
 }
 
 /**
@@ -78,7 +80,7 @@ export function createServices(
       void replaced.close();
       watched.splice(watched.indexOf(replaced as WatchedService), 1);
     }
-    const service = new WatchedService(result.service, { logger: deps.logger, guard, onWithheld });
+    const service = new WatchedService(result.service, { logger: deps.logger, guard, onWithheld, probe: credentialProbe(type, platform), recheckMs: watch.recheckMs });
     services.set(type, service);
     watched.push(service);
     entries.push(service);

@@ -181,8 +181,14 @@ describe('classifyFailure: what an answer says about the entry', () => {
     }
   });
 
+  it('a 400 or 413 about the message says the credentials were accepted', () => {
+    for (const [status, reason] of [[400, 'BadPayload'], [413, 'PayloadTooLarge'], [400, 'InvalidProviderToken']] as const) {
+      assert.deepEqual(answer(status, reason), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason, evidence: { kind: 'credentials-accepted' } });
+    }
+  });
+
   it('any other answer carries no evidence, whatever its reason is called', () => {
-    for (const [status, reason] of [[400, 'BadPayload'], [403, 'constructor'], [403, '__proto__'], [400, 'InvalidProviderToken'], [500, 'InternalServerError']] as const) {
+    for (const [status, reason] of [[403, 'constructor'], [403, '__proto__'], [403, 'Forbidden'], [500, 'InternalServerError'], [429, 'TooManyRequests'], [503, 'ServiceUnavailable']] as const) {
       const verdict = answer(status, reason);
       assert.ok(verdict.kind === 'final');
       assert.equal(verdict.evidence, undefined, `${status} ${reason}`);

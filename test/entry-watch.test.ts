@@ -6,7 +6,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AndroidEntryConfig } from '../src/config/types';
-import type { RunningProxy } from '../src/proxy';
+import pino from 'pino';
+import { emptyPushNotification, type PushNotification } from '../src/notification';
+import { createServices, type RunningProxy } from '../src/proxy';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
 import { createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
 import { TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, writeTemp, type ApnsFixture } from './support';
@@ -307,6 +309,79 @@ describe('readiness at runtime: an entry whose credentials the provider refuses'
       assert.match(entryOf(none, 'android_rn').reason!, /UNAUTHENTICATED/);
     } finally {
       await proxy.close();
+      await fcm.peer.close();
+      await apns.close();
+    }
+  });
+});
+
+/** Polls `check` until it holds; fails after `timeoutMs`. */
+async function waitFor(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('readiness at runtime: a failed entry checks its credentials again by itself', () => {
+  const silent = pino({ level: 'silent' });
+  const budgets = { sendTimeoutMs: 4000, retryTimeoutMs: 2000 };
+  const notification = (platform: string, deviceId: string): PushNotification => ({ ...emptyPushNotification(), platform, server_id: 'srv1', device_id: deviceId, type: 'message', message: 'hi' });
+
+  it('APNs: probes a made-up token while failed (no traffic needed); the key back, the entry comes up', SLOW, async () => {
+    const apns = await startApnsFixture();
+    const probeToken = '0'.repeat(64);
+    // What Apple answers for a token it never issued, once it has accepted the provider token.
+    apns.peer.setDeviceBehaviour(probeToken, { status: 400, reason: 'BadDeviceToken' });
+    const { services, states } = createServices(testConfig({ apple: [apns.entry()] }), { logger: silent, ...budgets, trustedCa: [apns.ca.certPem] }, { recheckMs: 200 });
+    const service = services.get('apple_rn')!;
+    try {
+      apns.peer.revokeTokenKey(apns.authKey.keyId);
+      assert.equal((await service.deliver(notification('apple_rn', apnsToken('0c', 1)), { appVersion: 2 })).outcome, 'FAIL');
+      assert.equal(states()[0]!.state, 'failed');
+      await waitFor(() => apns.peer.receivedFor(probeToken).length >= 2, 'two probes');
+      assert.ok(apns.peer.receivedFor(probeToken).every((n) => n.reason === 'InvalidProviderToken'));
+      assert.equal(states()[0]!.state, 'failed');
+      // A silent push: nothing a person could see, had the token been a device's.
+      assert.deepEqual((apns.peer.receivedFor(probeToken)[0]!.payload as { aps: unknown }).aps, { 'content-available': 1 });
+
+      apns.peer.addTokenKey({ keyId: apns.authKey.keyId, teamId: apns.authKey.teamId, publicKeyPem: apns.authKey.publicKeyPem, topics: [TOPIC] });
+      await waitFor(() => states()[0]!.state === 'ready', 'the entry to come up');
+      assert.equal(apns.peer.receivedFor(probeToken).at(-1)!.reason, 'BadDeviceToken');
+      // Probes are not traffic: the REMOVE guard never saw them.
+      const state = states()[0]!;
+      assert.ok(state.state === 'ready');
+      assert.equal(state.removeGuard!.judgedTokens, 0);
+      const probes = apns.peer.receivedFor(probeToken).length;
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      assert.equal(apns.peer.receivedFor(probeToken).length, probes, 'no probe once the entry is up');
+    } finally {
+      await service.close();
+      await apns.close();
+    }
+  });
+
+  it('FCM: a refused token grant is asked again while failed; the account back, the entry comes up', SLOW, async () => {
+    const apns = await startApnsFixture();
+    const fcm = await startFcm(apns, 'the-apps-project');
+    // What FCM answers for a string that is no registration token, once it has accepted the access token.
+    fcm.peer.setTokenBehaviour('push-proxy-credential-check', { error: 'INVALID_ARGUMENT' });
+    fcm.peer.removeServiceAccount(fcm.clientEmail);
+    const { services, states } = createServices(testConfig({ android: [fcm.entry()] }), { logger: silent, ...budgets, trustedCa: [apns.ca.certPem] }, { recheckMs: 200 });
+    const service = services.get('android_rn')!;
+    try {
+      assert.equal((await service.deliver(notification('android_rn', 'fcm-token-1'), { appVersion: 2 })).outcome, 'FAIL');
+      assert.equal(states()[0]!.state, 'failed');
+      const refusals = fcm.peer.tokenRequests.length;
+      await waitFor(() => fcm.peer.tokenRequests.length >= refusals + 2, 'two more token requests');
+      assert.equal(states()[0]!.state, 'failed');
+
+      fcm.peer.addServiceAccount(fcm.clientEmail, fcm.publicKeyPem, fcm.project);
+      await waitFor(() => states()[0]!.state === 'ready', 'the entry to come up');
+      assert.equal(fcm.peer.receivedFor('push-proxy-credential-check').at(-1)!.errorCode, 'INVALID_ARGUMENT');
+    } finally {
+      await service.close();
       await fcm.peer.close();
       await apns.close();
     }

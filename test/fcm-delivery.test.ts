@@ -146,14 +146,15 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
         assert.equal(evidence?.kind, 'credentials-refused');
         assert.equal(providerReason, code);
       } else {
-        assert.equal(evidence, undefined);
+        // FCM checks a message only after accepting the access token.
+        assert.deepEqual(evidence, { kind: 'credentials-accepted' });
       }
     });
   }
 
   it('FAIL INVALID_ARGUMENT for a malformed device token (never REMOVE, quirk 9)', async () => {
     const result = await deliver(service, push({ device_id: 'not a token!' }));
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'The registration token is not a valid FCM registration token', reason: 'INVALID_ARGUMENT', attempts: 1 });
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'The registration token is not a valid FCM registration token', reason: 'INVALID_ARGUMENT', attempts: 1, evidence: { kind: 'credentials-accepted' } });
   });
 
   it('FAIL UNAVAILABLE when FCM asks to come back later than the library waits (Retry-After > 60 s)', async () => {

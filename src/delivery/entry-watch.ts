@@ -5,13 +5,15 @@
  * read the verdict's `evidence`, which the transport that knows the provider set.
  */
 import type { Logger } from 'pino';
-import type { PushNotification } from '../notification';
+import { emptyPushNotification, type PushNotification } from '../notification';
 import { EntryHealth } from './entry-health';
 import { RemoveGuard, type RemoveGuardSettings } from './remove-guard';
 import type { DeliveryContext, DeliveryResult, EntryState, PushService, RemoveGuardStatus, ServicePlatform } from './types';
 
 /** An operator needs the first error, not one per notification: at most one per entry and kind this often. */
 export const ENTRY_ERROR_LOG_INTERVAL_MS = 60_000;
+/** How often a failed entry's credentials are checked again with a probe (see `WatchedService`). */
+export const CREDENTIAL_RECHECK_MS = 60_000;
 
 export interface EntryWatchDeps {
   logger: Logger;
@@ -20,6 +22,23 @@ export interface EntryWatchDeps {
   onWithheld?: (type: string, providerReason: string) => void;
   /** Monotonic milliseconds. */
   now?: () => number;
+  /**
+   * While the entry is failed, this is sent every `recheckMs` (default CREDENTIAL_RECHECK_MS) straight to the
+   * service, outside the guard and the dispatcher, to learn whether the provider accepts the credentials again.
+   * A failed entry makes /readyz 503 when it is the last one, and then gets no traffic to recover by.
+   */
+  probe?: PushNotification;
+  recheckMs?: number;
+}
+
+/**
+ * A silent notification (type `clear`, badge untouched) to a device token no device has: whatever the provider says about the
+ * token (APNs BadDeviceToken, FCM INVALID_ARGUMENT) it says only after accepting the credentials.
+ */
+export function credentialProbe(type: string, platform: ServicePlatform): PushNotification {
+  const deviceId = platform === 'apple' ? '0'.repeat(64) : 'push-proxy-credential-check';
+  // Badge -1 leaves a badge alone: the payload is `content-available` and nothing else.
+  return { ...emptyPushNotification(), platform: type, server_id: 'push-proxy', device_id: deviceId, type: 'clear', badge: -1 };
 }
 
 export class WatchedService implements PushService {
@@ -33,6 +52,9 @@ export class WatchedService implements PushService {
   private wasSuspect = false;
   private lastGuardLog = -Infinity;
   private lastHealthLog = -Infinity;
+  private recheck: NodeJS.Timeout | undefined;
+  private probing = false;
+  private closed = false;
 
   constructor(
     private readonly inner: PushService,
@@ -49,6 +71,8 @@ export class WatchedService implements PushService {
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    clearInterval(this.recheck);
     return this.inner.close();
   }
 
@@ -80,12 +104,8 @@ export class WatchedService implements PushService {
 
   private judge(token: string, result: DeliveryResult): DeliveryResult {
     const evidence = result.evidence;
-    if (evidence?.kind === 'credentials-refused') {
-      this.credentialsRefused(evidence.advice, result);
-      return result;
-    }
-    // Any verdict on the device means the provider took our credentials.
-    if (result.outcome === 'OK' || result.outcome === 'REMOVE') this.credentialsAccepted();
+    this.judgeCredentials(result);
+    if (evidence?.kind === 'credentials-refused') return result;
 
     const now = this.now();
     if (evidence?.kind === 'suspect') {
@@ -125,8 +145,15 @@ export class WatchedService implements PushService {
     this.wasSuspect = suspect;
   }
 
+  /** Any verdict on the device or message means the provider took our credentials; no answer tells nothing. */
+  private judgeCredentials(result: DeliveryResult): void {
+    const evidence = result.evidence;
+    if (evidence?.kind === 'credentials-refused') this.credentialsRefused(evidence.advice, result);
+    else if (result.outcome !== 'FAIL' || evidence !== undefined) this.credentialsAccepted();
+  }
+
   private credentialsRefused(advice: string, result: DeliveryResult): void {
-    this.health.refused(advice, new Date());
+    if (this.health.refused(advice, new Date()) === 'failed') this.startRecheck();
     const now = this.now();
     if (now - this.lastHealthLog >= ENTRY_ERROR_LOG_INTERVAL_MS) {
       this.lastHealthLog = now;
@@ -136,7 +163,28 @@ export class WatchedService implements PushService {
 
   private credentialsAccepted(): void {
     if (this.health.accepted() === 'recovered') {
+      clearInterval(this.recheck);
+      this.recheck = undefined;
       this.deps.logger.info({ platform: this.type }, `entry "${this.type}" is up again: the provider accepted its credentials`);
     }
+  }
+
+  private startRecheck(): void {
+    const probe = this.deps.probe;
+    if (!probe || this.closed || this.recheck) return;
+    this.recheck = setInterval(() => {
+      if (this.probing) return;
+      this.probing = true;
+      this.inner
+        .deliver(probe, { appVersion: 2 })
+        .then((result) => {
+          if (!this.closed) this.judgeCredentials(result);
+        })
+        // A probe that breaks proves nothing either way; the entry stays as it was.
+        .catch(() => undefined)
+        .finally(() => (this.probing = false));
+    }, this.deps.recheckMs ?? CREDENTIAL_RECHECK_MS);
+    // A timer of its own must not keep a stopping process alive.
+    this.recheck.unref();
   }
 }

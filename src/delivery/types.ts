@@ -30,7 +30,9 @@ export type EntryEvidence =
   /** A device refusal that the entry's own misconfiguration also causes; `advice` names the likely cause. */
   | { kind: 'suspect'; advice: string }
   /** The provider refused our credentials: `advice` says what the operator should check. */
-  | { kind: 'credentials-refused'; advice: string };
+  | { kind: 'credentials-refused'; advice: string }
+  /** A refusal of the message or device that the provider gives only after accepting our credentials. */
+  | { kind: 'credentials-accepted' };
 
 /** One attempt's verdict as the transport sees it. */
 export type AttemptResult =

@@ -56,6 +56,9 @@ const REFUSED_CREDENTIALS: ReadonlyMap<string, string> = new Map([
   ['BadCertificate', 'APNs refused the certificate (BadCertificate): check ApplePushCertPrivate, and that the certificate is not revoked in Apple Developer > Certificates'],
   ['BadCertificateEnvironment', "APNs refused the certificate in this environment (BadCertificateEnvironment): set ApplePushUseDevelopment to the certificate's environment"],
 ]);
+/** 4xx statuses APNs answers only after accepting the provider token or certificate (403 is its credential check). */
+const CREDENTIALS_ACCEPTED_STATUSES = new Set([400, 413]);
+const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-accepted' });
 const TRANSPORT_ERROR = 'unknown transport error';
 const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
 const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
@@ -270,5 +273,6 @@ export function classifyFailure(failed: FailedSend): AttemptResult {
   const refused = status === 403 ? REFUSED_CREDENTIALS.get(reason) : undefined;
   if (refused !== undefined) return { ...verdict, providerReason: reason, evidence: { kind: 'credentials-refused', advice: refused } };
   if (SUSPECT_REASONS.has(reason)) return { ...verdict, providerReason: reason, evidence: SUSPECT_EVIDENCE };
+  if (CREDENTIALS_ACCEPTED_STATUSES.has(status)) return { ...verdict, evidence: CREDENTIALS_ACCEPTED };
   return verdict;
 }

@@ -54,6 +54,7 @@ const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
   advice:
     "FCM answers SENDER_ID_MISMATCH for most device tokens of this entry: the service account in ServiceFileLocation likely belongs to another Firebase project than the app's; use a service account of the app's own project",
 });
+const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-accepted' });
 /** OAuth errors by which the token endpoint refuses the service account itself (RFC 6749 §5.2). */
 const REFUSING_GRANT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'access_denied']);
 const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
@@ -256,6 +257,8 @@ export function classifyFcmAnswer(answer: FcmHttpAnswer): AttemptResult {
   const reason = errorCode ?? google?.status ?? `HTTP ${answer.status}`;
   const refused = refusedCredentialsAdvice(answer.status, errorCode, google?.status);
   if (refused !== undefined) return { kind: 'final', outcome: 'FAIL', error, reason, providerReason: errorCode ?? google?.status, evidence: { kind: 'credentials-refused', advice: refused } };
+  // FCM checks the message only once it has accepted the access token.
+  if (errorCode === 'INVALID_ARGUMENT') return { kind: 'final', outcome: 'FAIL', error, reason, evidence: CREDENTIALS_ACCEPTED };
   return { kind: 'final', outcome: 'FAIL', error, reason };
 }
 
