@@ -90,7 +90,7 @@ export class ProxyMetrics {
   });
   readonly entryUp = new Gauge({
     name: 'service_entry_up',
-    help: '1 while the provider accepts the entry\'s credentials, 0 after it refused them (until the next delivery)',
+    help: '1 while the provider accepts the entry\'s credentials, 0 after it refused them (until an answer shows them accepted again)',
     labelNames: ['platform_type'],
     // With workers: 0 if any of them saw the credentials refused.
     aggregator: 'min',

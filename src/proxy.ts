@@ -46,7 +46,7 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** What watches each entry's answers: the REMOVE guard's settings and where withheld REMOVEs are counted. */
+/** For the watch on each entry's answers: where withheld REMOVEs are counted, how often a failed entry is checked again. */
 export interface EntryWatchOptions {
   metrics?: ProxyMetrics;
   /** How often a failed entry's credentials are checked again (default 60 s). */

@@ -51,7 +51,7 @@ export class RemoveGuard {
     return { withhold: verdict === 'suspect' && this.isSuspect() };
   }
 
-  /** Whether the entry's recent answers are mostly suspect now (what a new suspect answer would not add to). */
+  /** Whether the window as it stands at `now` meets the rule: the entry is suspect. */
   suspect(now: number): boolean {
     if (!this.settings.enabled) return false;
     this.expire(now);

@@ -55,7 +55,7 @@ const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
     "FCM answers SENDER_ID_MISMATCH for most device tokens of this entry: the service account in ServiceFileLocation likely belongs to another Firebase project than the app's; use a service account of the app's own project",
 });
 const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-accepted' });
-/** OAuth errors by which the token endpoint refuses the service account itself (RFC 6749 §5.2). */
+/** OAuth errors by which the token endpoint refuses the service account itself, not the request's form. */
 const REFUSING_GRANT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'access_denied']);
 const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
 const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
