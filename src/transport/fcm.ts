@@ -347,8 +347,7 @@ function parseGoogleError(body: string): { message?: string; status?: string; er
  * firebase-admin caches the token and asks again when less than 5 minutes of it are left.
  */
 export class ServiceAccountCredential implements Credential {
-  /** Set while the token endpoint's latest answer refused the service account; cleared by a token issued. */
-  refusal: OAuthRefusal | undefined;
+  private refused: OAuthRefusal | undefined;
 
   constructor(
     private readonly account: FcmServiceAccount,
@@ -356,6 +355,11 @@ export class ServiceAccountCredential implements Credential {
     private readonly agent?: https.Agent,
     private readonly logger?: Logger,
   ) {}
+
+  /** Set while the token endpoint's latest answer refused the service account; cleared by a token issued. */
+  get refusal(): OAuthRefusal | undefined {
+    return this.refused;
+  }
 
   async getAccessToken(): Promise<GoogleOAuthAccessToken> {
     try {
@@ -384,11 +388,11 @@ export class ServiceAccountCredential implements Credential {
       json = undefined;
     }
     if (answer.status === 200 && typeof json?.access_token === 'string' && typeof json.expires_in === 'number') {
-      this.refusal = undefined;
+      this.refused = undefined;
       return { access_token: json.access_token, expires_in: json.expires_in };
     }
     if (typeof json?.error === 'string' && REFUSING_GRANT_ERRORS.has(json.error)) {
-      this.refusal = { error: json.error, description: String(json.error_description ?? '').slice(0, 200) };
+      this.refused = { error: json.error, description: String(json.error_description ?? '').slice(0, 200) };
     }
     // The Go client's wording: `oauth2: "invalid_grant" "Invalid JWT Signature."`.
     if (typeof json?.error === 'string') throw new Error(`oauth2: "${json.error}" "${String(json.error_description ?? '')}"`);
