@@ -32,6 +32,8 @@ export interface StartOptions {
   listen?: { host?: string; port: number };
   /** /metrics text when this instance is one of several workers (summed over all of them). */
   metricsText?: () => Promise<string>;
+  /** The configuration file read, for /version; null or absent: none (the built-in test configuration). */
+  configSource?: string | null;
 }
 
 export interface RunningProxy {
@@ -125,7 +127,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       metricsText: options.metricsText,
       // The original's headers only where its throttle stands alone; real limits answer with 429s.
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
-      version: { ...buildInfo(), mode: config.Mode },
+      version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       entryStates: () => states,
       access,
       trustProxy,

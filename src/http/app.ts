@@ -21,7 +21,8 @@ export interface HttpAppDeps {
   enableMetrics: boolean;
   /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (§10, §15.2). Undefined: no such headers. */
   throttlePerSec: number | undefined;
-  version: { hash: string; version: string; mode?: string };
+  /** `config`: the configuration file read, or `built-in`. */
+  version: { hash: string; version: string; mode?: string; config?: string };
   entryStates: () => readonly EntryState[];
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
