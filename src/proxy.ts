@@ -121,6 +121,8 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     const app = createHttpApp({
       dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
       inspector,
+      // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
+      inspectorRequiresServerId: config.Mode === 'test',
       metrics,
       logger,
       enableMetrics: config.EnableMetrics,

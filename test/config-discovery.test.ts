@@ -276,6 +276,9 @@ describe('config discovery: the push-proxy command', () => {
       assert.equal(banner.mode, 'test');
       assert.equal(banner.config, 'built-in');
       assert.equal(version.config, 'built-in');
+      // The inspector shows one server id at a time in test mode: the warning says how to ask for one.
+      const warning = JSON.parse(await cli.waitFor(/TEST MODE/)) as { msg: string };
+      assert.ok(warning.msg.includes(`/inspect?server_id=YOUR_SERVER_ID`), warning.msg);
       assert.equal(await stop(cli), 0);
     } finally {
       cli.child.kill('SIGKILL');
