@@ -34,10 +34,10 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
   --require-config  with no configuration file found, stop (exit code 2) instead of starting test mode
                     (also: PUSH_PROXY_REQUIRE_CONFIG=true; the Docker image sets it). PUSH_PROXY_MODE=test
                     still starts the built-in test mode
-  --version       print build information
-  tenants         manage hosted mode's tenants and their keys ("push-proxy tenants --help")
-  dev-cert        make a development CA, server and client certificate for HTTPS and mTLS
-  healthcheck     exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
+  --version         print build information
+  tenants           manage hosted mode's tenants and their keys ("push-proxy tenants --help")
+  dev-cert          make a development CA, server and client certificate for HTTPS and mTLS
+  healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
 `;
 
 async function main(argv: string[]): Promise<void> {
