@@ -6,7 +6,7 @@
  */
 import cluster from 'node:cluster';
 import type { Logger } from 'pino';
-import { builtInTestConfig, findConfigFile, loadConfigFile, type LoadedConfig } from './config/load';
+import { loadStartupConfig, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
 import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
@@ -22,17 +22,22 @@ import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, worker
 
 export const EXIT_CONFIG_ERROR = 2;
 
-const USAGE = `Usage: push-proxy [--config FILE] [--version]
+const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
        push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
        push-proxy healthcheck [--config FILE]
 
-  --config FILE   configuration file (also: PUSH_PROXY_CONFIG, else config/push-proxy.json;
-                  with none, test mode with the built-in sandbox APNs and FCM peers)
-  --version       print build information
-  tenants         manage hosted mode's tenants and their keys ("push-proxy tenants --help")
-  dev-cert        make a development CA, server and client certificate for HTTPS and mTLS
-  healthcheck     exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
+  --config FILE     configuration file (also: PUSH_PROXY_CONFIG). Without one, the first that exists of
+                    config/push-proxy.json, then the original's mattermost-push-proxy.json in the
+                    temporary directory (/tmp), config/, ../config/ and the working directory;
+                    with none, test mode with the built-in sandbox APNs and FCM peers
+  --require-config  with no configuration file found, stop (exit code 2) instead of starting test mode
+                    (also: PUSH_PROXY_REQUIRE_CONFIG=true; the Docker image sets it). PUSH_PROXY_MODE=test
+                    still starts the built-in test mode
+  --version         print build information
+  tenants           manage hosted mode's tenants and their keys ("push-proxy tenants --help")
+  dev-cert          make a development CA, server and client certificate for HTTPS and mTLS
+  healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -58,24 +63,23 @@ async function main(argv: string[]): Promise<void> {
   }
 
   tuneHeap();
-  const file = findConfigFile(argv, process.env, process.cwd());
-  const loaded: LoadedConfig = file ? loadConfigFile(file, process.env) : builtInTestConfig(process.env);
+  const loaded = loadStartupConfig(argv, process.env, process.cwd());
   const { config } = loaded;
-  if (cluster.isWorker) return runWorker(loaded, file);
+  if (cluster.isWorker) return runWorker(loaded);
 
   const logger = createLogger(config);
   for (const warning of loaded.warnings) logger.warn(warning);
   const workers = resolveWorkerCount(config.Workers);
   if (workers > 1) {
-    const reason = singleProcessReason(config, !file);
+    const reason = singleProcessReason(config, loaded.source === null);
     if (!reason) return runWorkers(loaded, workers, logger);
     logger.warn(`Workers is ${config.Workers}, but ${reason}: running one process`);
   }
-  await runSingleProcess(loaded, file, logger);
+  await runSingleProcess(loaded, logger);
 }
 
 /** The whole proxy in this process; SIGTERM/SIGINT finish requests under way, then stop. */
-async function runSingleProcess(loaded: LoadedConfig, file: string | null, logger: Logger, link?: WorkerLink): Promise<void> {
+async function runSingleProcess(loaded: LoadedConfig, logger: Logger, link?: WorkerLink): Promise<void> {
   const { config } = loaded;
   let sandbox: Sandbox | undefined;
   let proxy: RunningProxy | undefined;
@@ -97,14 +101,14 @@ async function runSingleProcess(loaded: LoadedConfig, file: string | null, logge
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
 
-  if (!file) {
+  if (loaded.source === null) {
     sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
     config.ApplePushSettings = sandbox.appleEntries;
     config.AndroidPushSettings = sandbox.androidEntries;
   }
 
   try {
-    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa, metricsText: link?.metricsText });
+    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa, metricsText: link?.metricsText, configSource: loaded.source });
   } catch (err) {
     await sandbox?.close();
     throw err;
@@ -119,9 +123,9 @@ async function runSingleProcess(loaded: LoadedConfig, file: string | null, logge
 }
 
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */
-function runWorker(loaded: LoadedConfig, file: string | null): Promise<void> {
+function runWorker(loaded: LoadedConfig): Promise<void> {
   const logger = createLogger(loaded.config).child({ worker: cluster.worker?.id });
-  return runSingleProcess(loaded, file, logger, new WorkerLink());
+  return runSingleProcess(loaded, logger, new WorkerLink());
 }
 
 async function runWorkers(loaded: LoadedConfig, count: number, logger: Logger): Promise<void> {
@@ -139,9 +143,11 @@ function printBanner(logger: Logger, loaded: LoadedConfig, listening: { url: str
   const { config } = loaded;
   const { url, platforms } = listening;
   const processes = workers > 1 ? ` with ${workers} workers` : '';
-  logger.info({ mode: config.Mode, config: loaded.source ?? 'built-in', url, platforms, workers }, `Push Proxy listening on ${url} in ${config.Mode} mode${processes}`);
+  const source = loaded.source ?? 'built-in';
+  logger.info({ mode: config.Mode, config: source, url, platforms, workers }, `Push Proxy listening on ${url} in ${config.Mode} mode${processes} (config: ${source})`);
   if (config.Mode === 'test') {
-    logger.warn(`TEST MODE: a test service, not for production traffic${config.Inspector ? `; every notification is shown at ${url}/inspect` : ''}`);
+    const inspector = config.Inspector ? `; each chat server's notifications are shown at ${url}/inspect?server_id=YOUR_SERVER_ID (the server_id it sends)` : '';
+    logger.warn(`TEST MODE: a test service, not for production traffic${inspector}`);
   }
   if (sandbox) {
     logger.info(

@@ -34,6 +34,8 @@ export interface StartOptions {
   listen?: { host?: string; port: number };
   /** /metrics text when this instance is one of several workers (summed over all of them). */
   metricsText?: () => Promise<string>;
+  /** The configuration file read, for /version; null or absent: none (the built-in test configuration). */
+  configSource?: string | null;
 }
 
 export interface RunningProxy {
@@ -162,13 +164,15 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     const app = createHttpApp({
       dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
       inspector,
+      // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
+      inspectorRequiresServerId: config.Mode === 'test',
       metrics,
       logger,
       enableMetrics: config.EnableMetrics,
       metricsText: options.metricsText,
       // The original's headers only where its throttle stands alone; real limits answer with 429s.
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
-      version: { ...buildInfo(), mode: config.Mode },
+      version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       entryStates: states,
       access,
       trustProxy,

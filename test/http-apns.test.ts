@@ -278,7 +278,7 @@ describe('HTTP API: validation, routing and the original texts', () => {
     assert.equal(root.text, '<html><body>Mattermost Push Proxy</body></html>');
     assert.equal(root.headers.get('content-type'), 'text/html; charset=utf-8');
     const version = await get(`${base}/version`);
-    assert.match(version.text, /^\{"hash":"[^"]+","version":"[^"]+","mode":"eas"\}\n$/);
+    assert.match(version.text, /^\{"hash":"[^"]+","version":"[^"]+","mode":"eas","config":"built-in"\}\n$/);
   });
 
   it('exact paths: 404 with Go text, 405 with an empty body', async () => {

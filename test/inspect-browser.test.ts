@@ -1,6 +1,8 @@
 /**
  * The inspector page in a real headless Chromium: notifications appear live without a reload, message text
- * is shown as text (never markup), the server-id filter works, and the layout holds at phone width.
+ * is shown as text (never markup), the server-id filter works, and the layout holds at phone width. The
+ * proxy runs in test mode, where the page shows one server id's notifications and none without one; an
+ * eas-mode proxy shows every server's.
  *
  * Needs /usr/bin/chromium (CI installs Debian's `chromium`). Without it this test fails: it never skips.
  * PUSH_PROXY_SCREENSHOT=FILE saves the desktop screenshot there (docs/inspector.png is made this way).
@@ -82,7 +84,12 @@ describe('inspector page in a real browser', () => {
       await page.locator('#mode:not([hidden])').waitFor();
       assert.match((await page.locator('#mode').textContent()) ?? '', /Test service \(mode: test\)/);
       assert.match((await page.locator('#curl').textContent()) ?? '', new RegExp(`^curl -s ${proxy.url}/api/v1/send_push -d '\\{"platform":"apple_rn-v2"`));
-      assert.match((await page.locator('#status').textContent()) ?? '', /Live · \d+ notifications? shown/);
+      assert.match((await page.locator('#status').textContent()) ?? '', /Live · 0 notifications shown: enter a server id/);
+      // Test mode without a server id: nothing listed, and a visible explanation of how to ask.
+      assert.equal(await page.locator('#list > li').count(), 0);
+      assert.ok(await page.locator('#empty').isVisible());
+      assert.match((await page.locator('#empty').textContent()) ?? '', /one chat server's notifications at a time.*\?server_id=YOUR_SERVER_ID/);
+      assert.equal(await page.locator('#server-id').getAttribute('placeholder'), 'your server id');
     } finally {
       await context.close();
     }
@@ -101,14 +108,14 @@ describe('inspector page in a real browser', () => {
     const desktop = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
     try {
-      const wide = await open(desktop);
+      const wide = await open(desktop, '?server_id=demo');
       await wide.locator('#list > li').first().locator('summary').click();
       const desktopFile = process.env.PUSH_PROXY_SCREENSHOT || path.join(screenshots, 'inspector-desktop.png');
       mkdirSync(path.dirname(desktopFile), { recursive: true });
       await wide.screenshot({ path: desktopFile, fullPage: true, animations: 'disabled' });
       t.diagnostic(`desktop screenshot: ${desktopFile}`);
 
-      const narrow = await open(phone);
+      const narrow = await open(phone, '?server_id=demo');
       await narrow.locator('#list > li').first().locator('summary').click();
       const width = (await narrow.evaluate('document.documentElement.scrollWidth')) as number;
       assert.ok(width <= 390, `the page is ${width} px wide at a 390 px viewport`);
@@ -123,7 +130,7 @@ describe('inspector page in a real browser', () => {
   it('a notification appears live, newest first, without the page reloading', SLOW, async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     try {
-      const page = await open(context);
+      const page = await open(context, '?server_id=demo');
       // Browser-side code as strings: this project compiles without the DOM library.
       await page.evaluate('window.__sameDocument = true');
       const navigations: string[] = [];
@@ -157,7 +164,8 @@ describe('inspector page in a real browser', () => {
   it('shows untrusted text as text: no element, no script runs', SLOW, async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     try {
-      const page = await open(context);
+      const page = await open(context, '?server_id=demo');
+      const odd = await open(context, `?${new URLSearchParams({ server_id: XSS_SERVER })}`);
       await sendOk(message({ message: XSS }));
       await sendOk(message({ server_id: XSS_SERVER, platform: 'windows-v2' }));
 
@@ -166,24 +174,27 @@ describe('inspector page in a real browser', () => {
       assert.equal(await row.locator('.preview').textContent(), `Town Square — ${XSS}`);
       await row.locator('summary').click();
       assert.ok(((await row.locator('pre').nth(1).textContent()) ?? '').includes('<script>window.__xss=2</script>'));
-      const refused = page.locator('#list > li', { hasText: 'missing platform property' }).first();
+      const refused = odd.locator('#list > li', { hasText: 'missing platform property' }).first();
       await refused.waitFor();
       assert.equal(await refused.locator('.server').textContent(), XSS_SERVER);
 
-      assert.equal(await page.evaluate('window.__xss'), undefined);
-      assert.equal(await page.locator('#list img, #list script, #list svg').count(), 0);
-      assert.equal(await page.locator('script').count(), 1, 'only the page script');
+      for (const p of [page, odd]) {
+        assert.equal(await p.evaluate('window.__xss'), undefined);
+        assert.equal(await p.locator('#list img, #list script, #list svg').count(), 0);
+        assert.equal(await p.locator('script').count(), 1, 'only the page script');
+      }
     } finally {
       await context.close();
     }
   });
 
-  it('filters by server id, keeps it in the URL, and a shared link opens filtered', SLOW, async () => {
+  it('test mode: shows only the server id entered, keeps it in the URL, a shared link opens filtered, and none without one', SLOW, async () => {
     await sendOk(message({ server_id: 'acme-chat', message: 'for acme only' }));
+    await sendOk(message({ message: 'demo, never shown to acme' }));
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     try {
       const page = await open(context);
-      assert.ok((await page.locator('#list > li:not([data-server="acme-chat"])').count()) > 0);
+      assert.equal(await page.locator('#list > li').count(), 0);
 
       await page.locator('#server-id').fill('acme-chat');
       await page.locator('#server-id').press('Enter');
@@ -191,6 +202,8 @@ describe('inspector page in a real browser', () => {
       await page.locator('#status.live').waitFor();
       await page.locator('#list > li', { hasText: 'for acme only' }).waitFor();
       assert.equal(await page.locator('#list > li:not([data-server="acme-chat"])').count(), 0);
+      assert.equal(await page.locator('#list > li', { hasText: 'demo, never shown to acme' }).count(), 0);
+      assert.ok(await page.locator('#empty').isHidden());
 
       // Live rows are filtered too.
       await sendOk(message({ message: 'demo, hidden by the filter' }));
@@ -204,12 +217,51 @@ describe('inspector page in a real browser', () => {
       assert.equal(await shared.locator('#list > li').count(), 2);
       assert.match((await shared.locator('#status').textContent()) ?? '', /2 notifications shown from server id “acme-chat”/);
 
+      // Cleared: nothing again, and the explanation instead.
       await page.locator('#server-id').fill('');
       await page.locator('#server-id').press('Enter');
       await page.waitForURL(/\/inspect$/);
-      await page.locator('#list > li', { hasText: 'demo, hidden by the filter' }).waitFor();
+      await page.locator('#status.live').waitFor();
+      await page.locator('#empty:not([hidden])').waitFor();
+      assert.equal(await page.locator('#list > li').count(), 0);
+      assert.match((await page.locator('#empty').textContent()) ?? '', /\?server_id=YOUR_SERVER_ID/);
+      await sendOk(message({ message: 'demo, after clearing' }));
+      await sendOk(message({ server_id: 'acme-chat', message: 'acme, after clearing' }));
+      // The shared page (still on acme-chat) gets its row: by then the cleared page would have had its own.
+      await shared.locator('#list > li', { hasText: 'acme, after clearing' }).waitFor();
+      assert.equal(await page.locator('#list > li').count(), 0);
     } finally {
       await context.close();
+    }
+  });
+
+  it('eas mode: every server\'s notifications without a server id, and the filter still works', SLOW, async () => {
+    const eas = await startTestProxy(
+      testConfig({ apple: sandbox.appleEntries, android: sandbox.androidEntries, Inspector: true }),
+      sandbox.trustedCa,
+    );
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    try {
+      const easSend = `${eas.url}/api/v1/send_push`;
+      assert.equal((await post(easSend, message({ server_id: 'one', message: 'from one' }))).status, 200);
+      assert.equal((await post(easSend, message({ server_id: 'two', message: 'from two' }))).status, 200);
+      context.setDefaultTimeout(10_000);
+      const page = await context.newPage();
+      page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+      await page.goto(`${eas.url}/inspect`);
+      await page.locator('#status.live').waitFor();
+      assert.equal(await page.locator('#list > li').count(), 2);
+      assert.ok(await page.locator('#empty').isHidden());
+      assert.equal(await page.locator('#server-id').getAttribute('placeholder'), 'all servers');
+      await page.locator('#server-id').fill('two');
+      await page.locator('#server-id').press('Enter');
+      await page.waitForURL(/\/inspect\?server_id=two$/);
+      await page.locator('#status.live').waitFor();
+      await page.locator('#list > li', { hasText: 'from two' }).waitFor();
+      assert.equal(await page.locator('#list > li').count(), 1);
+    } finally {
+      await context.close();
+      await eas.close();
     }
   });
 

@@ -12,7 +12,7 @@ import helmet from 'helmet';
 import type { DeliveryRecord } from '../src/delivery/dispatcher';
 import { INSPECTOR_SCRIPT } from '../src/inspect/client';
 import { NotificationInspector, type InspectedNotification } from '../src/inspect/inspector';
-import { inspectorRoutes, readInspectQuery } from '../src/inspect/routes';
+import { inspectorRoutes, readInspectQuery, SERVER_ID_HINT } from '../src/inspect/routes';
 import type { RunningProxy } from '../src/proxy';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
 
@@ -143,7 +143,7 @@ async function openStream(url: string): Promise<{
   };
 }
 
-async function fetchInspect(base: string, query = ''): Promise<{ status: number; body: { notifications: InspectedNotification[]; status?: string; error?: string } }> {
+async function fetchInspect(base: string, query = ''): Promise<{ status: number; body: { notifications: InspectedNotification[]; hint?: string; status?: string; error?: string } }> {
   const answer = await get(`${base}/api/v1/inspect${query}`);
   return { status: answer.status, body: JSON.parse(answer.text) };
 }
@@ -222,6 +222,21 @@ describe('inspector over HTTP, end to end', () => {
     assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.outcome), ['FAIL']);
     assert.deepEqual((await fetchInspect(proxy.url, '?server_id=nobody')).body.notifications, []);
     assert.equal((await fetchInspect(proxy.url, '?server_id=')).body.notifications.length, 3);
+  });
+
+  it('eas mode: without a server id, every server\'s notifications and no hint', async () => {
+    const { body } = await fetchInspect(proxy.url);
+    assert.deepEqual([...new Set(body.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
+    assert.equal(body.hint, undefined);
+    const stream = await openStream(`${proxy.url}/inspect/events`);
+    try {
+      const data = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      assert.equal(data.serverIdRequired, false);
+      assert.equal(data.hint, undefined);
+      assert.deepEqual([...new Set(data.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
+    } finally {
+      stream.close();
+    }
   });
 
   it('odd query strings get a 400 JSON FAIL or are ignored, never an error page', async () => {
@@ -306,6 +321,76 @@ describe('inspector over HTTP, end to end', () => {
     }
     // It must parse as JavaScript (it is shipped as a string, so tsc does not check it).
     assert.doesNotThrow(() => new Function(INSPECTOR_SCRIPT));
+  });
+});
+
+describe('test mode: each evaluator sees only the server id asked for', () => {
+  let apns: ApnsFixture;
+  let proxy: RunningProxy;
+  let send: string;
+
+  before(async () => {
+    apns = await startApnsFixture();
+    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], Mode: 'test' }), [apns.ca.certPem]);
+    send = `${proxy.url}/api/v1/send_push`;
+    assert.equal((await post(send, message({ server_id: 'alice-server', message: 'secret of alice' }))).text, '{"status":"OK"}\n');
+    assert.equal((await post(send, message({ server_id: 'bob-server', message: 'secret of bob' }))).text, '{"status":"OK"}\n');
+  });
+  after(async () => {
+    await proxy.close();
+    await apns.close();
+  });
+
+  it('JSON: only the asked server id\'s notifications; none without one, with a hint saying how to ask', async () => {
+    const alice = await get(`${proxy.url}/api/v1/inspect?server_id=alice-server`);
+    const aliceBody = JSON.parse(alice.text) as { notifications: InspectedNotification[]; hint?: string };
+    assert.deepEqual(aliceBody.notifications.map((n) => n.serverId), ['alice-server']);
+    assert.equal(aliceBody.hint, undefined);
+    assert.ok(alice.text.includes('secret of alice'));
+    assert.ok(!alice.text.includes('secret of bob'), 'another server\'s message text is shown');
+
+    for (const query of ['', '?server_id=', '?limit=5']) {
+      const answer = await get(`${proxy.url}/api/v1/inspect${query}`);
+      assert.equal(answer.status, 200, query);
+      assert.deepEqual(JSON.parse(answer.text), { notifications: [], hint: SERVER_ID_HINT }, query);
+    }
+    assert.match(SERVER_ID_HINT, /\?server_id=YOUR_SERVER_ID/);
+  });
+
+  it('event stream: the snapshot and live notifications of the asked server id only', async () => {
+    const stream = await openStream(`${proxy.url}/inspect/events?server_id=bob-server`);
+    try {
+      const snapshot = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      assert.equal(snapshot.serverIdRequired, true);
+      assert.equal(snapshot.hint, undefined);
+      assert.deepEqual(snapshot.notifications.map((n) => n.serverId), ['bob-server']);
+      // Sent in this order, so the first event this stream gets tells whether alice's was let through.
+      assert.equal((await post(send, message({ server_id: 'alice-server', message: 'alice live' }))).text, '{"status":"OK"}\n');
+      assert.equal((await post(send, message({ server_id: 'bob-server', message: 'bob live' }))).text, '{"status":"OK"}\n');
+      const live = await stream.next();
+      assert.equal(live.event, 'notification');
+      assert.equal((JSON.parse(live.data) as InspectedNotification).serverId, 'bob-server');
+      assert.ok(live.data.includes('bob live'));
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('event stream without a server id: an empty snapshot with the hint, and nothing live', async () => {
+    const stream = await openStream(`${proxy.url}/inspect/events`);
+    const alice = await openStream(`${proxy.url}/inspect/events?server_id=alice-server`);
+    try {
+      const snapshot = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      assert.deepEqual(snapshot, { capacity: 200, serverId: null, serverIdRequired: true, notifications: [], hint: SERVER_ID_HINT });
+      await alice.next();
+      assert.equal((await post(send, message({ server_id: 'alice-server', message: 'alice again' }))).text, '{"status":"OK"}\n');
+      // Once alice's own stream has it, every stream that was going to get it has been written to.
+      assert.equal((await alice.next()).event, 'notification');
+      await assert.rejects(stream.next(500), /no event within the time limit/);
+    } finally {
+      stream.close();
+      alice.close();
+    }
   });
 });
 

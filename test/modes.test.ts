@@ -32,7 +32,7 @@ describe('GET /version names the mode', () => {
     const proxy = await startTestProxy(testConfig({ Mode: 'test' }), []);
     try {
       const body = JSON.parse((await get(`${proxy.url}/version`)).text) as Record<string, string>;
-      assert.deepEqual(Object.keys(body), ['hash', 'version', 'mode']);
+      assert.deepEqual(Object.keys(body), ['hash', 'version', 'mode', 'config']);
       assert.equal(body.mode, 'test');
     } finally {
       await proxy.close();

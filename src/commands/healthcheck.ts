@@ -4,11 +4,11 @@
  */
 import http from 'node:http';
 import https from 'node:https';
-import { builtInTestConfig, findConfigFile, loadConfigFile, parseListenAddress } from '../config/load';
+import { loadStartupConfig, parseListenAddress } from '../config/load';
 
 export async function runHealthcheck(argv: readonly string[], env: Record<string, string | undefined>, cwd: string): Promise<boolean> {
-  const file = findConfigFile(argv, env, cwd);
-  const { config } = file ? loadConfigFile(file, env) : builtInTestConfig(env);
+  // The same search as the server's (and the same refusal when a file is required but missing).
+  const { config } = loadStartupConfig(argv, env, cwd);
   const { port } = parseListenAddress(config.ListenAddress);
   const client = config.TLSCertFile ? https : http;
   return new Promise((resolve) => {

@@ -4,6 +4,7 @@
  * Anything an operator must fix is a ConfigError naming the key and what to do.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import schema from '../../config/push-proxy.schema.json';
@@ -11,6 +12,11 @@ import { ConfigError } from './errors';
 import type { LogFormat, Mode, ProxyConfig } from './types';
 
 export const DEFAULT_CONFIG_FILE = 'config/push-proxy.json';
+/** The original's default file name: an operator's existing file, mounted as is, must be found. */
+export const ORIGINAL_CONFIG_NAME = 'mattermost-push-proxy.json';
+/** With it, starting without a configuration file is an error instead of test mode (the Docker image sets it). */
+export const REQUIRE_CONFIG_ENV = 'PUSH_PROXY_REQUIRE_CONFIG';
+export const REQUIRE_CONFIG_FLAG = '--require-config';
 export const TEST_MODE_LISTEN_ADDRESS = ':8066';
 
 /** Environment variables for what operators change per deployment. */
@@ -61,8 +67,34 @@ const NESTED_OBJECT_KEYS = {
   RemoveGuard: Object.keys(schema.properties.RemoveGuard.properties),
 } as const;
 
-/** `--config FILE`, `--config=FILE` or the original's `-config FILE`, then PUSH_PROXY_CONFIG, then config/push-proxy.json. */
-export function findConfigFile(argv: readonly string[], env: Env, cwd: string): string | null {
+/**
+ * Where a configuration is looked for when none is named, in order: ours, then the original's default name in
+ * the original's places (the temporary directory, ./config, ../config, the working directory).
+ * The original looks in /tmp literally; we take os.tmpdir() (which is /tmp unless TMPDIR is set) so that a test
+ * can point it at a directory of its own instead of the machine's shared /tmp.
+ */
+export function defaultConfigCandidates(cwd: string, tmpDir: string): string[] {
+  return [
+    path.resolve(cwd, DEFAULT_CONFIG_FILE),
+    path.resolve(tmpDir, ORIGINAL_CONFIG_NAME),
+    path.resolve(cwd, 'config', ORIGINAL_CONFIG_NAME),
+    path.resolve(cwd, '..', 'config', ORIGINAL_CONFIG_NAME),
+    path.resolve(cwd, ORIGINAL_CONFIG_NAME),
+  ];
+}
+
+export interface ConfigSearch {
+  /** The file found, or null. */
+  file: string | null;
+  /** Every path looked at, in order (for the message when a configuration is required and none was found). */
+  tried: string[];
+}
+
+/**
+ * `--config FILE`, `--config=FILE` or the original's `-config FILE`, then PUSH_PROXY_CONFIG (a named file must
+ * exist); with neither, the first of defaultConfigCandidates that exists.
+ */
+export function searchConfigFile(argv: readonly string[], env: Env, cwd: string, tmpDir = os.tmpdir()): ConfigSearch {
   let named: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
@@ -80,10 +112,48 @@ export function findConfigFile(argv: readonly string[], env: Env, cwd: string): 
     const candidates = [path.resolve(cwd, named), path.resolve(cwd, 'config', named), path.resolve(cwd, '..', 'config', named)];
     const found = candidates.find((c) => existsSync(c));
     if (!found) throw new ConfigError(`config file ${named} not found (looked in ${candidates.join(', ')}). Check the path given with --config or PUSH_PROXY_CONFIG.`);
-    return found;
+    return { file: found, tried: candidates };
   }
-  const fallback = path.resolve(cwd, DEFAULT_CONFIG_FILE);
-  return existsSync(fallback) ? fallback : null;
+  const candidates = defaultConfigCandidates(cwd, tmpDir);
+  return { file: candidates.find((c) => existsSync(c)) ?? null, tried: candidates };
+}
+
+/** The file searchConfigFile finds, or null. */
+export function findConfigFile(argv: readonly string[], env: Env, cwd: string, tmpDir = os.tmpdir()): string | null {
+  return searchConfigFile(argv, env, cwd, tmpDir).file;
+}
+
+/** Why a configuration file is required (`--require-config`, or PUSH_PROXY_REQUIRE_CONFIG=true), or null. */
+export function configRequiredBy(argv: readonly string[], env: Env): string | null {
+  if (argv.includes(REQUIRE_CONFIG_FLAG)) return REQUIRE_CONFIG_FLAG;
+  const value = env[REQUIRE_CONFIG_ENV];
+  if (!value) return null;
+  const lower = value.toLowerCase();
+  if (lower === 'true' || lower === '1') return `${REQUIRE_CONFIG_ENV}=${value}`;
+  if (lower === 'false' || lower === '0') return null;
+  throw new ConfigError(`environment ${REQUIRE_CONFIG_ENV}="${value}" must be true or false (true: refuse to start without a configuration file).`);
+}
+
+/**
+ * The configuration the proxy starts with: the file found, else the built-in test mode. When a file is
+ * required, a missing one is a ConfigError listing every place looked at, unless test mode was asked for
+ * explicitly (PUSH_PROXY_MODE=test): a fleet that mounts no file must not answer OK into sandbox peers by accident.
+ */
+export function loadStartupConfig(argv: readonly string[], env: Env, cwd: string, tmpDir = os.tmpdir()): LoadedConfig {
+  const { file, tried } = searchConfigFile(argv, env, cwd, tmpDir);
+  if (file) return loadConfigFile(file, env);
+  const requiredBy = configRequiredBy(argv, env);
+  if (requiredBy && env.PUSH_PROXY_MODE !== 'test') {
+    throw new ConfigError(
+      `no configuration file found, and ${requiredBy} requires one. Looked for:\n` +
+        tried.map((c) => `  ${c}\n`).join('') +
+        `Give one with --config FILE or PUSH_PROXY_CONFIG, or put it in one of those places under the name ${path.basename(DEFAULT_CONFIG_FILE)} or ${ORIGINAL_CONFIG_NAME}. ` +
+        `Docker: -v /etc/push-proxy:/app/config:ro with the file named ${path.basename(DEFAULT_CONFIG_FILE)} or ${ORIGINAL_CONFIG_NAME} in /etc/push-proxy. ` +
+        `Kubernetes: a ConfigMap or Secret mounted at /app/config, or PUSH_PROXY_CONFIG set to the file's path. ` +
+        `To run the built-in test service without a file, set PUSH_PROXY_MODE=test.`,
+    );
+  }
+  return builtInTestConfig(env);
 }
 
 export function loadConfigFile(file: string, env: Env): LoadedConfig {

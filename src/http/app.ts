@@ -22,7 +22,8 @@ export interface HttpAppDeps {
   enableMetrics: boolean;
   /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (§10, §15.2). Undefined: no such headers. */
   throttlePerSec: number | undefined;
-  version: { hash: string; version: string; mode?: string };
+  /** `config`: the configuration file read, or `built-in`. */
+  version: { hash: string; version: string; mode?: string; config?: string };
   entryStates: () => readonly EntryState[];
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
@@ -30,6 +31,8 @@ export interface HttpAppDeps {
   trustProxy?: (address: string) => boolean;
   /** The notification inspector (/inspect, /api/v1/inspect), when enabled. */
   inspector?: NotificationInspector;
+  /** The inspector shows only the server_id asked for, and nothing without one (test mode). */
+  inspectorRequiresServerId?: boolean;
   /** Extra facts for /readyz (rate-limit store, tenants). */
   readinessDetails?: () => Record<string, unknown>;
   /** The text served at /metrics; this instance's registry by default (workers aggregate across processes). */
@@ -99,7 +102,7 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
     });
   }
 
-  if (deps.inspector) app.use(inspectorRoutes(deps.inspector));
+  if (deps.inspector) app.use(inspectorRoutes(deps.inspector, { requireServerId: deps.inspectorRequiresServerId }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain; charset=utf-8').send('404 page not found\n');

@@ -22,6 +22,8 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
   let retryTimer = 0;
   let retryDelay = 2000;
   let typingTimer = 0;
+  // Set by the server's snapshot: a test service shows nothing until a server id is given, and says how.
+  let hint = '';
   const shown = new Set();
 
   // The only way this script creates content: strings become text nodes, never markup.
@@ -162,12 +164,15 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
     };
     let text = words[state] + ' · ' + count + (count === 1 ? ' notification' : ' notifications') + ' shown';
     if (filter) text += ' from server id “' + filter + '”';
+    else if (hint) text += ': enter a server id';
     statusLine.textContent = text;
     statusLine.className = 'status ' + state;
     empty.hidden = count > 0 || state !== 'live';
-    empty.textContent = filter
-      ? 'Nothing from server id “' + filter + '” among the last ' + capacity + ' notifications.'
-      : 'No notifications yet. Send one with the command above.';
+    empty.textContent = hint
+      ? hint
+      : filter
+        ? 'Nothing from server id “' + filter + '” among the last ' + capacity + ' notifications.'
+        : 'No notifications yet. Send one with the command above.';
   }
 
   function connect() {
@@ -183,6 +188,8 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
       const data = JSON.parse(event.data);
       if (data.capacity > 0) capacity = data.capacity;
       $('capacity').textContent = String(capacity);
+      hint = typeof data.hint === 'string' ? data.hint : '';
+      input.placeholder = data.serverIdRequired ? 'your server id' : 'all servers';
       showAll(data.notifications);
       state = 'live';
       retryDelay = 2000;
@@ -223,7 +230,7 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
     const box = $('mode');
     box.replaceChildren();
     if (mode === 'test') {
-      box.append(el('b', '', 'Test service'), ' (mode: test). Anyone who can reach this proxy can read these notifications: send test messages only.');
+      box.append(el('b', '', 'Test service'), ' (mode: test). It shows the notifications of the server id you enter, to anyone who enters it: send test messages only.');
     } else {
       box.append(el('b', '', 'Mode: ' + mode + '.'), ' Anyone who can open this page can read these notifications.');
     }

@@ -16,7 +16,17 @@ export interface InspectorRouteOptions {
   heartbeatMs?: number;
   /** A client that reads nothing is dropped once this much waits for it; it reconnects to a fresh snapshot. */
   maxQueuedBytes?: number;
+  /**
+   * Show only the notifications of the `server_id` asked for, and none without one (a public test service:
+   * evaluators must not read each other's messages). Off: everything, optionally filtered.
+   */
+  requireServerId?: boolean;
 }
+
+/** What the JSON, the event stream and the page say when a server id is required and none was given. */
+export const SERVER_ID_HINT =
+  'This is a test service: the inspector shows one chat server\'s notifications at a time, and none without a server id. ' +
+  'Ask for yours with ?server_id=YOUR_SERVER_ID (the server_id your chat server sends with each notification; the curl example on /inspect uses "demo").';
 
 export const DEFAULT_MAX_STREAMS = 100;
 
@@ -64,7 +74,13 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
   const maxStreams = options.maxStreams ?? DEFAULT_MAX_STREAMS;
   const heartbeatMs = options.heartbeatMs ?? 15_000;
   const maxQueuedBytes = options.maxQueuedBytes ?? 4 * 1024 * 1024;
+  const requireServerId = options.requireServerId ?? false;
   let openStreams = 0;
+  /** Without a server id: everything, or, where one is required, nothing (with the hint saying how to ask). */
+  const hiddenWithout = (serverId: string | undefined): boolean => requireServerId && serverId === undefined;
+  const listFor = (serverId: string | undefined, limit?: number): InspectedNotification[] =>
+    hiddenWithout(serverId) ? [] : inspector.list({ serverId, limit });
+  const hintFor = (serverId: string | undefined): { hint?: string } => (hiddenWithout(serverId) ? { hint: SERVER_ID_HINT } : {});
 
   const router = express.Router({ strict: true, caseSensitive: true });
   const get = (path: string, handler: RequestHandler): void => {
@@ -90,7 +106,7 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
   get('/api/v1/inspect', (req, res) => {
     const q = query(req, res);
     if (!q.ok) return;
-    res.status(200).set('Cache-Control', 'no-store').json({ notifications: inspector.list({ serverId: q.serverId, limit: q.limit }) });
+    res.status(200).set('Cache-Control', 'no-store').json({ notifications: listFor(q.serverId, q.limit), ...hintFor(q.serverId) });
   });
 
   get('/inspect/events', (req, res) => {
@@ -121,12 +137,16 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
     }, Math.min(1000, heartbeatMs));
     tick.unref();
     // Subscribed in the same tick as the snapshot is taken: nothing can fall between the two.
-    const unsubscribe = inspector.subscribe((n: InspectedNotification) => {
-      if (serverId === undefined || n.serverId === serverId) write(sseEvent('notification', n));
-    });
+    const unsubscribe = hiddenWithout(serverId)
+      ? () => {}
+      : inspector.subscribe((n: InspectedNotification) => {
+          if (serverId === undefined || n.serverId === serverId) write(sseEvent('notification', n));
+        });
     res.on('close', () => finish());
     write('retry: 3000\n\n');
-    write(sseEvent('snapshot', { capacity: inspector.capacity, serverId: serverId ?? null, notifications: inspector.list({ serverId }) }));
+    write(sseEvent('snapshot', {
+      capacity: inspector.capacity, serverId: serverId ?? null, serverIdRequired: requireServerId, notifications: listFor(serverId), ...hintFor(serverId),
+    }));
 
     function write(chunk: string): void {
       if (finished) return;
