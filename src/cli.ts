@@ -46,7 +46,12 @@ async function main(argv: string[]): Promise<void> {
     return;
   }
   if (argv[0] === 'healthcheck') {
-    process.exitCode = (await runHealthcheck(argv.slice(1), process.env, process.cwd())) ? 0 : 1;
+    // A container runtime reserves exit code 2 of a health check: a configuration it cannot read is unhealthy (1).
+    process.exitCode = (await runHealthcheck(argv.slice(1), process.env, process.cwd()).catch((err: unknown) => {
+      if (!(err instanceof ConfigError)) throw err;
+      process.stderr.write(`push-proxy healthcheck: configuration error: ${err.message}\n`);
+      return false;
+    })) ? 0 : 1;
     return;
   }
   if (argv[0] === 'dev-cert') {

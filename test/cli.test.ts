@@ -224,6 +224,12 @@ describe('push-proxy tenants and dev-cert', () => {
     assert.equal(health.code, 1);
   });
 
+  it('healthcheck with a configuration it cannot read is unhealthy (1), never the exit code 2 a container runtime reserves', async () => {
+    const health = await run(['healthcheck', '--config', path.join(tempDir(), 'missing.json')]);
+    assert.equal(health.code, 1);
+    assert.match(health.err, /configuration error: config file .*missing\.json not found/);
+  });
+
   it('tenants --help prints the usage without a file', async () => {
     const help = await run(['tenants', '--help']);
     assert.equal(help.code, 0);

@@ -8,13 +8,13 @@
  * root/project/app (the working directory).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { configRequiredBy, defaultConfigCandidates, loadStartupConfig, searchConfigFile } from '../src/config/load';
+import { checkSharedDirectoryFile, configRequiredBy, defaultConfigCandidates, loadStartupConfig, searchConfigFile } from '../src/config/load';
 import { ConfigError } from '../src/config/errors';
 import { listeningUrl, runCli, stop, type Cli } from './cli-process';
 import { APPLE_TOKEN, get, post, startApnsFixture, tempDir, writeTemp, type ApnsFixture } from './support';
@@ -41,7 +41,8 @@ function layout(): Layout {
 /** Writes `content` as JSON at `file` (a path under the layout), creating its folder. */
 function put(file: string, content: object): string {
   mkdirSync(path.dirname(file), { recursive: true });
-  writeFileSync(file, JSON.stringify(content));
+  // Written as an operator's file is: a file in the temporary directory must not be writable by others.
+  writeFileSync(file, JSON.stringify(content), { mode: 0o644 });
   return file;
 }
 
@@ -56,6 +57,20 @@ function expectConfigError(fn: () => unknown): string {
 }
 
 describe('config discovery: the search order (pure)', () => {
+  it('a file in the temporary directory that others may write to, or that another user owns, is refused', () => {
+    const l = layout();
+    const file = put(path.join(l.tmp, 'mattermost-push-proxy.json'), {});
+    const me = statSync(file).uid;
+    assert.doesNotThrow(() => checkSharedDirectoryFile(file, me));
+    chmodSync(file, 0o666);
+    assert.match(expectConfigError(() => searchConfigFile([], {}, l.cwd, l.tmp)), /shared temporary directory and others may write to it.*chmod go-w/);
+    chmodSync(file, 0o644);
+    assert.equal(searchConfigFile([], {}, l.cwd, l.tmp).file, file);
+    // A file of another user's: as root the test gives it away; as another user it checks against a stranger's uid.
+    if (me === 0) chownSync(file, 4242, 4242);
+    assert.match(expectConfigError(() => checkSharedDirectoryFile(file, me === 0 ? 0 : me + 1)), /belongs to another user \(uid \d+\)/);
+  });
+
   it('config/push-proxy.json, then mattermost-push-proxy.json in the temporary directory, ./config, ../config, the working directory', () => {
     assert.deepEqual(defaultConfigCandidates('/srv/app', '/var/tmp'), [
       '/srv/app/config/push-proxy.json',

@@ -3,7 +3,7 @@
  * case-insensitively as Go does, its defaults, plus Push Proxy's own keys and environment overrides.
  * Anything an operator must fix is a ConfigError naming the key and what to do.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
@@ -115,7 +115,25 @@ export function searchConfigFile(argv: readonly string[], env: Env, cwd: string,
     return { file: found, tried: candidates };
   }
   const candidates = defaultConfigCandidates(cwd, tmpDir);
-  return { file: candidates.find((c) => existsSync(c)) ?? null, tried: candidates };
+  const file = candidates.find((c) => existsSync(c)) ?? null;
+  if (file !== null && path.dirname(file) === path.resolve(tmpDir)) checkSharedDirectoryFile(file);
+  return { file, tried: candidates };
+}
+
+/**
+ * Anyone on the host may write to the temporary directory: a configuration found there (and never named) is
+ * used only when this user or root owns it and no one else may change it, or a stranger's file could send
+ * every notification to a server of theirs.
+ */
+export function checkSharedDirectoryFile(file: string, uid: number | undefined = process.getuid?.()): void {
+  const stat = statSync(file);
+  const owner = stat.uid === 0 || uid === undefined || stat.uid === uid;
+  if (!owner || (stat.mode & 0o022) !== 0) {
+    throw new ConfigError(
+      `config file ${file} is in the shared temporary directory and ${owner ? 'others may write to it' : `belongs to another user (uid ${stat.uid})`}: ` +
+        'it is not used. Move it to config/ (or name it with --config), or make it yours and writable by you alone (chmod go-w).',
+    );
+  }
 }
 
 /** The file searchConfigFile finds, or null. */
