@@ -16,6 +16,8 @@ export interface DeliveryResult {
   attempts: number;
   /** The request as built for the service (APNs headers and payload, or the FCM message), for inspection. */
   request?: unknown;
+  /** The notification itself was unfit to send (e.g. too large): refused before any attempt, a bad request. */
+  badRequest?: boolean;
 }
 
 /** One attempt's verdict as the transport sees it. */
