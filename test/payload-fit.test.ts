@@ -199,6 +199,21 @@ describe('builders within the limits', () => {
     }
   });
 
+  it('the cheap bound that skips measuring holds for every shape with its strings empty or all set', () => {
+    const shapes: Array<Partial<PushNotification>> = [
+      { type: 'message', version: 'v2' }, { type: 'session' }, { type: 'message', is_id_loaded: true }, { type: 'clear' }, { type: '' }, { transport: 'voip' },
+    ];
+    for (const fill of ['', 'x', '\u0001']) {
+      const strings = Object.fromEntries(STRING_FIELDS.filter((f) => f !== 'type' && f !== 'version').map((f) => [f, fill]));
+      for (const shape of shapes) {
+        const n = { ...emptyPushNotification(), ...strings, badge: -9223372036854775808, is_crt_enabled: true, ...shape };
+        const text = n.transport === 'voip' ? '' : n.is_id_loaded ? n.message : emojize(n.message);
+        const sizes = [apnsBytes(n), fcmBytes(n)];
+        for (const size of sizes) assert.ok(size <= upperBoundBytes(n, text), `${JSON.stringify(shape)} fill ${JSON.stringify(fill)}: ${size} > ${upperBoundBytes(n, text)}`);
+      }
+    }
+  });
+
   it('a field up to the request body limit (1 MiB) is handled', () => {
     const huge = '€'.repeat(349_000);
     for (const field of ['message', 'sender_name', 'override_username', 'channel_name'] as const) {
