@@ -16,6 +16,7 @@ import {
   cutToJsonBytes,
   FCM_DATA_LIMIT_BYTES,
   FREE_TEXT_CAP_BYTES,
+  fitsWithoutMeasuring,
   jsonStringBytes,
   PayloadTooLargeError,
   upperBoundBytes,
@@ -214,6 +215,19 @@ describe('builders within the limits', () => {
     }
   });
 
+  it('a realistic notification (400-character signature, ids, a message) is not measured; one with a control character is', () => {
+    const real = push({
+      type: 'message', version: 'v2', ack_id: 'a'.repeat(26), channel_id: 'c'.repeat(26), team_id: 't'.repeat(26), post_id: 'p'.repeat(26),
+      sender_id: 's'.repeat(26), server_id: 'v'.repeat(26), root_id: 'r'.repeat(26), signature: 'g'.repeat(420), sender_name: 'Alice Ärger',
+      channel_name: 'Town Square', category: 'CAN_REPLY', message: 'Lunch at noon?\n"Sure" 😀 :smile:'.repeat(10),
+    });
+    assert.equal(fitsWithoutMeasuring(real, emojize(real.message), APNS_PAYLOAD_LIMIT_BYTES), true);
+    const controlled = { ...real, message: real.message + '\u0001' };
+    assert.equal(fitsWithoutMeasuring(controlled, emojize(controlled.message), APNS_PAYLOAD_LIMIT_BYTES), false);
+    const lone = { ...real, sender_name: 'x\ud800' };
+    assert.equal(fitsWithoutMeasuring(lone, emojize(lone.message), APNS_PAYLOAD_LIMIT_BYTES), false);
+  });
+
   it('a field up to the request body limit (1 MiB) is handled', () => {
     const huge = '€'.repeat(349_000);
     for (const field of ['message', 'sender_name', 'override_username', 'channel_name'] as const) {
@@ -245,7 +259,8 @@ function anyUnit(): fc.Arbitrary<string> {
 function text(): fc.Arbitrary<string> {
   return fc.oneof(
     { arbitrary: fc.string({ unit: anyUnit(), maxLength: 40 }), weight: 6 },
-    { arbitrary: fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 6 }), fc.integer({ min: 100, max: 30_000 })).map(([s, k]) => s.repeat(k)), weight: 1 },
+    { arbitrary: fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 4 }), fc.integer({ min: 20, max: 400 })).map(([s, k]) => s.repeat(k)), weight: 1 },
+    { arbitrary: fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 6 }), fc.integer({ min: 100, max: 8_000 })).map(([s, k]) => s.repeat(k)), weight: 1 },
   );
 }
 
@@ -289,6 +304,32 @@ function withoutFreeText(n: PushNotification): PushNotification {
 }
 
 describe('property: both builders stay within the limits for any notification', () => {
+  it('the bounds that skip measuring never claim a fit the payload does not have, also for sparse notifications', () => {
+    // A few fields, each a short random run repeated: sizes around the bounds' break-even, escapes dense or absent.
+    const run = fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 1_300 })).map(([s, k]) => s.repeat(k));
+    const sparse = fc
+      .tuple(notification(), fc.uniqueArray(fc.constantFrom(...STRING_FIELDS), { minLength: 1, maxLength: 3 }), fc.array(run, { minLength: 3, maxLength: 3 }))
+      .map(([n, fields, values]) => {
+        const cleared: PushNotification = { ...n, ...Object.fromEntries(STRING_FIELDS.map((field) => [field, ''])), type: n.type.length < 20 ? n.type : 'message' };
+        fields.forEach((field, i) => Object.assign(cleared, { [field]: values[i] }));
+        return cleared;
+      });
+    fc.assert(
+      fc.property(sparse, (received) => {
+        const n = truncateNotification(received);
+        const text = n.transport === 'voip' ? '' : messageSent(n);
+        const fcmText = n.is_id_loaded || n.type === 'message' || n.type === 'session' ? messageSent(n) : '';
+        try {
+          assert.equal(fitsWithoutMeasuring(n, text, apnsBytes(n) - 1), false, 'APNs');
+          assert.equal(fitsWithoutMeasuring(n, fcmText, fcmBytes(n) - 1), false, 'FCM');
+        } catch (err) {
+          if (!(err instanceof PayloadTooLargeError)) throw err;
+        }
+      }),
+      { numRuns: 800 },
+    );
+  });
+
   it('APNs (standard and VoIP): body as sent within 4096 / 5120 bytes, free text a prefix, everything else unchanged', () => {
     fc.assert(
       fc.property(notification(), (received) => {
@@ -306,6 +347,8 @@ describe('property: both builders stay within the limits for any notification', 
         const size = Buffer.byteLength(JSON.stringify(payload));
         assert.ok(size <= limit, `${size} > ${limit}`);
         assert.ok(size <= upperBoundBytes(n, voip ? '' : messageSent(n)), 'the cheap bound is not an upper bound');
+        // The bounds are above the unshortened size, which is at least the size sent.
+        assert.equal(fitsWithoutMeasuring(n, voip ? '' : messageSent(n), size - 1), false, 'claims a fit it does not have');
         const aps = payload.aps as { alert?: string | { body?: string; title?: string } };
         const alert = aps.alert;
         if (!voip && alert !== undefined) {
@@ -322,7 +365,7 @@ describe('property: both builders stay within the limits for any notification', 
         if (voip) assert.equal(payload.thread_id, n.root_id);
         else if ('root_id' in payload) assert.equal(payload.root_id, n.root_id);
       }),
-      { numRuns: 400 },
+      { numRuns: 300 },
     );
   });
 
@@ -342,6 +385,8 @@ describe('property: both builders stay within the limits for any notification', 
         assert.ok(size <= FCM_DATA_LIMIT_BYTES, `${size} > ${FCM_DATA_LIMIT_BYTES}`);
         const alerting = n.is_id_loaded || n.type === 'message' || n.type === 'session';
         assert.ok(size <= upperBoundBytes(n, alerting ? messageSent(n) : ''), 'the cheap bound is not an upper bound');
+        // The bounds are above the unshortened size, which is at least the size sent.
+        assert.equal(fitsWithoutMeasuring(n, alerting ? messageSent(n) : '', size - 1), false, 'claims a fit it does not have');
         if (data.message !== undefined) assertPrefixAtBoundary(data.message, messageSent(n), 'message');
         for (const field of FREE_TEXT) {
           if (field !== 'message' && data[field] !== undefined && !(field === 'sender_name' && n.is_id_loaded)) assertPrefixAtBoundary(data[field], n[field], field);
@@ -350,7 +395,7 @@ describe('property: both builders stay within the limits for any notification', 
           if (field in data) assert.equal(data[field], n[field], field);
         }
       }),
-      { numRuns: 400 },
+      { numRuns: 300 },
     );
   });
 });

@@ -23,11 +23,13 @@ export const FREE_TEXT_CAP_BYTES = 256;
 /**
  * JSON bytes of any payload shape apart from the notification's own strings: keys, quotes, commas, booleans,
  * the badge (at most 20 digits), `NO_SIGNATURE`, `Someone`. The largest shape (APNs standard, every key set)
- * is about 440 bytes; the property test checks `upperBoundBytes` against the measured size.
+ * is about 440 bytes; the tests check both bounds below against the measured size.
  */
 const SKELETON_BYTES = 512;
 /** The most JSON bytes one UTF-16 unit can take: a control character or a lone surrogate becomes `\uXXXX`. */
 const WORST_BYTES_PER_UNIT = 6;
+/** The most for any other unit: 3 bytes of UTF-8, or a two-character escape (`\"`, `\\`, `\n`). */
+const PLAIN_BYTES_PER_UNIT = 3;
 
 export class PayloadTooLargeError extends Error {
   constructor(
@@ -56,12 +58,12 @@ export interface FitSpec<Built, Context> {
 }
 
 /**
- * The built payload, shortened to the spec's limit when needed. The hot path: a notification whose strings
- * are short enough that even the worst escaping fits is built once and never serialized here.
+ * The built payload, shortened to the spec's limit when needed. The hot path: a notification whose size is
+ * bounded well within the limit (fitsWithoutMeasuring) is built once and never serialized here.
  */
 export function fitPayload<Built, Context>(n: PushNotification, text: string, context: Context, spec: FitSpec<Built, Context>): Built {
   const built = spec.build(n, text, context);
-  if (upperBoundBytes(n, text) <= spec.limit) return built;
+  if (fitsWithoutMeasuring(n, text, spec.limit)) return built;
   const size = spec.measure(built);
   if (size <= spec.limit) return built;
   return shorten(n, text, context, spec, size);
@@ -73,14 +75,45 @@ export function messageAsSent(n: PushNotification): string {
   return n.type === 'message' || n.type === 'session' ? emojize(n.message) : '';
 }
 
-/** A bound on any builder's measured size: every string counted at its worst escaping, channel and thread ids twice. */
+/**
+ * Whether any builder's output is surely within `limit` without serializing it, by two bounds on its size:
+ * every string unit at its worst escaping (6 bytes), which costs nothing; else, when no string holds a
+ * character escaped as `\uXXXX` (a control character other than \b \t \n \f \r, or a lone surrogate), every
+ * unit at 3 bytes. A real notification (an ES256 signature of some 400 characters, a handful of ids, a short
+ * message) fails the first and passes the second, for one regular-expression scan per field.
+ */
+export function fitsWithoutMeasuring(n: PushNotification, text: string, limit: number): boolean {
+  const units = stringUnits(n, text);
+  if (SKELETON_BYTES + WORST_BYTES_PER_UNIT * units <= limit) return true;
+  return SKELETON_BYTES + PLAIN_BYTES_PER_UNIT * units <= limit && !hasWideEscape(n, text);
+}
+
+/** The first bound: every string counted at its worst escaping. */
 export function upperBoundBytes(n: PushNotification, text: string): number {
-  const units =
+  return SKELETON_BYTES + WORST_BYTES_PER_UNIT * stringUnits(n, text);
+}
+
+/** UTF-16 units of every string any builder may send; channel and thread ids and the channel name count twice. */
+function stringUnits(n: PushNotification, text: string): number {
+  return (
     n.ack_id.length + n.server_id.length + n.post_id.length + n.category.length + n.team_id.length +
     2 * (n.channel_id.length + n.root_id.length + n.channel_name.length) +
     n.type.length + n.sub_type.length + n.sender_id.length + n.sender_name.length + n.override_username.length +
-    n.override_icon_url.length + n.from_webhook.length + n.version.length + n.signature.length + text.length;
-  return SKELETON_BYTES + WORST_BYTES_PER_UNIT * units;
+    n.override_icon_url.length + n.from_webhook.length + n.version.length + n.signature.length + text.length
+  );
+}
+
+/** With the `u` flag a surrogate range matches only lone surrogates: a pair is one code point, 4 bytes for 2 units. */
+const WIDE_ESCAPE = /[\u0000-\u0007\u000b\u000e-\u001f\ud800-\udfff]/u;
+
+function hasWideEscape(n: PushNotification, text: string): boolean {
+  return (
+    WIDE_ESCAPE.test(text) || WIDE_ESCAPE.test(n.signature) || WIDE_ESCAPE.test(n.ack_id) || WIDE_ESCAPE.test(n.server_id) ||
+    WIDE_ESCAPE.test(n.post_id) || WIDE_ESCAPE.test(n.category) || WIDE_ESCAPE.test(n.team_id) || WIDE_ESCAPE.test(n.channel_id) ||
+    WIDE_ESCAPE.test(n.root_id) || WIDE_ESCAPE.test(n.channel_name) || WIDE_ESCAPE.test(n.type) || WIDE_ESCAPE.test(n.sub_type) ||
+    WIDE_ESCAPE.test(n.sender_id) || WIDE_ESCAPE.test(n.sender_name) || WIDE_ESCAPE.test(n.override_username) ||
+    WIDE_ESCAPE.test(n.override_icon_url) || WIDE_ESCAPE.test(n.from_webhook) || WIDE_ESCAPE.test(n.version)
+  );
 }
 
 export function jsonBytes(value: unknown): number {
