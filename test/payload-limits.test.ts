@@ -110,9 +110,19 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
     const apple = JSON.parse((await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN })).text) as { status: string; error: string };
     const voip = JSON.parse((await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN, transport: 'voip', signature: 'g'.repeat(6_000) })).text) as { status: string; error: string };
     const android = JSON.parse((await post(send, { ...huge, platform: 'android_rn-v2', device_id: FCM_TOKEN })).text) as { status: string; error: string };
-    assert.deepEqual(apple, { status: 'FAIL', error: 'Did not send message because the APNs payload may not exceed 4096 bytes and signature alone takes 5000 bytes as sent serverId=srv1' });
-    assert.deepEqual(voip, { status: 'FAIL', error: 'Did not send message because the APNs VoIP payload may not exceed 5120 bytes and signature alone takes 6000 bytes as sent serverId=srv1' });
-    assert.deepEqual(android, { status: 'FAIL', error: 'Did not send message because the FCM data may not exceed 4096 bytes and signature alone takes 5000 bytes as sent serverId=srv1' });
+    // The sizes are the whole payload with message and names emptied: the ack id is a UUID, always 36 characters.
+    assert.deepEqual(apple, {
+      status: 'FAIL',
+      error: 'Did not send message because the APNs payload would be 5613 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
+    });
+    assert.deepEqual(voip, {
+      status: 'FAIL',
+      error: 'Did not send message because the APNs VoIP payload would be 6325 bytes with message and names emptied, over its limit of 5120; the largest field that cannot be shortened is signature (6000 bytes as sent) serverId=srv1',
+    });
+    assert.deepEqual(android, {
+      status: 'FAIL',
+      error: 'Did not send message because the FCM data would be 5568 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
+    });
     assert.equal(apns.peer.received.length, 0);
     assert.equal(fcm.received.length, 0);
     const now = await counters();

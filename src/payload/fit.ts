@@ -33,15 +33,18 @@ const PLAIN_BYTES_PER_UNIT = 3;
 
 export class PayloadTooLargeError extends Error {
   constructor(
-    /** The notification field that cannot fit (`signature`, `override_icon_url`, …). */
+    /** The largest field that cannot be shortened (`signature`, `override_icon_url`, …). */
     readonly field: string,
     readonly fieldBytes: number,
+    /** Bytes as sent with every free-text field emptied. */
+    readonly bytes: number,
     readonly limit: number,
     what: string,
     serverId: string,
   ) {
     super(
-      `Did not send message because the ${what} may not exceed ${limit} bytes and ${field} alone takes ${fieldBytes} bytes as sent serverId=${serverId}`,
+      `Did not send message because the ${what} would be ${bytes} bytes with message and names emptied, over its limit of ${limit}; ` +
+        `the largest field that cannot be shortened is ${field} (${fieldBytes} bytes as sent) serverId=${serverId}`,
     );
     this.name = 'PayloadTooLargeError';
   }
@@ -66,7 +69,7 @@ export function fitPayload<Built, Context>(n: PushNotification, text: string, co
   if (fitsWithoutMeasuring(n, text, spec.limit)) return built;
   const size = spec.measure(built);
   if (size <= spec.limit) return built;
-  return shorten(n, text, context, spec, size);
+  return shorten(n, text, context, spec, built, size);
 }
 
 /** The message as both builders send it: raw for an ID-loaded push, emoji-converted for a message or session, else not sent. */
@@ -124,10 +127,10 @@ type FreeField = 'message' | 'override_username' | 'sender_name' | 'channel_name
 /** What is given up first when even the capped names leave no room: the message, then the names. */
 const SHORTEN_ORDER: readonly FreeField[] = ['message', 'override_username', 'sender_name', 'channel_name'];
 
-function shorten<Built, Context>(n: PushNotification, originalText: string, context: Context, spec: FitSpec<Built, Context>, measured: number): Built {
+function shorten<Built, Context>(n: PushNotification, originalText: string, context: Context, spec: FitSpec<Built, Context>, whole: Built, measured: number): Built {
   let text = originalText;
   let fields = n;
-  let built: Built;
+  let built = whole;
   let size = measured;
 
   const sender = cutToJsonBytes(n.sender_name, FREE_TEXT_CAP_BYTES);
@@ -152,8 +155,8 @@ function shorten<Built, Context>(n: PushNotification, originalText: string, cont
     size = spec.measure(built);
     if (size <= spec.limit) return built;
   }
-  const [field, fieldBytes] = largestString(spec.build(fields, text, context));
-  throw new PayloadTooLargeError(field, fieldBytes, spec.limit, spec.what, n.server_id);
+  const [field, fieldBytes] = largestString(built);
+  throw new PayloadTooLargeError(field, fieldBytes, size, spec.limit, spec.what, n.server_id);
 }
 
 /** Payload keys that are not the notification's field names. */
