@@ -155,6 +155,12 @@ describe('builders within the limits', () => {
     assert.ok(apnsBytes(n) <= APNS_PAYLOAD_LIMIT_BYTES);
   });
 
+  it('a huge device token is not part of the limited payload', () => {
+    const n = push({ type: 'message', message: 'hi', device_id: 'ab'.repeat(100_000) });
+    assert.equal(buildApnsRequest(n, TARGET).token, n.device_id);
+    assert.equal(buildFcmMessage(n).token, n.device_id);
+  });
+
   it('names that fit are left alone, even long ones', () => {
     const n = push({ type: 'message', message: 'short', sender_name: 's'.repeat(1000) });
     assert.equal(buildFcmMessage(n).data.sender_name, 's'.repeat(1000));
@@ -188,6 +194,11 @@ describe('builders within the limits', () => {
       [() => buildApnsRequest(push({ type: 'message', override_icon_url: 'https://i/' + 'x'.repeat(4100) }), TARGET), 'override_icon_url', APNS_PAYLOAD_LIMIT_BYTES],
       [() => buildApnsRequest(push({ transport: 'voip', root_id: 'r'.repeat(6000) }), TARGET), 'root_id', APNS_VOIP_PAYLOAD_LIMIT_BYTES],
       [() => buildFcmMessage(push({ type: 'clear', ack_id: '\u0001'.repeat(700) })), 'ack_id', FCM_DATA_LIMIT_BYTES],
+      // The device token is not in the payload (APNs: the path; FCM: beside the data): never the one named.
+      [() => buildApnsRequest(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) }), TARGET), 'signature', APNS_PAYLOAD_LIMIT_BYTES],
+      [() => buildFcmMessage(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) })), 'signature', FCM_DATA_LIMIT_BYTES],
+      // aps.thread-id repeats the root id of a CRT reply: the field is root_id.
+      [() => buildApnsRequest(push({ type: 'message', is_crt_enabled: true, channel_id: 'c', root_id: 'r'.repeat(2100) }), TARGET), 'root_id', APNS_PAYLOAD_LIMIT_BYTES],
     ];
     for (const [build, field, limit] of cases) {
       assert.throws(build, (err: unknown) => {

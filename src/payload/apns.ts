@@ -3,7 +3,7 @@
  * Pure: no I/O, no clock, no configuration beyond what is passed in.
  */
 import type { PushNotification } from '../notification';
-import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, fitPayload, jsonBytes, messageAsSent, type FitSpec } from './fit';
+import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
 
 export interface ApnsHeaders {
   'apns-topic': string;
@@ -45,14 +45,14 @@ const STANDARD_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
   limit: APNS_PAYLOAD_LIMIT_BYTES,
   what: 'APNs payload',
   build: buildStandardRequest,
-  measure: (request) => jsonBytes(request.payload),
+  limitedPart: (request) => request.payload,
 };
 
 const VOIP_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
   limit: APNS_VOIP_PAYLOAD_LIMIT_BYTES,
   what: 'APNs VoIP payload',
   build: buildVoipRequest,
-  measure: (request) => jsonBytes(request.payload),
+  limitedPart: (request) => request.payload,
 };
 
 function buildStandardRequest(n: PushNotification, text: string, target: ApnsTarget): ApnsRequest {

@@ -3,7 +3,7 @@
  * Pure: no I/O, no clock, no configuration. Android ignores `transport` and the app version.
  */
 import type { PushNotification } from '../notification';
-import { FCM_DATA_LIMIT_BYTES, fitPayload, jsonBytes, messageAsSent, type FitSpec } from './fit';
+import { FCM_DATA_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
 
 /**
  * Data-only, high priority, no TTL or collapse key: exactly what the original puts in `message`.
@@ -33,7 +33,7 @@ const FCM_FIT: FitSpec<FcmMessage, undefined> = {
   limit: FCM_DATA_LIMIT_BYTES,
   what: 'FCM data',
   build: buildMessage,
-  measure: (message) => jsonBytes(message.data),
+  limitedPart: (message) => message.data,
 };
 
 function buildMessage(n: PushNotification, text: string): FcmMessage {

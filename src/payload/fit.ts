@@ -56,8 +56,8 @@ export interface FitSpec<Built, Context> {
   /** Names what is limited, for the error: `APNs payload`, `FCM data`. */
   what: string;
   build(n: PushNotification, text: string, context: Context): Built;
-  /** Bytes of the limited part as sent. */
-  measure(built: Built): number;
+  /** The part of the built request the limit applies to (the APNs payload, the FCM data), serialized as sent. */
+  limitedPart(built: Built): object;
 }
 
 /**
@@ -67,7 +67,7 @@ export interface FitSpec<Built, Context> {
 export function fitPayload<Built, Context>(n: PushNotification, text: string, context: Context, spec: FitSpec<Built, Context>): Built {
   const built = spec.build(n, text, context);
   if (fitsWithoutMeasuring(n, text, spec.limit)) return built;
-  const size = spec.measure(built);
+  const size = jsonBytes(spec.limitedPart(built));
   if (size <= spec.limit) return built;
   return shorten(n, text, context, spec, built, size);
 }
@@ -119,7 +119,7 @@ function hasWideEscape(n: PushNotification, text: string): boolean {
   );
 }
 
-export function jsonBytes(value: unknown): number {
+function jsonBytes(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');
 }
 
@@ -138,7 +138,7 @@ function shorten<Built, Context>(n: PushNotification, originalText: string, cont
   if (sender !== n.sender_name || username !== n.override_username) {
     fields = { ...n, sender_name: sender, override_username: username };
     built = spec.build(fields, text, context);
-    size = spec.measure(built);
+    size = jsonBytes(spec.limitedPart(built));
     if (size <= spec.limit) return built;
   }
 
@@ -152,21 +152,24 @@ function shorten<Built, Context>(n: PushNotification, originalText: string, cont
     if (field === 'message') text = cut;
     else fields = { ...fields, [field]: cut };
     built = spec.build(fields, text, context);
-    size = spec.measure(built);
+    size = jsonBytes(spec.limitedPart(built));
     if (size <= spec.limit) return built;
   }
-  const [field, fieldBytes] = largestString(built);
+  const [field, fieldBytes] = largestString(spec.limitedPart(built));
   throw new PayloadTooLargeError(field, fieldBytes, size, spec.limit, spec.what, n.server_id);
 }
 
 /** Payload keys that are not the notification's field names. */
-const FIELD_OF_KEY: Readonly<Record<string, string>> = { thread_id: 'root_id', 'thread-id': 'channel_id' };
+const FIELD_OF_KEY: Readonly<Record<string, string>> = { thread_id: 'root_id' };
+/** `aps.thread-id` repeats the channel id or the root id, both also sent under their own names. */
+const REPEATED_KEY = 'thread-id';
 
-/** The longest string of a built payload (root, `aps`, `data`), named by its notification field. */
-function largestString(built: unknown): [string, number] {
+/** The longest string of a payload (root and `aps`) or data map, named by its notification field. */
+function largestString(limited: object): [string, number] {
   let best: [string, number] = ['payload', 0];
   const visit = (object: Record<string, unknown>): void => {
     for (const [key, value] of Object.entries(object)) {
+      if (key === REPEATED_KEY) continue;
       if (typeof value === 'string') {
         const bytes = jsonStringBytes(value);
         if (bytes > best[1]) best = [FIELD_OF_KEY[key] ?? key, bytes];
@@ -175,7 +178,7 @@ function largestString(built: unknown): [string, number] {
       }
     }
   };
-  if (built !== null && typeof built === 'object') visit(built as Record<string, unknown>);
+  visit(limited as Record<string, unknown>);
   return best;
 }
 
