@@ -115,6 +115,7 @@ export class PushDispatcher {
       if (n.ack_id !== '') counters.successWithAck.inc();
     } else {
       const reason = result.reason ?? '';
+      if (result.badRequest) this.metrics.badRequest.inc();
       counters.failure.inc();
       this.metrics.failureWithReason.inc({ platform, type: n.type, transport, reason });
       if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform, transport, reason });

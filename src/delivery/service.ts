@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
+import { PayloadTooLargeError } from '../payload/fit';
 import { deliverWithRetries, systemClock, type RetryPolicy } from './retry';
 import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
@@ -21,6 +22,9 @@ export interface ServiceDeps {
   observeAttempt?: (platform: ServicePlatform, seconds: number) => void;
 }
 
+/** Metrics reason of a notification refused because it cannot fit the provider's payload limit. */
+export const PAYLOAD_TOO_LARGE = 'payload too large';
+
 export class TransportService<Request> implements PushService {
   private readonly observe?: (seconds: number) => void;
 
@@ -36,7 +40,14 @@ export class TransportService<Request> implements PushService {
   }
 
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
-    const request = this.build(notification, context);
+    let request: Request;
+    try {
+      request = this.build(notification, context);
+    } catch (err) {
+      // A notification that cannot fit the provider's limit is the sender's fault: refused, nothing sent.
+      if (err instanceof PayloadTooLargeError) return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
+      throw err;
+    }
     return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, systemClock, request, this.observe);
   }
 

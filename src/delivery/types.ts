@@ -20,6 +20,8 @@ export interface DeliveryResult {
   providerReason?: string;
   /** What the answer says about the configured entry itself, beyond this device. */
   evidence?: EntryEvidence;
+  /** The notification itself was unfit to send (e.g. too large): refused before any attempt, a bad request. */
+  badRequest?: boolean;
 }
 
 /**

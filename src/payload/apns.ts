@@ -3,7 +3,7 @@
  * Pure: no I/O, no clock, no configuration beyond what is passed in.
  */
 import type { PushNotification } from '../notification';
-import { emojize } from './emoji';
+import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
 
 export interface ApnsHeaders {
   'apns-topic': string;
@@ -31,25 +31,48 @@ export interface ApnsTarget {
 const NO_SIGNATURE = 'NO_SIGNATURE';
 const CONTENT_TYPE = 'application/json; charset=utf-8';
 
+/**
+ * The request for a notification, its body within Apple's limit as sent (4096 bytes, 5120 for VoIP):
+ * see src/payload/fit.ts for what is shortened. Throws PayloadTooLargeError when nothing shortenable helps.
+ */
 export function buildApnsRequest(n: PushNotification, target: ApnsTarget): ApnsRequest {
-  if (n.transport === 'voip') return buildVoipRequest(n, target);
+  if (n.transport === 'voip') return fitPayload(n, '', target, VOIP_FIT);
+  return fitPayload(n, messageAsSent(n), target, STANDARD_FIT);
+}
+
+
+const STANDARD_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
+  limit: APNS_PAYLOAD_LIMIT_BYTES,
+  what: 'APNs payload',
+  build: buildStandardRequest,
+  limitedPart: (request) => request.payload,
+};
+
+const VOIP_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
+  limit: APNS_VOIP_PAYLOAD_LIMIT_BYTES,
+  what: 'APNs VoIP payload',
+  build: buildVoipRequest,
+  limitedPart: (request) => request.payload,
+};
+
+function buildStandardRequest(n: PushNotification, text: string, target: ApnsTarget): ApnsRequest {
   return {
     token: n.device_id,
     headers: { 'apns-topic': target.topic, 'apns-priority': 10, 'apns-push-type': 'alert', 'content-type': CONTENT_TYPE },
-    payload: standardRoot(n, buildAps(n, target.appVersion)),
+    payload: standardRoot(n, buildAps(n, text, target.appVersion)),
     transport: '',
   };
 }
 
-function buildAps(n: PushNotification, appVersion: number): Record<string, unknown> {
+function buildAps(n: PushNotification, text: string, appVersion: number): Record<string, unknown> {
   // Built in the original's struct order: alert, badge, category, content-available, mutable-content, sound, thread-id.
   const aps: Record<string, unknown> = {};
   const alerting = n.is_id_loaded || n.type === 'message' || n.type === 'session';
 
   if (n.is_id_loaded) {
-    aps.alert = n.message === '' ? {} : { body: n.message };
+    aps.alert = text === '' ? {} : { body: text };
   } else if (alerting) {
-    aps.alert = alertFor(n);
+    aps.alert = alertFor(n, text);
   }
 
   // An absent badge is 0 and is sent; only -1 leaves the badge alone (§6.1, quirk 6).
@@ -67,8 +90,7 @@ function buildAps(n: PushNotification, appVersion: number): Record<string, unkno
   return aps;
 }
 
-function alertFor(n: PushNotification): string | { body?: string; title: string } {
-  const body = emojize(n.message);
+function alertFor(n: PushNotification, body: string): string | { body?: string; title: string } {
   if (n.channel_name !== '' && n.version === 'v2') return body === '' ? { title: n.channel_name } : { body, title: n.channel_name };
   return body;
 }
@@ -103,7 +125,7 @@ function standardRoot(n: PushNotification, aps: Record<string, unknown>): Record
 }
 
 /** §6.3: PushKit wakes the app with a fixed set of root keys and no alert. */
-function buildVoipRequest(n: PushNotification, target: ApnsTarget): ApnsRequest {
+function buildVoipRequest(n: PushNotification, _text: string, target: ApnsTarget): ApnsRequest {
   const root: Record<string, unknown> = {
     aps: { 'content-available': 1 },
     type: n.type,

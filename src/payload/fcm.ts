@@ -3,7 +3,7 @@
  * Pure: no I/O, no clock, no configuration. Android ignores `transport` and the app version.
  */
 import type { PushNotification } from '../notification';
-import { emojize } from './emoji';
+import { FCM_DATA_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
 
 /**
  * Data-only, high priority, no TTL or collapse key: exactly what the original puts in `message`.
@@ -20,7 +20,23 @@ const NO_SIGNATURE = 'NO_SIGNATURE';
 /** ID-loaded pushes never carry the sender's name; the app fetches the post and shows the real one. */
 const ID_LOADED_SENDER_NAME = 'Someone';
 
+/**
+ * The message for a notification, its data map within Google's limit as sent (4096 bytes of JSON):
+ * see src/payload/fit.ts for what is shortened. Throws PayloadTooLargeError when nothing shortenable helps.
+ */
 export function buildFcmMessage(n: PushNotification): FcmMessage {
+  return fitPayload(n, messageAsSent(n), undefined, FCM_FIT);
+}
+
+
+const FCM_FIT: FitSpec<FcmMessage, undefined> = {
+  limit: FCM_DATA_LIMIT_BYTES,
+  what: 'FCM data',
+  build: buildMessage,
+  limitedPart: (message) => message.data,
+};
+
+function buildMessage(n: PushNotification, text: string): FcmMessage {
   const data: Record<string, string> = {
     ack_id: n.ack_id,
     type: n.type,
@@ -39,7 +55,7 @@ export function buildFcmMessage(n: PushNotification): FcmMessage {
   if (n.is_id_loaded) {
     Object.assign(data, {
       post_id: n.post_id,
-      message: n.message,
+      message: text,
       id_loaded: 'true',
       sender_id: n.sender_id,
       sender_name: ID_LOADED_SENDER_NAME,
@@ -51,7 +67,7 @@ export function buildFcmMessage(n: PushNotification): FcmMessage {
       team_id: n.team_id,
       sender_id: n.sender_id,
       sender_name: n.sender_name,
-      message: emojize(n.message),
+      message: text,
       channel_name: n.channel_name,
       post_id: n.post_id,
       override_username: n.override_username,

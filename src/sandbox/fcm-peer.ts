@@ -24,6 +24,8 @@ const DEFAULT_TOKEN_LIFETIME_SEC = 3600;
 const MAX_ASSERTION_LIFETIME_SEC = 3600;
 const CLOCK_SKEW_SEC = 300;
 const MAX_BODY_BYTES = 1 << 20;
+/** Google's limit on a message's data payload, counted as the UTF-8 bytes of its keys and values. */
+export const FCM_MAX_DATA_BYTES = 4096;
 /** FCM registration tokens are URL-safe base64 with `:` separators; anything else is not a token. */
 const TOKEN_SYNTAX = /^[A-Za-z0-9_\-:.]{1,4096}$/;
 const MESSAGE_KEYS = new Set(['name', 'data', 'notification', 'android', 'webpush', 'apns', 'fcm_options', 'token', 'topic', 'condition']);
@@ -393,6 +395,10 @@ export class FcmPeer {
 
     const problem = validateMessage(message);
     if (problem) return answer(400, invalidArgument(problem.description, problem.field, problem.fcmError));
+    if (isObject(message.data) && dataPayloadBytes(message.data) > FCM_MAX_DATA_BYTES) {
+      // Google's wording and details for an oversized message (no field violations).
+      return answer(400, googleStatus(400, 'INVALID_ARGUMENT', 'Android message is too big', [{ '@type': BAD_REQUEST_TYPE }, { '@type': FCM_ERROR_TYPE, errorCode: 'INVALID_ARGUMENT' }]));
+    }
 
     const name = `projects/${project}/messages/0:${Date.now()}${randomBytes(4).toString('hex')}%${randomBytes(8).toString('hex')}`;
     const token = typeof message.token === 'string' ? message.token : undefined;
@@ -487,6 +493,13 @@ function validateMessage(message: Record<string, unknown>): { field: string; des
     }
   }
   return undefined;
+}
+
+/** The size Google counts for a data payload: every key and value, in UTF-8 bytes. */
+export function dataPayloadBytes(data: Record<string, unknown>): number {
+  let bytes = 0;
+  for (const [key, value] of Object.entries(data)) bytes += Buffer.byteLength(key) + Buffer.byteLength(String(value));
+  return bytes;
 }
 
 function googleStatus(code: number, status: string, message: string, details?: unknown[]): { error: Record<string, unknown> } {
