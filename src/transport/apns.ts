@@ -67,6 +67,8 @@ interface ApnsClient {
 interface ApnsSession {
   closed: boolean;
   destroyed: boolean;
+  close(): void;
+  removeAllListeners(event: 'goaway'): unknown;
 }
 interface ApnsWire {
   headers: object;
@@ -98,15 +100,26 @@ function liveSession(client: ApnsClient): ApnsSession | undefined {
 
 /**
  * What `write` makes of a failed `request` with its retry limit at 0: a failure it would have re-sent, on a
- * session that closed meanwhile, is a transport error (the next attempt gets a new session); a 500 closes the
+ * session that closed meanwhile, is a transport error (the next attempt gets a new session); a 500 retires the
  * session (not awaited: `write` would hold the answer until every other send on it has finished).
  */
 function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: FailedSend): FailedSend {
   const status = typeof failed.status === 'number' ? failed.status : undefined;
   const resendable = (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
   if (resendable && session.closed) return { error: { message: 'client session is either closed or destroyed' } };
-  if (status === 500) void client.closeAndDestroySession(session).catch(() => undefined);
+  if (status === 500) retire(session);
   return failed;
+}
+
+/**
+ * Takes no new sends on `session` and lets those in flight finish. Not the library's closeAndDestroySession:
+ * a server answers our GOAWAY with its own, and the library destroys a session on any GOAWAY it receives,
+ * which cuts off every answer still in flight on it, delivered ones included (they would read as transport
+ * errors and be sent again). Node itself closes the session gracefully on the server's GOAWAY.
+ */
+function retire(session: ApnsSession): void {
+  session.removeAllListeners('goaway');
+  session.close();
 }
 
 function asFailedSend(failure: unknown): FailedSend {
