@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { faultKinds, judge, judgeRss, planFaults, type PeerReceipt, type SentRequest } from '../bench/soak-checks';
 
-const LIMITS = { answerWithinMs: 6000 };
+const LIMITS = { answerWithinMs: 6000, orderingToleranceMs: 20 };
 
 function sent(ackId: string, answer: Partial<SentRequest> = {}): SentRequest {
   return { ackId, platform: 'apple', kindId: 'healthy', expected: 'OK', sentAt: 1000, answeredAt: 1010, httpStatus: 200, outcome: 'OK', ...answer };
@@ -33,9 +33,10 @@ describe('the soak judge', () => {
     assert.equal(verdict.okDeliveredOnce, 0);
   });
 
-  it('reports a request that reached the peer after its notification was answered', () => {
-    const verdict = judge([sent('a', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 })], [receipt('a', { delivery: 'no' }), receipt('a', { delivery: 'no', receivedAt: 4200, endedAt: 4300 })], LIMITS);
-    assert.deepEqual(verdict.problems.map((p) => p.check), ['received after its answer']);
+  it('reports a request that reached the peer after its notification was answered (beyond the ordering tolerance)', () => {
+    const requests = [sent('a', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 }), sent('b', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 })];
+    const verdict = judge(requests, [receipt('a', { delivery: 'no', receivedAt: 4200, endedAt: 4300 }), receipt('b', { delivery: 'no', receivedAt: 4020, endedAt: 4030 })], LIMITS);
+    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['a', 'received after its answer']]);
     assert.equal(verdict.maxReceiptAfterAnswerMs, 200);
   });
 
