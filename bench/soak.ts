@@ -104,7 +104,8 @@ const apnsToken = (index: number): string => createHash('sha256').update(`soak-a
 const fcmToken = (index: number): string => `fcmsoak${createHash('sha256').update(`soak-fcm-${index}`).digest('hex').slice(0, 40)}`;
 
 interface Sender {
-  send(body: string): Promise<{ status: number; text: string }>;
+  /** `written`: when the whole request had been handed to the socket (a new connection's set-up included). */
+  send(body: string): Promise<{ status: number; text: string; written: number }>;
   close(): void;
 }
 
@@ -114,12 +115,14 @@ function sender(baseUrl: string, concurrency: number, timeoutMs: number): Sender
   return {
     send: (body) =>
       new Promise((resolve, reject) => {
+        let written = NaN;
         const req = http.request(url, { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), written }));
           res.on('error', reject);
         });
+        req.on('finish', () => (written = Date.now()));
         req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
         req.on('error', reject);
         req.end(body);
@@ -299,8 +302,9 @@ async function main(): Promise<number> {
           maxInFlight = Math.max(maxInFlight, inFlight);
           request.sentAt = Date.now();
           client.send(body).then(
-            ({ status, text }) => {
+            ({ status, text, written }) => {
               request.answeredAt = Date.now();
+              request.writtenAt = written;
               request.httpStatus = status;
               const outcome = status === 200 ? parseOutcome(text) : undefined;
               if (outcome) request.outcome = outcome;
@@ -369,6 +373,10 @@ async function main(): Promise<number> {
     const apnsTokens = new Set(plan.map((_, i) => (i % 2 === 0 ? apnsToken(i) : '')));
     const leakedTokens = (logText.match(/[0-9a-f]{64}/g) ?? []).filter((t) => apnsTokens.has(t)).length + (logText.match(/fcmsoak[0-9a-f]{2,}/g) ?? []).length;
 
+    // One SIGTERM to the proxy itself: `timeout` would send it twice (to its child and to its process group),
+    // and the proxy takes a second one as an operator insisting (exit 1).
+    process.kill(proxyPid, 'SIGTERM');
+    for (let waited = 0; !proxy.exited && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     await proxy.stop();
     const exitStatus = proxy.exitStatus;
     const wallSec = (Date.now() - wallStart) / 1000;

@@ -121,12 +121,13 @@ describe('the soak RSS check', () => {
 describe('the soak fault plan', () => {
   it('alternates platforms and gives every cycle the weights of every kind', () => {
     const kinds = faultKinds(1000);
-    const cycle = kinds.reduce((n, k) => n + k.weight, 0);
+    const cycle = kinds.reduce((n, k) => n + k.weight.apple, 0);
+    assert.equal(kinds.reduce((n, k) => n + k.weight.android, 0), cycle);
     const plan = planFaults(cycle * 2, kinds);
     assert.deepEqual([plan[0]!.platform, plan[1]!.platform, plan[2]!.platform], ['apple', 'android', 'apple']);
     for (const kind of kinds) {
-      assert.equal(plan.filter((p) => p.platform === 'apple' && p.kind === kind).length, kind.weight, kind.id);
-      assert.equal(plan.filter((p) => p.platform === 'android' && p.kind === kind).length, kind.weight, kind.id);
+      assert.equal(plan.filter((p) => p.platform === 'apple' && p.kind === kind).length, kind.weight.apple, kind.id);
+      assert.equal(plan.filter((p) => p.platform === 'android' && p.kind === kind).length, kind.weight.android, kind.id);
     }
     // Faults are spread, not bunched: no run of ten notifications of one fault kind on a platform.
     const apple = plan.filter((p) => p.platform === 'apple').map((p) => p.kind.id);

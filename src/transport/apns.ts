@@ -100,26 +100,27 @@ function liveSession(client: ApnsClient): ApnsSession | undefined {
 
 /**
  * What `write` makes of a failed `request` with its retry limit at 0: a failure it would have re-sent, on a
- * session that closed meanwhile, is a transport error (the next attempt gets a new session); a 500 retires the
+ * session that closed meanwhile, is a transport error (the next attempt gets a new session); a 500 closes the
  * session (not awaited: `write` would hold the answer until every other send on it has finished).
  */
 function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: FailedSend): FailedSend {
   const status = typeof failed.status === 'number' ? failed.status : undefined;
   const resendable = (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
   if (resendable && session.closed) return { error: { message: 'client session is either closed or destroyed' } };
-  if (status === 500) retire(session);
+  // Graceful: no new sends on it, those in flight finish (see `keepAnswersOnGoaway`).
+  if (status === 500) session.close();
   return failed;
 }
 
 /**
- * Takes no new sends on `session` and lets those in flight finish. Not the library's closeAndDestroySession:
- * a server answers our GOAWAY with its own, and the library destroys a session on any GOAWAY it receives,
- * which cuts off every answer still in flight on it, delivered ones included (they would read as transport
- * errors and be sent again). Node itself closes the session gracefully on the server's GOAWAY.
+ * The library destroys a session on any GOAWAY it receives, and a server sends one when it closes the
+ * connection, also in answer to ours after a 500: that cut off every answer still in flight on it, delivered
+ * ones included, which then read as transport errors and were sent again. Without the library's listener,
+ * Node's own handling applies: a graceful GOAWAY closes the session once its streams are done (the next send
+ * connects anew), an error GOAWAY destroys it.
  */
-function retire(session: ApnsSession): void {
+function keepAnswersOnGoaway(session: ApnsSession): void {
   session.removeAllListeners('goaway');
-  session.close();
 }
 
 function asFailedSend(failure: unknown): FailedSend {
@@ -137,6 +138,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly client: ApnsClient;
   private readonly inFlight: Semaphore;
   private readonly logger?: Logger;
+  /** Sessions already left to Node's GOAWAY handling. */
+  private readonly gracefulSessions = new WeakSet<ApnsSession>();
 
   constructor(options: ApnsTransportOptions) {
     const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
@@ -207,6 +210,10 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     }
     const wire: ApnsWire = { headers: request.headers, body };
     const session = liveSession(this.client);
+    if (session && !this.gracefulSessions.has(session)) {
+      keepAnswersOnGoaway(session);
+      this.gracefulSessions.add(session);
+    }
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
       const settle = (result: AttemptResult): void => {
