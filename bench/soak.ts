@@ -396,7 +396,7 @@ async function main(): Promise<number> {
       '',
       table([
         ['fault kind', 'platform', 'sent', 'expected', 'OK', 'REMOVE', 'FAIL', 'peer requests', 'deliveries', 'unknown fate', 'exposed', 'p50', 'max'],
-        ...verdict.kinds.map((k) => [
+        ...[...verdict.kinds].sort((a, b) => kinds.findIndex((k) => k.id === a.kindId) - kinds.findIndex((k) => k.id === b.kindId) || a.platform.localeCompare(b.platform)).map((k) => [
           k.kindId, k.platform, k.sent, k.expected, k.outcomes.OK, k.outcomes.REMOVE, k.outcomes.FAIL, k.receipts, k.deliveries, k.unknownDeliveries, k.exposed,
           ms(percentile(k.latenciesMs, 50)), ms(percentile(k.latenciesMs, 100)),
         ]),
