@@ -109,6 +109,10 @@ export interface SentRequest {
   outcome?: Outcome;
   /** The body when it was not a definite answer, or the client's error. */
   problem?: string;
+  /** Outcomes the proxy's log gives for this notification (one line expected); unset: not read. */
+  logged?: string[];
+  /** Attempts the proxy's log counts for it. */
+  attempts?: number;
 }
 
 /** One request that reached a peer. */
@@ -152,7 +156,8 @@ export type CheckName =
   | 'delivered but not OK'
   | 'received after its answer'
   | 'exchange never ended'
-  | 'receipt matches no request';
+  | 'receipt matches no request'
+  | 'log disagrees with the answer';
 
 export const CHECKS: readonly CheckName[] = [
   'no definite answer',
@@ -164,6 +169,7 @@ export const CHECKS: readonly CheckName[] = [
   'received after its answer',
   'exchange never ended',
   'receipt matches no request',
+  'log disagrees with the answer',
 ];
 
 export interface KindFigures {
@@ -196,9 +202,9 @@ export interface Judgement {
 }
 
 /**
- * Judges every answer against what the peers saw. A notification in flight when another one's fault dropped
- * the connection (exposed) may end OK or FAIL whatever its kind expects: the drop may have cut off the
- * answer its fault gave, or its retry. Delivery is judged strictly all the same: OK means delivered exactly
+ * Judges every answer against what the peers saw. A notification one of whose attempts was cut off when another
+ * one's fault dropped the connection (exposed: a receipt of its own was cut off, or it made more attempts than
+ * reached the peer while a drop happened) may end OK or FAIL whatever its kind expects. Delivery is judged strictly all the same: OK means delivered exactly
  * once, REMOVE and FAIL mean not delivered. A delivery of unknown fate can excuse an OK without a certain
  * delivery, and never makes a failure by itself; the possible duplicates are counted.
  */
@@ -233,9 +239,11 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
     const deliveries = mine.filter((r) => r.delivery === 'yes').length;
     const unknown = mine.filter((r) => r.delivery === 'unknown').length;
     const end = request.answeredAt ?? Infinity;
+    // An attempt cut off by the drop reached the peer (collateral), or never did: more attempts than receipts.
+    const lostAttempt = request.attempts !== undefined && request.attempts > mine.length;
     const exposed =
       mine.some((r) => r.collateral) ||
-      drops.some((d) => d.platform === request.platform && d.ackId !== request.ackId && d.receivedAt >= request.sentAt && d.receivedAt <= end);
+      (lostAttempt && drops.some((d) => d.platform === request.platform && d.ackId !== request.ackId && d.receivedAt >= request.sentAt && d.receivedAt <= end));
     figures.sent++;
     figures.receipts += mine.length;
     figures.deliveries += deliveries;
@@ -254,6 +262,9 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
     latenciesMs.push(latency);
     figures.latenciesMs.push(latency);
     figures.outcomes[request.outcome]++;
+    if (request.logged !== undefined && (request.logged.length !== 1 || request.logged[0] !== request.outcome)) {
+      report('log disagrees with the answer', `answered ${request.outcome}, logged ${request.logged.length === 0 ? 'nothing' : request.logged.join(', ')}`);
+    }
     if (latency > limits.answerWithinMs) {
       const written = request.writtenAt === undefined || Number.isNaN(request.writtenAt) ? '' : `, the request written after ${request.writtenAt - request.sentAt} ms`;
       report('late answer', `${request.outcome} after ${latency} ms (limit ${limits.answerWithinMs} ms${written})`);

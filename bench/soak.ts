@@ -363,22 +363,29 @@ async function main(): Promise<number> {
         collateral: false,
       })),
     ];
-    const orderingToleranceMs = Math.ceil(soakStallMs);
-    const verdict = judge(requests, receipts, { answerWithinMs, orderingToleranceMs });
-    const rssVerdict = warmedUp ? judgeRss(rss.warmKb, rss.endKb, MAX_RSS_GROWTH) : { ok: true, growth: NaN };
-
-    // The log: written, and no device token in it beyond what redactToken keeps.
-    const logText = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
-    const logLines = logText === '' ? 0 : logText.split('\n').length - 1;
-    const apnsTokens = new Set(plan.map((_, i) => (i % 2 === 0 ? apnsToken(i) : '')));
-    const leakedTokens = (logText.match(/[0-9a-f]{64}/g) ?? []).filter((t) => apnsTokens.has(t)).length + (logText.match(/fcmsoak[0-9a-f]{2,}/g) ?? []).length;
-
     // One SIGTERM to the proxy itself: `timeout` would send it twice (to its child and to its process group),
     // and the proxy takes a second one as an operator insisting (exit 1).
     process.kill(proxyPid, 'SIGTERM');
     for (let waited = 0; !proxy.exited && waited < 15_000; waited += 100) await new Promise((r) => setTimeout(r, 100));
     await proxy.stop();
     const exitStatus = proxy.exitStatus;
+
+    // The log, complete once the proxy has exited: no device token in it beyond what redactToken keeps, and
+    // one line per notification with the outcome answered and the attempts made.
+    const logText = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    const logLines = logText === '' ? 0 : logText.split('\n').length - 1;
+    const apnsTokens = new Set(plan.map((_, i) => (i % 2 === 0 ? apnsToken(i) : '')));
+    const leakedTokens = (logText.match(/[0-9a-f]{64}/g) ?? []).filter((t) => apnsTokens.has(t)).length + (logText.match(/fcmsoak[0-9a-f]{2,}/g) ?? []).length;
+    const logged = outcomeLines(logText);
+    for (const request of requests) {
+      const lines = logged.get(request.ackId) ?? [];
+      request.logged = lines.map((l) => l.outcome);
+      if (lines.length === 1) request.attempts = lines[0]!.attempts;
+    }
+
+    const orderingToleranceMs = Math.ceil(soakStallMs);
+    const verdict = judge(requests, receipts, { answerWithinMs, orderingToleranceMs });
+    const rssVerdict = warmedUp ? judgeRss(rss.warmKb, rss.endKb, MAX_RSS_GROWTH) : { ok: true, growth: NaN };
     const wallSec = (Date.now() - wallStart) / 1000;
 
     // ---- report
@@ -461,6 +468,25 @@ function parseOutcome(text: string): Outcome | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** The proxy's outcome lines (`push delivered` and the like, JSON fields at the end), by ack_id. */
+function outcomeLines(logText: string): Map<string, Array<{ outcome: string; attempts: number }>> {
+  const byAck = new Map<string, Array<{ outcome: string; attempts: number }>>();
+  for (const line of logText.split('\n')) {
+    if (!line.includes('"ack_id"') || !line.includes('"outcome"')) continue;
+    let fields: { ack_id?: unknown; outcome?: unknown; attempts?: unknown };
+    try {
+      fields = JSON.parse(line.slice(line.indexOf('{'))) as typeof fields;
+    } catch {
+      continue;
+    }
+    if (typeof fields.ack_id !== 'string' || typeof fields.outcome !== 'string') continue;
+    const list = byAck.get(fields.ack_id) ?? [];
+    list.push({ outcome: fields.outcome, attempts: typeof fields.attempts === 'number' ? fields.attempts : NaN });
+    byAck.set(fields.ack_id, list);
+  }
+  return byAck;
 }
 
 /** The notification a receipt belongs to, by its token; a payload carrying another's ack_id matches none. */

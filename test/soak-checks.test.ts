@@ -73,19 +73,22 @@ describe('the soak judge', () => {
 
   it('excuses the outcome, not the delivery, of a notification exposed to another one\'s connection drop', () => {
     const requests = [
-      // In flight when `dropper` dropped the connection: may FAIL although its kind expects OK.
-      sent('exposed', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 4000, outcome: 'FAIL' }),
+      // An attempt vanished (2 attempts, 1 receipt) while `dropper` dropped the connection: may FAIL although its kind expects OK.
+      sent('exposed', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 4000, outcome: 'FAIL', attempts: 2 }),
+      // In flight then too, but every attempt reached the peer and none was cut off: no excuse.
+      sent('intact', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 4000, outcome: 'FAIL', attempts: 1 }),
       // Its own receipt was cut off by the drop; an OK backed by a 200 of unknown fate is no failure.
       sent('cut', { kindId: 'healthy', sentAt: 1000, answeredAt: 1100 }),
       // Answered before the drop: not exposed, so the wrong outcome stands.
-      sent('before', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 1500, outcome: 'FAIL' }),
+      sent('before', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 1500, outcome: 'FAIL', attempts: 2 }),
       // Exposed, but REMOVE is never excused, nor a delivery with FAIL.
-      sent('remove', { kindId: 'healthy', sentAt: 1500, answeredAt: 2500, outcome: 'REMOVE' }),
-      sent('delivered', { kindId: 'hang-then-ok', sentAt: 1500, answeredAt: 2500, outcome: 'FAIL' }),
+      sent('remove', { kindId: 'healthy', sentAt: 1500, answeredAt: 2500, outcome: 'REMOVE', attempts: 2 }),
+      sent('delivered', { kindId: 'hang-then-ok', sentAt: 1500, answeredAt: 2500, outcome: 'FAIL', attempts: 2 }),
       sent('dropper', { kindId: 'close-then-ok', sentAt: 1900, answeredAt: 3000 }),
     ];
     const receipts = [
       receipt('exposed', { delivery: 'no' }),
+      receipt('intact', { delivery: 'no' }),
       receipt('cut', { delivery: 'unknown', collateral: true }),
       receipt('before', { delivery: 'no' }),
       receipt('remove', { delivery: 'no', receivedAt: 1501 }),
@@ -95,11 +98,21 @@ describe('the soak judge', () => {
     ];
     const verdict = judge(requests, receipts, LIMITS);
     assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [
+      ['intact', 'unexpected outcome'],
       ['before', 'unexpected outcome'],
       ['remove', 'unexpected outcome'],
       ['delivered', 'delivered but not OK'],
     ]);
     assert.equal(verdict.kinds.find((k) => k.kindId === 'hang-then-ok')!.exposed, 2);
+  });
+
+  it('reports a notification the log records with another outcome, twice, or not at all', () => {
+    const verdict = judge(
+      [sent('a', { logged: ['OK'] }), sent('b', { logged: ['FAIL'] }), sent('c', { logged: ['OK', 'OK'] }), sent('d', { logged: [] }), sent('e')],
+      ['a', 'b', 'c', 'd', 'e'].map((ack) => receipt(ack)),
+      LIMITS,
+    );
+    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['b', 'log disagrees with the answer'], ['c', 'log disagrees with the answer'], ['d', 'log disagrees with the answer']]);
   });
 
   it('counts a possible duplicate (one delivery and one of unknown fate) without failing it', () => {
