@@ -159,6 +159,11 @@ export class ProxyProcess {
     return this.child.exitCode !== null || this.child.signalCode !== null;
   }
 
+  /** How it ended (`timeout` passes the proxy's own exit code on): a code, a signal name, or null while running. */
+  get exitStatus(): number | string | null {
+    return this.child.exitCode ?? this.child.signalCode;
+  }
+
   /** The proxy's own node process (the `timeout` wrapper is left out of every measurement). */
   get pid(): number {
     if (this.nodePid === undefined) {

@@ -99,6 +99,22 @@ describe('ApnsTransport connections', () => {
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
     assert.deepEqual(peer.received.map((n) => [n.token, n.status, n.connection]), [[FAST, 200, 1], [SLOW, 200, 1], [BROKEN, 500, 1], [FAST, 200, 2]]);
   });
+
+  it('a 500 for one device leaves the answers in flight to others on that connection alone', async () => {
+    // The peer answers the closing connection's GOAWAY with its own, as HTTP/2 servers do; the library would
+    // then destroy the connection, cutting off the slow answer (which the soak saw as retries and FAILs).
+    peer.reset();
+    peer.setDeviceBehaviour(BROKEN, { status: 500, reason: 'InternalServerError' });
+    peer.setDeviceBehaviour(SLOW, { delayMs: 300 });
+    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    const slow = transport.attempt(request(SLOW), 5_000);
+    await peer.waitForNotifications(2);
+    assert.equal((await transport.attempt(request(BROKEN), 5_000)).kind, 'final');
+    assert.deepEqual(await slow, DELIVERED);
+    const slowRecord = peer.received.find((n) => n.token === SLOW)!;
+    assert.equal(slowRecord.delivered, true);
+    assert.equal(slowRecord.connectionLost, false);
+  });
 });
 
 describe('ApnsTransport and the installed @parse/node-apn', () => {

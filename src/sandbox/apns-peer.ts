@@ -68,6 +68,22 @@ export interface ReceivedApnsNotification {
   receivedAt: Date;
   /** Which of the peer's HTTP/2 connections it came on, counted from 1 in the order they were opened. */
   connection: number;
+  /** Set when the stream closed. */
+  endedAt?: Date;
+  /** Set when the stream closed: the `:status` the peer wrote on it, if any. */
+  sentStatus?: number;
+  /**
+   * Set when the stream closed: a complete 200 left on it (END_STREAM sent, stream closed without error)
+   * while its connection was up, so the client could read it whatever it did next. A 200 cut off by a
+   * cancel is not a delivery; one written as the connection dropped may or may not have left (`connectionLost`).
+   */
+  delivered?: boolean;
+  /**
+   * Set when the stream closed: its connection had been dropped (by this stream's own fault, another's, or
+   * the client going away without a GOAWAY). A connection that ends after a GOAWAY ends gracefully: every
+   * stream on it finishes first.
+   */
+  connectionLost?: boolean;
 }
 
 export type DeviceBehaviour =
@@ -167,6 +183,8 @@ export class ApnsPeer {
   private readonly topicBindings = new Map<string, string>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly connectionNumbers = new WeakMap<http2.Http2Session, number>();
+  /** Sessions that received a GOAWAY: they end gracefully. */
+  private readonly goneAway = new WeakSet<http2.Http2Session>();
   private connectionsOpened = 0;
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<{ count: number; resolve: () => void }>();
@@ -200,6 +218,7 @@ export class ApnsPeer {
       this.connectionNumbers.set(session, ++this.connectionsOpened);
       session.on('close', () => this.sessions.delete(session));
       session.on('error', () => undefined);
+      session.once('goaway', () => this.goneAway.add(session));
       try {
         session.setLocalWindowSize(PEER_WINDOW_BYTES);
       } catch {
@@ -353,6 +372,7 @@ export class ApnsPeer {
       token, headers, method, path, authority, payload, rawBody, auth: 'none', topic: headers['apns-topic'], status: 0, apnsId, receivedAt: new Date(),
       connection: (stream.session && this.connectionNumbers.get(stream.session)) ?? 0,
     };
+    this.watchStreamEnd(stream, record);
     const rejection = this.check(stream, record, bodySize);
     if (rejection) {
       record.status = rejection.status;
@@ -387,6 +407,20 @@ export class ApnsPeer {
       stream.session?.destroy();
     }
     this.record(record);
+  }
+
+  private watchStreamEnd(stream: http2.ServerHttp2Stream, record: ReceivedApnsNotification): void {
+    const session = stream.session;
+    const ended = (): void => {
+      record.endedAt = new Date();
+      // A stream cut off by a dropped connection closes "without error" too: only the session can tell.
+      record.connectionLost = !session || (session.destroyed && !this.goneAway.has(session));
+      const status = stream.sentHeaders?.[':status'];
+      if (typeof status === 'number') record.sentStatus = status;
+      record.delivered = !record.connectionLost && stream.rstCode === http2.constants.NGHTTP2_NO_ERROR && status === 200;
+    };
+    if (stream.closed) ended();
+    else stream.once('close', ended);
   }
 
   /** Apple's checks, in Apple's order; fills in auth and topic on the record as they become known. */

@@ -59,6 +59,8 @@ export type FcmBehaviour =
   | { error: FcmErrorCode; message?: string; retryAfterSec?: number }
   /** Answer exactly this. */
   | { status: number; body: string; headers?: Record<string, string> }
+  /** Accept it, answering after this long (a slow but healthy FCM), if the client is still there. */
+  | { delayMs: number }
   /** Never answer (until the client gives up or the peer closes). */
   | { hang: true }
   /** Drop the connection (HTTP/1.1) or reset the stream (HTTP/2) without an answer. */
@@ -86,6 +88,13 @@ export interface FcmReceivedMessage {
   /** The answer sent back: parsed JSON, or the raw text of a programmed `{status, body}`. */
   answer?: unknown;
   receivedAt: Date;
+  /** Set when the exchange ended (answer written or connection gone). */
+  endedAt?: Date;
+  /**
+   * Set when the exchange ended: a complete 200 was handed to the connection while it was up, so the
+   * client could read it whatever it did next. An answer cut off by a dropped connection is not a delivery.
+   */
+  delivered?: boolean;
 }
 
 export interface FcmTokenRequest {
@@ -342,6 +351,14 @@ export class FcmPeer {
   private handleSend(req: Request, res: Response, project: string, body: Buffer): void {
     const record: FcmReceivedMessage = { project, validateOnly: false, headers: { ...req.headers }, httpVersion: req.httpVersion, status: 0, receivedAt: new Date() };
     this.received.push(record);
+    let finished = false;
+    const ended = (): void => {
+      record.endedAt = new Date();
+      record.delivered = finished && res.statusCode === 200;
+    };
+    res.once('finish', () => (finished = true));
+    if (res.destroyed) ended();
+    else res.once('close', ended);
     for (const waiter of [...this.waiters]) waiter();
 
     const answer = (status: number, json: unknown, headers: Record<string, string> = {}): void => {
@@ -414,6 +431,12 @@ export class FcmPeer {
       if (req.httpVersion === '2.0') req.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       else req.socket.destroy();
       this.onMessage?.(record);
+      return;
+    }
+    if ('delayMs' in behaviour) {
+      setTimeout(() => {
+        if (!res.destroyed && !res.writableEnded) answer(200, { name });
+      }, behaviour.delayMs);
       return;
     }
     if ('status' in behaviour) {

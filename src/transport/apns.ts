@@ -88,6 +88,8 @@ interface ApnsClient {
 interface ApnsSession {
   closed: boolean;
   destroyed: boolean;
+  close(): void;
+  removeAllListeners(event: 'goaway'): unknown;
 }
 interface ApnsWire {
   headers: object;
@@ -126,8 +128,20 @@ function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: Fa
   const status = typeof failed.status === 'number' ? failed.status : undefined;
   const resendable = (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
   if (resendable && session.closed) return { error: { message: 'client session is either closed or destroyed' } };
-  if (status === 500) void client.closeAndDestroySession(session).catch(() => undefined);
+  // Graceful: no new sends on it, those in flight finish (see `keepAnswersOnGoaway`).
+  if (status === 500) session.close();
   return failed;
+}
+
+/**
+ * The library destroys a session on any GOAWAY it receives, and a server sends one when it closes the
+ * connection, also in answer to ours after a 500: that cut off every answer still in flight on it, delivered
+ * ones included, which then read as transport errors and were sent again. Without the library's listener,
+ * Node's own handling applies: a graceful GOAWAY closes the session once its streams are done (the next send
+ * connects anew), an error GOAWAY destroys it.
+ */
+function keepAnswersOnGoaway(session: ApnsSession): void {
+  session.removeAllListeners('goaway');
 }
 
 function asFailedSend(failure: unknown): FailedSend {
@@ -145,6 +159,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly client: ApnsClient;
   private readonly inFlight: Semaphore;
   private readonly logger?: Logger;
+  /** Sessions already left to Node's GOAWAY handling. */
+  private readonly gracefulSessions = new WeakSet<ApnsSession>();
 
   constructor(options: ApnsTransportOptions) {
     const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
@@ -215,6 +231,10 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     }
     const wire: ApnsWire = { headers: request.headers, body };
     const session = liveSession(this.client);
+    if (session && !this.gracefulSessions.has(session)) {
+      keepAnswersOnGoaway(session);
+      this.gracefulSessions.add(session);
+    }
     return new Promise<AttemptResult>((resolve) => {
       const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
       const settle = (result: AttemptResult): void => {
