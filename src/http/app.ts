@@ -23,6 +23,8 @@ export interface HttpAppDeps {
   throttlePerSec: number | undefined;
   version: { hash: string; version: string; mode?: string };
   entryStates: () => readonly EntryState[];
+  /** True once the instance is stopping: /readyz answers 503 so load balancers send nothing new. */
+  draining?: () => boolean;
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
   /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
@@ -88,8 +90,9 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
 
   route(app, '/readyz', (_req, res) => {
     const entries = deps.entryStates();
-    const ready = entries.every((e) => e.state !== 'failed') && entries.some((e) => e.state === 'ready');
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
+    const draining = deps.draining?.() ?? false;
+    const ready = !draining && entries.every((e) => e.state !== 'failed') && entries.some((e) => e.state === 'ready');
+    res.status(ready ? 200 : 503).json({ status: draining ? 'draining' : ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
   });
 
   if (deps.enableMetrics) {
