@@ -10,7 +10,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ConfigError } from '../src/config/errors';
 import { builtInTestConfig, parseConfig } from '../src/config/load';
 import { connectionsCheckingIntervalMs, DropCounter } from '../src/http/listener';
-import { APPLE_TOKEN, capturedLogger, post, startApnsFixture, startTestProxy, testConfig } from './support';
+import { createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
+import { APPLE_TOKEN, capturedLogger, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp } from './support';
 
 const push = { platform: 'apple_rn', server_id: 'srv', device_id: APPLE_TOKEN, type: 'message', message: 'hi' };
 const OK = '{"status":"OK"}\n';
@@ -55,6 +56,24 @@ describe('slow clients', () => {
     } finally {
       await proxy.close();
       await apns.close();
+    }
+  });
+});
+
+describe('slow clients over HTTPS', () => {
+  it('a client that never starts its TLS handshake is cut off within HeadersTimeoutSec', async () => {
+    const tls = createServerCertificate(createCertificateAuthority(), ['127.0.0.1']);
+    const dir = tempDir();
+    const config = testConfig({ HeadersTimeoutSec: 1, RequestTimeoutSec: 2, TLSCertFile: writeTemp(dir, 'cert.pem', tls.certPem), TLSKeyFile: writeTemp(dir, 'key.pem', tls.keyPem) });
+    const proxy = await startTestProxy(config, []);
+    try {
+      assert.match(proxy.url, /^https:/);
+      const silent = await rawClient(proxy.url);
+      // Node's own handshake timeout is 120 s: 10 s leaves room for a slow machine.
+      const silentMs = await Promise.race([silent.closed, sleep(10_000).then(() => assert.fail('a silent TLS client was not cut off within 10 s'))]);
+      assert.ok(silentMs >= 900, `cut after ${silentMs} ms, before its time`);
+    } finally {
+      await proxy.close();
     }
   });
 });

@@ -6,7 +6,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP, type Socket } from 'node:net';
+import { BlockList, isIP } from 'node:net';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors';
@@ -36,10 +36,12 @@ export function createListener(settings: TlsSettings & ClientLimits, app: Reques
     // Node looks for late headers and requests only this often (30 s by default): a cut would come that late.
     connectionsCheckingInterval: connectionsCheckingIntervalMs(headersTimeout, requestTimeout),
   };
-  const server = settings.TLSCertFile ? https.createServer({ ...loadTlsOptions(settings), ...timeouts }, app) : http.createServer(timeouts, app);
+  // Under TLS the HTTP timers start after the handshake: a client that never completes one would be held
+  // for Node's 120 s, so the handshake gets the headers' time.
+  const server = settings.TLSCertFile
+    ? https.createServer({ ...loadTlsOptions(settings), ...timeouts, handshakeTimeout: headersTimeout }, app)
+    : http.createServer(timeouts, app);
   server.keepAliveTimeout = limits.KeepAliveTimeoutSec * 1000;
-  // Node's header timer starts with the first byte: a client that sends nothing would be held forever.
-  server.on('connection', (socket: Socket) => cutIfSilent(socket, headersTimeout));
   if (limits.MaxConnections > 0) {
     server.maxConnections = limits.MaxConnections;
     const drops = new DropCounter(dropLogIntervalMs);
@@ -56,13 +58,6 @@ export function createListener(settings: TlsSettings & ClientLimits, app: Reques
 /** Half the shortest timeout, at most 1 s and at least 100 ms: a cut comes at most that late. */
 export function connectionsCheckingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
   return Math.max(100, Math.min(1_000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 2)));
-}
-
-function cutIfSilent(socket: Socket, timeoutMs: number): void {
-  const timer = setTimeout(() => {
-    if (socket.bytesRead === 0) socket.destroy();
-  }, timeoutMs).unref();
-  socket.once('close', () => clearTimeout(timer));
 }
 
 /**
