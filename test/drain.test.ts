@@ -124,7 +124,9 @@ describe('a single process stops without losing a request', () => {
       void idle.closed.then(() => events.push('idle connection closed'));
 
       const before = apns.peer.receivedFor(SLOW).length;
-      const inFlight = Promise.all(Array.from({ length: 3 }, () => send(url, '/api/v1/send_push', push(SLOW)).then((a) => (events.push('answer'), a))));
+      // Keep-alive connections: only the drain can make their answers close them.
+      const busy = new http.Agent({ keepAlive: true });
+      const inFlight = Promise.all(Array.from({ length: 3 }, () => send(url, '/api/v1/send_push', push(SLOW), busy).then((a) => (events.push('answer'), a))));
       await waitUntil('the peer holds the 3 requests', () => apns.peer.receivedFor(SLOW).length === before + 3);
 
       cli.child.kill('SIGTERM');
@@ -142,6 +144,7 @@ describe('a single process stops without losing a request', () => {
 
       const answers = await inFlight;
       assert.deepEqual(answers.map((a) => a.text), [OK, OK, OK]);
+      assert.deepEqual(answers.map((a) => a.headers.connection), ['close', 'close', 'close']);
       assert.equal(await cli.exited, 0, cli.stderr());
       assert.deepEqual(events, ['SIGTERM', 'idle connection closed', 'answer', 'answer', 'answer']);
       const lines = logLines(cli).map((l) => String(l.msg));
