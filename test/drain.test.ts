@@ -5,6 +5,7 @@
  * SIGHUP reopens the log file and stops nothing. The same with Workers.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, renameSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -214,6 +215,28 @@ describe('a single process stops without losing a request', () => {
       assert.equal(cli.child.exitCode, null, 'still running');
     } finally {
       cli.child.kill('SIGKILL');
+    }
+  });
+});
+
+describe('npm start', () => {
+  it('passes SIGTERM on to the proxy, which drains and exits 0 (no process left behind)', async () => {
+    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 1 }));
+    // --ignore-scripts skips the prestart build: the suite runs from the dist/ it already built.
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    try {
+      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
+      const proxyPids = workerPids(npm.pid!);
+      assert.equal(proxyPids.length, 1, 'npm runs the proxy as its one child');
+      npm.kill('SIGTERM');
+      assert.equal(await exited, 0, out);
+      assert.match(out, /stopped: every accepted request was answered/);
+      assert.throws(() => process.kill(proxyPids[0]!, 0), /ESRCH/, 'the proxy outlived npm');
+    } finally {
+      npm.kill('SIGKILL');
     }
   });
 });
