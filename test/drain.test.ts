@@ -227,9 +227,10 @@ describe('npm start', () => {
     let out = '';
     npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    let proxyPids: number[] = [];
     try {
       await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
-      const proxyPids = workerPids(npm.pid!);
+      proxyPids = workerPids(npm.pid!);
       assert.equal(proxyPids.length, 1, 'npm runs the proxy as its one child');
       npm.kill('SIGTERM');
       assert.equal(await exited, 0, out);
@@ -237,6 +238,13 @@ describe('npm start', () => {
       assert.throws(() => process.kill(proxyPids[0]!, 0), /ESRCH/, 'the proxy outlived npm');
     } finally {
       npm.kill('SIGKILL');
+      for (const pid of proxyPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already, as it should be.
+        }
+      }
     }
   });
 });
