@@ -114,9 +114,9 @@ describe('a single process stops without losing a request', () => {
   after(() => apns.close());
 
   it('SIGTERM: /readyz 503 at once, served through the grace, every request under way answered OK, exit 0', async () => {
-    // The grace (3 s) is shorter than the peer's delay (6 s): the idle connection is closed before the answers go out.
-    apns.peer.setDeviceBehaviour(SLOW, { delayMs: 6_000 });
-    const { cli, url } = await startProxyProcess(apns, { SendTimeoutSec: 15 }, { PUSH_PROXY_DRAIN_GRACE_SEC: '3' });
+    // The grace (3 s) is well shorter than the peer's delay (7.5 s): the idle connection is closed before the answers go out.
+    apns.peer.setDeviceBehaviour(SLOW, { delayMs: 7_500 });
+    const { cli, url } = await startProxyProcess(apns, { SendTimeoutSec: 15, RetryTimeoutSec: 15 }, { PUSH_PROXY_DRAIN_GRACE_SEC: '3' });
     try {
       const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
       assert.equal((await send(url, '/healthz', undefined, keepAlive)).status, 200);
@@ -185,8 +185,10 @@ describe('a single process stops without losing a request', () => {
       const socket = net.connect(Number(port), hostname);
       socket.on('error', () => {});
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      socket.write(`POST /api/v1/send_push HTTP/1.1\r\nHost: ${hostname}\r\nContent-Length: 1000\r\n\r\n{"platform":`);
-      await sleep(200);
+      // Node answers 100 Continue in the same step that hands the request over: seeing it, the request is accepted.
+      socket.write(`POST /api/v1/send_push HTTP/1.1\r\nHost: ${hostname}\r\nContent-Length: 1000\r\nExpect: 100-continue\r\n\r\n`);
+      await new Promise<void>((resolve) => socket.once('data', () => resolve()));
+      socket.write('{"platform":');
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 1);
       const forced = logLines(cli).find((l) => /still stopping 6 s after SIGTERM .*: exiting now, 1 request\(s\) under way cut/.test(String(l.msg)));
