@@ -40,10 +40,6 @@ export class RequestTracker {
     return this.drainingFlag;
   }
 
-  get size(): number {
-    return this.underWay.size;
-  }
-
   wrap(app: RequestListener): RequestListener {
     return (req: IncomingMessage, res: ServerResponse) => {
       this.underWay.set(res, { method: req.method ?? '', path: requestPath(req.url), startedAt: Date.now() });
