@@ -5,6 +5,7 @@
  * Problems the operator must fix end the process with code 2 and a message saying what to do.
  */
 import cluster from 'node:cluster';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { loadStartupConfig, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
@@ -13,7 +14,9 @@ import { runHealthcheck } from './commands/healthcheck';
 import { runTenants } from './commands/tenants';
 import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
-import { createLogger } from './logging';
+import { retryBounds } from './delivery/retry';
+import { drainDeadlineMs } from './http/drain';
+import { createLogging, type Logging } from './logging';
 import { startPushProxy, type RunningProxy } from './proxy';
 import { tuneHeap } from './runtime';
 import { startSandbox, type Sandbox } from './sandbox/start';
@@ -72,39 +75,66 @@ async function main(argv: string[]): Promise<void> {
   const { config } = loaded;
   if (cluster.isWorker) return runWorker(loaded);
 
-  const logger = createLogger(config);
+  const logging = createLogging(config);
+  const { logger } = logging;
   for (const warning of loaded.warnings) logger.warn(warning);
   const workers = resolveWorkerCount(config.Workers);
   if (workers > 1) {
     const reason = singleProcessReason(config, loaded.source === null);
-    if (!reason) return runWorkers(loaded, workers, logger);
+    if (!reason) return runWorkers(loaded, workers, logging);
     logger.warn(`Workers is ${config.Workers}, but ${reason}: running one process`);
   }
-  await runSingleProcess(loaded, logger);
+  await runSingleProcess(loaded, logging);
 }
 
-/** The whole proxy in this process; SIGTERM/SIGINT finish requests under way, then stop. */
-async function runSingleProcess(loaded: LoadedConfig, logger: Logger, link?: WorkerLink): Promise<void> {
+/** The one thing SIGHUP does: logrotate moved the log file away, so open it again under its name. */
+function reopenLogFile(logging: Logging): void {
+  const file = logging.reopenFile();
+  logging.logger.info(
+    `SIGHUP received: ${file ? `log file ${file} reopened` : 'no log file to reopen'}; the rest of the configuration is not reloaded (restart to apply changes)`,
+  );
+}
+
+/**
+ * The whole proxy in this process. SIGTERM/SIGINT drain it: /readyz answers 503 at once, requests are served
+ * for DrainGraceSec more, then the listener closes and every accepted request gets its answer; a second
+ * signal, or the deadline (DrainGraceSec + SendTimeoutSec + 5 s), ends the process at once with code 1.
+ */
+async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: WorkerLink): Promise<void> {
   const { config } = loaded;
+  const { logger } = logging;
   let sandbox: Sandbox | undefined;
   let proxy: RunningProxy | undefined;
   let stopping = false;
+  const deadlineMs = drainDeadlineMs(config.DrainGraceSec, retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec).sendTimeoutMs);
+  const forceExit = (why: string): void => {
+    const cut = proxy?.requestsUnderWay() ?? [];
+    logger.error({ requests: cut }, `${why}: exiting now, ${cut.length} request(s) under way cut without an answer`);
+    logger.flush();
+    process.exit(1);
+  };
   const shutdown = async (signal: string): Promise<void> => {
-    // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way. Alone,
-    // a second Ctrl-C is the operator insisting.
+    // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way; the
+    // primary is the one that forces. Alone, a second signal is the operator insisting.
     if (stopping) {
-      if (!link) process.exit(1);
+      if (!link) forceExit(`${signal} received again`);
       return;
     }
     stopping = true;
-    logger.info(`${signal} received: finishing requests under way, then stopping`);
+    setTimeout(() => forceExit(`still stopping ${deadlineMs / 1000} s after ${signal} (DrainGraceSec + SendTimeoutSec + 5 s)`), deadlineMs);
+    proxy?.startDraining();
+    logger.info(`${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal stops at once.`);
+    await sleep(config.DrainGraceSec * 1000);
+    logger.info({ requests: proxy?.requestsUnderWay().length ?? 0 }, 'listener closing: answering the requests under way');
     await proxy?.close();
     await sandbox?.close();
+    logger.info('stopped: every accepted request was answered');
     logger.flush();
     process.exit(0);
   };
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
+  process.on('SIGHUP', () => reopenLogFile(logging));
 
   if (loaded.source === null) {
     sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
@@ -129,16 +159,20 @@ async function runSingleProcess(loaded: LoadedConfig, logger: Logger, link?: Wor
 
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */
 function runWorker(loaded: LoadedConfig): Promise<void> {
-  const logger = createLogger(loaded.config).child({ worker: cluster.worker?.id });
-  return runSingleProcess(loaded, logger, new WorkerLink());
+  const logging = createLogging(loaded.config);
+  return runSingleProcess(loaded, { ...logging, logger: logging.logger.child({ worker: cluster.worker?.id }) }, new WorkerLink());
 }
 
-async function runWorkers(loaded: LoadedConfig, count: number, logger: Logger): Promise<void> {
-  for (const notice of workerNotices(loaded.config, count)) logger.warn(notice);
+async function runWorkers(loaded: LoadedConfig, count: number, logging: Logging): Promise<void> {
+  const { config } = loaded;
+  const { logger } = logging;
+  for (const notice of workerNotices(config, count)) logger.warn(notice);
   const code = await runPrimary({
     count,
     logger,
     onListening: (first) => printBanner(logger, loaded, first, count, undefined),
+    shutdownTimeoutMs: drainDeadlineMs(config.DrainGraceSec, retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec).sendTimeoutMs),
+    onHangup: () => reopenLogFile(logging),
   });
   logger.flush();
   process.exit(code);

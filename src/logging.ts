@@ -23,7 +23,21 @@ const REDACTED_PATHS = [
 export type LogSettings = Pick<ProxyConfig, 'EnableConsoleLog' | 'EnableFileLog' | 'LogFileLocation' | 'LogFormat' | 'LogLevel'>;
 
 export function createLogger(settings: LogSettings, consoleStream: NodeJS.WritableStream = process.stdout): Logger {
+  return createLogging(settings, consoleStream).logger;
+}
+
+export interface Logging {
+  logger: Logger;
+  /**
+   * Opens the log file again under its configured name (after logrotate moved it away), so lines go to a
+   * new file instead of the moved one. Returns the file reopened, or undefined when there is no log file.
+   */
+  reopenFile(): string | undefined;
+}
+
+export function createLogging(settings: LogSettings, consoleStream: NodeJS.WritableStream = process.stdout): Logging {
   const streams: pino.StreamEntry[] = [];
+  let fileDestination: { file: string; stream: ReturnType<typeof pino.destination> } | undefined;
   const plain = settings.LogFormat !== 'json';
   // Both off means console on, as the original.
   if (settings.EnableConsoleLog || !settings.EnableFileLog) {
@@ -33,9 +47,12 @@ export function createLogger(settings: LogSettings, consoleStream: NodeJS.Writab
     const file = settings.LogFileLocation || DEFAULT_LOG_FILE;
     mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
     const destination = pino.destination({ dest: file, sync: false, mkdir: true });
+    fileDestination = { file, stream: destination };
+    // A log file that cannot be written (disk full, a directory gone at reopen) must not stop the service.
+    destination.on('error', (err: Error) => process.stderr.write(`push-proxy: log file ${file}: ${err.message}\n`));
     streams.push({ level: 'trace', stream: plain ? plainStream(destination, false) : destination });
   }
-  return pino(
+  const logger = pino(
     {
       level: settings.LogLevel,
       base: undefined,
@@ -44,6 +61,14 @@ export function createLogger(settings: LogSettings, consoleStream: NodeJS.Writab
     },
     pino.multistream(streams),
   );
+  return {
+    logger,
+    reopenFile() {
+      if (!fileDestination) return undefined;
+      fileDestination.stream.reopen();
+      return fileDestination.file;
+    },
+  };
 }
 
 function plainStream(destination: NodeJS.WritableStream | DestinationStream, colorize: boolean): DestinationStream {

@@ -3,7 +3,7 @@
  * the HTTP server. Everything it builds it owns and closes; nothing is global.
  */
 import type http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { parseListenAddress } from './config/load';
 import type { ProxyConfig } from './config/types';
@@ -15,6 +15,7 @@ import type { ServiceDeps } from './delivery/service';
 import type { EntryState, PushService } from './delivery/types';
 import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
+import { RequestTracker, type RequestUnderWay } from './http/drain';
 import { cidrMatcher, createListener, trustedProxyMatcher } from './http/listener';
 import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ratelimit/gate';
 import { TenantStore } from './tenants/store';
@@ -45,6 +46,14 @@ export interface RunningProxy {
   readonly metrics: ProxyMetrics;
   /** Each configured entry as it stands now (start-up checks, then the providers' answers). */
   readonly entryStates: readonly EntryState[];
+  /** From now on /readyz answers 503 "draining" and answers carry `Connection: close`; requests are still served. */
+  startDraining(): void;
+  /** Requests accepted and not yet answered, for the log line of a forced stop. */
+  requestsUnderWay(): RequestUnderWay[];
+  /**
+   * Stops listening, waits until every accepted request has its answer (each bounded by SendTimeoutSec),
+   * closes the connections left (idle, or still sending headers), then everything else the instance opened.
+   */
   close(): Promise<void>;
 }
 
@@ -161,6 +170,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       : undefined;
 
     const inspector = config.Inspector ? new NotificationInspector() : undefined;
+    const tracker = new RequestTracker();
     const app = createHttpApp({
       dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
       inspector,
@@ -174,6 +184,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
       version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       entryStates: states,
+      draining: () => tracker.draining,
       access,
       trustProxy,
       readinessDetails: () => ({
@@ -182,11 +193,13 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       }),
     });
 
-    const server = createListener(config, app);
-    // The original's 60 s read and write timeouts; idle keep-alive connections live as long.
-    server.requestTimeout = 60_000;
-    server.headersTimeout = 60_000;
-    server.keepAliveTimeout = 60_000;
+    const server = createListener(config, tracker.wrap(app), logger);
+    // Every client socket, HTTP or not yet (a TLS handshake under way), so a stop can end the ones left.
+    const sockets = new Set<Socket>();
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
 
     const listen = options.listen ?? parseListenAddress(config.ListenAddress);
     await new Promise<void>((resolve, reject) => {
@@ -209,14 +222,19 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       get entryStates() {
         return states();
       },
+      startDraining: () => tracker.beginDraining(),
+      requestsUnderWay: () => tracker.describe(),
       close() {
         closing ??= (async () => {
-          // Requests under way get their answers; idle connections go at once.
+          tracker.beginDraining();
           const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+          // An idle keep-alive connection goes now, a busy one after its answer (sent with Connection: close).
           server.closeIdleConnections();
-          const force = setTimeout(() => server.closeAllConnections(), 10_000).unref();
+          tracker.onSettled = () => server.closeIdleConnections();
+          await tracker.whenIdle();
+          // No accepted request is left: what remains is idle or has not finished sending its headers.
+          for (const socket of sockets) socket.destroy();
           await closed;
-          clearTimeout(force);
           await closeAll();
         })();
         return closing;

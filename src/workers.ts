@@ -1,7 +1,8 @@
 /**
  * Workers with node:cluster. The primary serves nothing: it forks `Workers` processes that each run a whole
  * proxy (own APNs sessions, own FCM connections) on one shared listening port, replaces a worker that dies,
- * answers workers' /metrics requests with the sum over all of them, and stops them all on SIGTERM/SIGINT.
+ * answers workers' /metrics requests with the sum over all of them, and stops them all on SIGTERM/SIGINT
+ * (each drains as a single process does; a second signal kills them). SIGHUP goes on to every worker.
  * Start-up errors surface once: the first worker starts alone, and if it exits before listening, the
  * primary exits with its code (2 for a configuration problem).
  */
@@ -64,6 +65,8 @@ export interface PrimaryOptions {
   onListening(first: WorkerReady): void;
   /** How long workers get to finish requests under way before they are killed. */
   shutdownTimeoutMs?: number;
+  /** SIGHUP came: the primary's own part (its log file); the signal then goes on to every worker. */
+  onHangup?(): void;
   /** Waits before replacing a worker that died, growing with crashes in a row. */
   restartDelaysMs?: readonly number[];
 }
@@ -90,7 +93,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       clearTimeout(forceTimer);
       process.off('SIGTERM', onSignal);
       process.off('SIGINT', onSignal);
+      process.off('SIGHUP', onHangup);
       resolve(exitCode);
+    };
+
+    const killAll = (why: string): void => {
+      logger.error(`${why}: killing ${live.size} worker(s) with the requests they still hold`);
+      exitCode = exitCode || 1;
+      for (const { worker } of live.values()) worker.process.kill('SIGKILL');
     };
 
     const stopAll = (code: number, why: string) => {
@@ -99,18 +109,23 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       exitCode = code;
       if (live.size > 0) logger.info(`${why}: stopping ${live.size} worker(s), finishing requests under way`);
       for (const { worker } of live.values()) worker.process.kill('SIGTERM');
-      forceTimer = setTimeout(() => {
-        logger.warn(`workers still busy after ${shutdownTimeoutMs / 1000} s: killing them`);
-        for (const { worker } of live.values()) worker.process.kill('SIGKILL');
-      }, shutdownTimeoutMs);
+      forceTimer = setTimeout(() => killAll(`workers still busy after ${shutdownTimeoutMs / 1000} s`), shutdownTimeoutMs);
       finishIfEmpty();
     };
 
     function onSignal(signal: NodeJS.Signals): void {
+      // A second signal is the operator insisting (each worker ignores repeats: Ctrl-C reaches it directly too).
+      if (stopping) return killAll(`${signal} received again`);
       stopAll(0, `${signal} received`);
+    }
+    function onHangup(): void {
+      options.onHangup?.();
+      // A worker still starting has no handler yet, and SIGHUP's default would end it.
+      for (const { worker, ready } of live.values()) if (ready) worker.process.kill('SIGHUP');
     }
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    process.on('SIGHUP', onHangup);
 
     const fork = (): void => {
       const worker = cluster.fork();
@@ -146,7 +161,11 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const onExit = (worker: Worker, code: number | null, signal: string | null): void => {
       const entry = live.get(worker.id);
       live.delete(worker.id);
-      if (stopping) return finishIfEmpty();
+      if (stopping) {
+        // A worker that had to cut requests (its own deadline) makes the whole stop unclean.
+        if (code !== 0 && exitCode === 0) exitCode = 1;
+        return finishIfEmpty();
+      }
       if (!started) {
         // Its own message (on stderr) says what to fix; exit as it did.
         logger.error(`worker ${worker.id} could not start (${signal ?? `exit code ${code}`}): its message says what to fix`);

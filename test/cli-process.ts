@@ -17,7 +17,8 @@ export interface Cli {
 export function runCli(args: string[], env: Record<string, string> = {}, cwd = tempDir()): Cli {
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
-    env: { PATH: process.env.PATH ?? '', PUSH_PROXY_LISTEN_ADDRESS: '127.0.0.1:0', PUSH_PROXY_LOG_FORMAT: 'json', ...env },
+    // No load balancer watches these instances: a stop need not wait DrainGraceSec (drain tests set their own).
+    env: { PATH: process.env.PATH ?? '', PUSH_PROXY_LISTEN_ADDRESS: '127.0.0.1:0', PUSH_PROXY_LOG_FORMAT: 'json', PUSH_PROXY_DRAIN_GRACE_SEC: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

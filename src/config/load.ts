@@ -40,6 +40,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig;
   { env: 'PUSH_PROXY_ALLOWED_CLIENTS', key: 'AllowedClients', type: 'list' },
   { env: 'PUSH_PROXY_OUTBOUND_PROXY', key: 'OutboundProxy', type: 'string' },
   { env: 'PUSH_PROXY_WORKERS', key: 'Workers', type: 'workers' },
+  { env: 'PUSH_PROXY_DRAIN_GRACE_SEC', key: 'DrainGraceSec', type: 'integer' },
+  { env: 'PUSH_PROXY_MAX_CONNECTIONS', key: 'MaxConnections', type: 'integer' },
 ];
 
 /** Sets RateLimitStore to Redis at this URL (the one nested key operators change per deployment). */
@@ -192,7 +194,8 @@ export function loadConfigFile(file: string, env: Env): LoadedConfig {
 
 /** No file: test mode, served on :8066; the caller adds the sandbox peers' entries. */
 export function builtInTestConfig(env: Env): LoadedConfig {
-  return parseConfig({ ListenAddress: TEST_MODE_LISTEN_ADDRESS, EnableMetrics: true }, null, env, 'test');
+  // No load balancer watches a local demo's /readyz: Ctrl-C need not wait for one to notice.
+  return parseConfig({ ListenAddress: TEST_MODE_LISTEN_ADDRESS, EnableMetrics: true, DrainGraceSec: 0 }, null, env, 'test');
 }
 
 export function parseConfig(raw: unknown, source: string | null, env: Env, defaultMode: Mode): LoadedConfig {
@@ -238,6 +241,10 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
     valid.LogFormat = 'plain' as LogFormat;
   }
   parseListenAddress(valid.ListenAddress, where);
+  if (valid.HeadersTimeoutSec > valid.RequestTimeoutSec) {
+    // node:http refuses a server whose headers may take longer than the whole request.
+    throw new ConfigError(`${where}: HeadersTimeoutSec (${valid.HeadersTimeoutSec}) is longer than RequestTimeoutSec (${valid.RequestTimeoutSec}). Make HeadersTimeoutSec at most RequestTimeoutSec.`);
+  }
   checkTlsAndHosting(valid, where);
   if (valid.Mode === 'hosted' && valid.Inspector) {
     warnings.push('Inspector is on in hosted mode: anyone who can reach /inspect reads every tenant\'s notifications. Turn it off unless this instance is private.');

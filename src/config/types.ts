@@ -72,4 +72,12 @@ export interface ProxyConfig {
   RemoveGuard: { Enabled?: boolean; Window?: number; MinSuspect?: number; Ratio?: number; MaxAgeSec?: number };
   /** Processes serving the API on one port; "auto" = one per available core. */
   Workers: number | 'auto';
+  /** After SIGTERM/SIGINT: seconds /readyz says "draining" while requests are still served, before the listener closes. */
+  DrainGraceSec: number;
+  /** Slow clients: whole seconds to send the headers, the whole request, and how long an idle keep-alive connection lives. */
+  HeadersTimeoutSec: number;
+  RequestTimeoutSec: number;
+  KeepAliveTimeoutSec: number;
+  /** Open client connections per process; 0 = unlimited. */
+  MaxConnections: number;
 }

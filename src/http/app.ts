@@ -25,6 +25,8 @@ export interface HttpAppDeps {
   /** `config`: the configuration file read, or `built-in`. */
   version: { hash: string; version: string; mode?: string; config?: string };
   entryStates: () => readonly EntryState[];
+  /** True once the instance is stopping: /readyz answers 503 so load balancers send nothing new. */
+  draining?: () => boolean;
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
   /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
@@ -92,8 +94,9 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
 
   route(app, '/readyz', (_req, res) => {
     const entries = deps.entryStates();
-    const ready = isReady(entries);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
+    const draining = deps.draining?.() ?? false;
+    const ready = !draining && isReady(entries);
+    res.status(ready ? 200 : 503).json({ status: draining ? 'draining' : ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
   });
 
   if (deps.enableMetrics) {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { BlockList, isIP } from 'node:net';
 import type { RequestListener } from 'node:http';
+import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors';
 import type { ProxyConfig } from '../config/types';
 
@@ -19,9 +20,66 @@ const TLS12_CIPHERS = [
 
 export type TlsSettings = Pick<ProxyConfig, 'TLSCertFile' | 'TLSKeyFile' | 'TLSClientCAFile'>;
 
-export function createListener(settings: TlsSettings, app: RequestListener): http.Server {
-  if (!settings.TLSCertFile) return http.createServer(app);
-  return https.createServer(loadTlsOptions(settings), app);
+export type ClientLimits = Pick<ProxyConfig, 'HeadersTimeoutSec' | 'RequestTimeoutSec' | 'KeepAliveTimeoutSec' | 'MaxConnections'>;
+
+/**
+ * The listening server, with slow and greedy clients bounded: headers and whole requests must arrive in time,
+ * and past MaxConnections new connections are closed at once (logged, at most every `dropLogIntervalMs`).
+ */
+export function createListener(settings: TlsSettings & ClientLimits, app: RequestListener, logger: Logger, dropLogIntervalMs = 10_000): http.Server {
+  const limits: ClientLimits = settings;
+  const headersTimeout = limits.HeadersTimeoutSec * 1000;
+  const requestTimeout = limits.RequestTimeoutSec * 1000;
+  const timeouts: http.ServerOptions = {
+    headersTimeout,
+    requestTimeout,
+    // Node looks for late headers and requests only this often (30 s by default): a cut would come that late.
+    connectionsCheckingInterval: connectionsCheckingIntervalMs(headersTimeout, requestTimeout),
+  };
+  // Under TLS the HTTP timers start after the handshake: a client that never completes one would be held
+  // for Node's 120 s, so the handshake gets the headers' time.
+  const server = settings.TLSCertFile
+    ? https.createServer({ ...loadTlsOptions(settings), ...timeouts, handshakeTimeout: headersTimeout }, app)
+    : http.createServer(timeouts, app);
+  server.keepAliveTimeout = limits.KeepAliveTimeoutSec * 1000;
+  if (limits.MaxConnections > 0) {
+    server.maxConnections = limits.MaxConnections;
+    const drops = new DropCounter(dropLogIntervalMs);
+    server.on('drop', () => {
+      const dropped = drops.drop();
+      if (dropped !== undefined) {
+        logger.warn({ max_connections: limits.MaxConnections, dropped }, `MaxConnections (${limits.MaxConnections}) reached: ${dropped} new connection(s) closed at once since the last such line`);
+      }
+    });
+  }
+  return server;
+}
+
+/** Half the shortest timeout, at most 1 s and at least 100 ms: a cut comes at most that late. */
+export function connectionsCheckingIntervalMs(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  return Math.max(100, Math.min(1_000, Math.floor(Math.min(headersTimeoutMs, requestTimeoutMs) / 2)));
+}
+
+/**
+ * Counts refused connections and says when to log them: the first at once, then at most once per interval
+ * with how many were refused meanwhile, so a flood of connections does not flood the log.
+ */
+export class DropCounter {
+  private dropped = 0;
+  private lastReportAt = -Infinity;
+
+  constructor(private readonly intervalMs: number, private readonly now: () => number = Date.now) {}
+
+  /** Counts one refused connection; returns how many to report (this one included), or undefined to stay quiet. */
+  drop(): number | undefined {
+    this.dropped++;
+    const now = this.now();
+    if (now - this.lastReportAt < this.intervalMs) return undefined;
+    const dropped = this.dropped;
+    this.dropped = 0;
+    this.lastReportAt = now;
+    return dropped;
+  }
 }
 
 export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {

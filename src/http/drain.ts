@@ -1,0 +1,79 @@
+/**
+ * Draining before a stop: the instance stops looking ready at once, keeps answering for a grace period (a
+ * load balancer may not have seen the 503 yet), then stops listening and waits for every request it accepted.
+ * Each notification has its own bound (SendTimeoutSec), so the wait has one too.
+ */
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import { requestPath } from './push-api';
+
+/** Time after the last listener closed for closing services and flushing logs. */
+export const DRAIN_MARGIN_MS = 5_000;
+
+/**
+ * How long after the first signal the process may live: the grace, one notification's whole budget (a request
+ * accepted at the end of the grace may take all of it), and a margin for closing services.
+ */
+export function drainDeadlineMs(drainGraceSec: number, sendTimeoutMs: number): number {
+  return drainGraceSec * 1000 + sendTimeoutMs + DRAIN_MARGIN_MS;
+}
+
+export interface RequestUnderWay {
+  method: string;
+  path: string;
+  /** Whole seconds since the request arrived. */
+  ageSec: number;
+}
+
+/**
+ * Knows every request that has not had its answer yet. Once draining, answers carry `Connection: close`
+ * so keep-alive connections end with their last answer instead of waiting for an idle timeout.
+ */
+export class RequestTracker {
+  private readonly underWay = new Map<ServerResponse, { method: string; path: string; startedAt: number }>();
+  private drainingFlag = false;
+  private idleWaiters: Array<() => void> = [];
+
+  /** Called whenever a request got its answer (or lost its connection). */
+  onSettled: (() => void) | undefined;
+
+  get draining(): boolean {
+    return this.drainingFlag;
+  }
+
+  wrap(app: RequestListener): RequestListener {
+    return (req: IncomingMessage, res: ServerResponse) => {
+      this.underWay.set(res, { method: req.method ?? '', path: requestPath(req.url), startedAt: Date.now() });
+      if (this.drainingFlag) res.setHeader('connection', 'close');
+      // 'close' comes after the answer is sent, or when the client went away first: either way nothing is left to do.
+      res.once('close', () => this.settle(res));
+      app(req, res);
+    };
+  }
+
+  beginDraining(): void {
+    this.drainingFlag = true;
+    for (const res of this.underWay.keys()) {
+      if (!res.headersSent) res.setHeader('connection', 'close');
+    }
+  }
+
+  /** Resolves once no request is waiting for its answer. */
+  whenIdle(): Promise<void> {
+    if (this.underWay.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** The requests still waiting, for the log line of a forced stop. */
+  describe(now = Date.now()): RequestUnderWay[] {
+    return [...this.underWay.values()].map((r) => ({ method: r.method, path: r.path, ageSec: Math.floor((now - r.startedAt) / 1000) }));
+  }
+
+  private settle(res: ServerResponse): void {
+    if (!this.underWay.delete(res)) return;
+    this.onSettled?.();
+    if (this.underWay.size === 0) {
+      const waiters = this.idleWaiters.splice(0);
+      for (const resolve of waiters) resolve();
+    }
+  }
+}
