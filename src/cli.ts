@@ -15,7 +15,7 @@ import { runTenants } from './commands/tenants';
 import { UsageError } from './commands/usage-error';
 import { TenantsCommandError } from './tenants/command';
 import { retryBounds } from './delivery/retry';
-import { drainDeadlineMs } from './http/drain';
+import { drainDeadlineMs, forcesExit } from './http/drain';
 import { createLogging, type Logging } from './logging';
 import { startPushProxy, type RunningProxy } from './proxy';
 import { tuneHeap } from './runtime';
@@ -106,6 +106,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   let sandbox: Sandbox | undefined;
   let proxy: RunningProxy | undefined;
   let stopping = false;
+  let stoppingSince = 0;
   const deadlineMs = drainDeadlineMs(config.DrainGraceSec, retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec).sendTimeoutMs);
   const forceExit = (why: string): void => {
     const cut = proxy?.requestsUnderWay() ?? [];
@@ -117,10 +118,13 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way; the
     // primary is the one that forces. Alone, a second signal is the operator insisting.
     if (stopping) {
-      if (!link) forceExit(`${signal} received again`);
+      if (link) return;
+      if (forcesExit(stoppingSince, performance.now())) forceExit(`${signal} received again`);
+      else logger.info(`${signal} received again at once: the same request to stop (a terminal and npm both pass Ctrl-C on); send it again to stop at once`);
       return;
     }
     stopping = true;
+    stoppingSince = performance.now();
     setTimeout(() => forceExit(`still stopping ${deadlineMs / 1000} s after ${signal} (DrainGraceSec + SendTimeoutSec + 5 s)`), deadlineMs);
     proxy?.startDraining();
     logger.info(`${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal stops at once.`);

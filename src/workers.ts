@@ -11,6 +11,7 @@ import os from 'node:os';
 import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ProxyConfig } from './config/types';
+import { forcesExit } from './http/drain';
 import { rateLimitsActive } from './proxy';
 
 const READY = 'push-proxy:ready';
@@ -113,9 +114,14 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       finishIfEmpty();
     };
 
+    let signalledAt: number | undefined;
     function onSignal(signal: NodeJS.Signals): void {
       // A second signal is the operator insisting (each worker ignores repeats: Ctrl-C reaches it directly too).
-      if (stopping) return killAll(`${signal} received again`);
+      if (stopping) {
+        if (signalledAt === undefined || forcesExit(signalledAt, performance.now())) return killAll(`${signal} received again`);
+        return logger.info(`${signal} received again at once: the same request to stop; send it again to stop at once`);
+      }
+      signalledAt = performance.now();
       stopAll(0, `${signal} received`);
     }
     function onHangup(): void {

@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { drainDeadlineMs } from '../src/http/drain';
+import { drainDeadlineMs, forcesExit, REPEATED_SIGNAL_WINDOW_MS } from '../src/http/drain';
 import { listeningUrl, runCli, type Cli } from './cli-process';
 import { APPLE_TOKEN, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
 
@@ -82,6 +82,12 @@ describe('the deadline of a stop', () => {
   it('is the grace, one notification budget and 5 s', () => {
     assert.equal(drainDeadlineMs(5, 30_000), 40_000);
     assert.equal(drainDeadlineMs(0, 2_000), 7_000);
+  });
+
+  it('a repeated stop signal forces the exit only once the repeat window has passed', () => {
+    assert.equal(forcesExit(1_000, 1_000), false);
+    assert.equal(forcesExit(1_000, 1_000 + REPEATED_SIGNAL_WINDOW_MS - 1), false);
+    assert.equal(forcesExit(1_000, 1_000 + REPEATED_SIGNAL_WINDOW_MS), true);
   });
 });
 
@@ -165,6 +171,8 @@ describe('a single process stops without losing a request', () => {
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
       cli.child.kill('SIGTERM');
       await cli.waitFor(/listener closing/);
+      // A repeat inside the window is the same signal delivered twice (see the Ctrl-C test below).
+      await sleep(REPEATED_SIGNAL_WINDOW_MS + 100);
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 1);
       assert.match(await inFlight, /^error: /);
@@ -222,6 +230,42 @@ describe('a single process stops without losing a request', () => {
 });
 
 describe('npm start', () => {
+  it('Ctrl-C in a terminal (SIGINT to npm and the proxy alike, and npm passes it on) drains: the request under way is answered OK, exit 0', async () => {
+    const apns = await startApnsFixture();
+    apns.peer.setDeviceBehaviour(SLOW, { delayMs: 1_500 });
+    const dir = tempDir();
+    const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
+    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, ApplePushSettings: [apns.entry()] }));
+    // A process group of its own, as a terminal's foreground job: the signal goes to the whole group.
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], {
+      cwd: path.join(__dirname, '..', '..'),
+      env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let out = '';
+    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    try {
+      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
+      const url = (JSON.parse(out.split('\n').find((l) => /Push Proxy listening/.test(l))!) as { url: string }).url;
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === 1);
+      process.kill(-npm.pid!, 'SIGINT');
+      assert.equal(await inFlight, OK);
+      assert.equal(await exited, 0, out);
+      assert.match(out, /SIGINT received again at once: the same request to stop/);
+      assert.match(out, /stopped: every accepted request was answered/);
+    } finally {
+      try {
+        process.kill(-npm.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone, as it should be.
+      }
+      await apns.close();
+    }
+  });
+
   it('passes SIGTERM on to the proxy, which drains and exits 0 (no process left behind)', async () => {
     const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 1 }));
     // --ignore-scripts skips the prestart build: the suite runs from the dist/ it already built.
@@ -308,6 +352,7 @@ describe('Workers: 2 processes stop without losing a request', () => {
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
       cli.child.kill('SIGTERM');
       await waitUntil('both workers drain', () => logLines(cli).filter((l) => /^listener closing/.test(String(l.msg))).length === 2);
+      await sleep(REPEATED_SIGNAL_WINDOW_MS + 100);
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 1);
       assert.match(await inFlight, /^error: /);

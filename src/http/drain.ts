@@ -10,6 +10,18 @@ import { requestPath } from './push-api';
 export const DRAIN_MARGIN_MS = 5_000;
 
 /**
+ * A stop signal this soon after the first is the same request delivered twice, not an operator insisting: a
+ * terminal's Ctrl-C reaches both npm and the proxy (and npm passes it on), and `timeout` signals the process
+ * and then its whole group. Only a later one forces the exit.
+ */
+export const REPEATED_SIGNAL_WINDOW_MS = 1_000;
+
+/** Whether a stop signal at `nowMs` forces the exit, the first having come at `firstAtMs` (both monotonic). */
+export function forcesExit(firstAtMs: number, nowMs: number): boolean {
+  return nowMs - firstAtMs >= REPEATED_SIGNAL_WINDOW_MS;
+}
+
+/**
  * How long after the first signal the process may live: the grace, one notification's whole budget (a request
  * accepted at the end of the grace may take all of it), and a margin for closing services.
  */
