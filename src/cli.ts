@@ -116,7 +116,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   };
   const shutdown = async (signal: string): Promise<void> => {
     // A worker hears Ctrl-C from the terminal and SIGTERM from the primary: one shutdown either way; the
-    // primary is the one that forces. Alone, a second signal is the operator insisting.
+    // primary is the one that forces. Alone, a second signal a second or more later is the operator insisting.
     if (stopping) {
       if (link) return;
       if (forcesExit(stoppingSince, performance.now())) forceExit(`${signal} received again`);
@@ -127,7 +127,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     stoppingSince = performance.now();
     setTimeout(() => forceExit(`still stopping ${deadlineMs / 1000} s after ${signal} (DrainGraceSec + SendTimeoutSec + 5 s)`), deadlineMs);
     proxy?.startDraining();
-    logger.info(`${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal stops at once.`);
+    logger.info(`${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal (a second or more later) stops at once.`);
     await sleep(config.DrainGraceSec * 1000);
     logger.info({ requests: proxy?.requestsUnderWay().length ?? 0 }, 'listener closing: answering the requests under way');
     await proxy?.close();
