@@ -162,6 +162,27 @@ describe('a single process stops without losing a request', () => {
     }
   });
 
+  it('the same signal delivered twice at once (as `timeout` and a terminal do) is one request to stop: the send under way is answered OK, exit 0', async () => {
+    apns.peer.setDeviceBehaviour(SLOW, { delayMs: 1_500 });
+    const { cli, url } = await startProxyProcess(apns, { DrainGraceSec: 0 });
+    try {
+      const before = apns.peer.receivedFor(SLOW).length;
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
+      cli.child.kill('SIGINT');
+      // Two signals sent back to back may reach the process as one (the kernel keeps one pending of a kind):
+      // the second goes once the first was taken, as npm's copy of a terminal's Ctrl-C arrives.
+      await cli.waitFor(/SIGINT received: /);
+      cli.child.kill('SIGINT');
+      assert.equal(await inFlight, OK);
+      assert.equal(await cli.exited, 0);
+      assert.ok(logLines(cli).some((l) => /^SIGINT received again at once: the same request to stop/.test(String(l.msg))), cli.output());
+    } finally {
+      cli.child.kill('SIGKILL');
+      apns.peer.setDeviceBehaviour(SLOW, []);
+    }
+  });
+
   it('a second SIGTERM ends it at once with code 1 and says what it cut; the cut request gets no false OK', async () => {
     apns.peer.setDeviceBehaviour(SLOW, { delayMs: 60_000 });
     const { cli, url } = await startProxyProcess(apns, { SendTimeoutSec: 120, RetryTimeoutSec: 120 });
@@ -254,7 +275,6 @@ describe('npm start', () => {
       process.kill(-npm.pid!, 'SIGINT');
       assert.equal(await inFlight, OK);
       assert.equal(await exited, 0, out);
-      assert.match(out, /SIGINT received again at once: the same request to stop/);
       assert.match(out, /stopped: every accepted request was answered/);
     } finally {
       try {

@@ -139,6 +139,9 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
   }
 });
 
+/** An answer about the message itself: the provider took the credentials (the entry stays up). */
+const ACCEPTED = { kind: 'credentials-accepted' } as const;
+
 describe('payload limits: the sandbox peers refuse one byte over, on the transports\' own wire path', () => {
   it('APNs: 4096 bytes accepted, 4097 → 413 PayloadTooLarge; VoIP 5120 accepted, 5121 refused', async () => {
     const apns = await startApnsFixture();
@@ -160,9 +163,9 @@ describe('payload limits: the sandbox peers refuse one byte over, on the transpo
         };
       };
       assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES, false), 5_000), { kind: 'final', outcome: 'OK' });
-      assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES + 1, false), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge' });
+      assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES + 1, false), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge', evidence: ACCEPTED });
       assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES, true), 5_000), { kind: 'final', outcome: 'OK' });
-      assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES + 1, true), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge' });
+      assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES + 1, true), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge', evidence: ACCEPTED });
       assert.deepEqual(apns.peer.received.map((n) => n.status), [200, 413, 200, 413]);
     } finally {
       await transport.close();
@@ -194,7 +197,7 @@ describe('payload limits: the sandbox peers refuse one byte over, on the transpo
       assert.equal(FCM_MAX_DATA_BYTES, FCM_DATA_LIMIT_BYTES);
       assert.deepEqual(await transport.attempt(sized(FCM_MAX_DATA_BYTES), 5_000), { kind: 'final', outcome: 'OK' });
       const refused = await transport.attempt(sized(FCM_MAX_DATA_BYTES + 1), 5_000);
-      assert.deepEqual(refused, { kind: 'final', outcome: 'FAIL', error: 'Android message is too big', reason: 'INVALID_ARGUMENT' });
+      assert.deepEqual(refused, { kind: 'final', outcome: 'FAIL', error: 'Android message is too big', reason: 'INVALID_ARGUMENT', evidence: ACCEPTED });
       assert.deepEqual(peer.received.map((m) => m.status), [200, 400]);
     } finally {
       await transport.close();
