@@ -347,6 +347,8 @@ async function main(): Promise<number> {
         Mode: 'eas',
         ListenAddress: `127.0.0.1:${port}`,
         EnableMetrics: true,
+        // Nothing sends after the bench stops a relay: no grace to serve through.
+        DrainGraceSec: 0,
         LogLevel: variant === 'warn' || variant === 'workers-2' ? 'warn' : 'info',
         Workers: variant === 'workers-2' ? 2 : 1,
         LogFormat: variant === 'info-json-file' ? 'json' : 'plain',

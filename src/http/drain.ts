@@ -41,12 +41,24 @@ export interface RequestUnderWay {
  * so keep-alive connections end with their last answer instead of waiting for an idle timeout.
  */
 export class RequestTracker {
-  private readonly underWay = new Map<ServerResponse, { method: string; path: string; startedAt: number }>();
+  /**
+   * Each answer not yet sent, with when its request arrived (Date.now()). Kept lean, as every request passes
+   * here: one entry and one shared 'close' listener, nothing else built until a forced stop asks.
+   */
+  private readonly underWay = new Map<ServerResponse, number>();
   private drainingFlag = false;
   private idleWaiters: Array<() => void> = [];
+  private readonly settleOnClose: (this: ServerResponse) => void;
 
   /** Called whenever a request got its answer (or lost its connection). */
   onSettled: (() => void) | undefined;
+
+  constructor() {
+    const settle = (res: ServerResponse): void => this.settle(res);
+    this.settleOnClose = function (this: ServerResponse) {
+      settle(this);
+    };
+  }
 
   get draining(): boolean {
     return this.drainingFlag;
@@ -54,10 +66,10 @@ export class RequestTracker {
 
   wrap(app: RequestListener): RequestListener {
     return (req: IncomingMessage, res: ServerResponse) => {
-      this.underWay.set(res, { method: req.method ?? '', path: requestPath(req.url), startedAt: Date.now() });
+      this.underWay.set(res, Date.now());
       if (this.drainingFlag) res.setHeader('connection', 'close');
       // 'close' comes after the answer is sent, or when the client went away first: either way nothing is left to do.
-      res.once('close', () => this.settle(res));
+      res.on('close', this.settleOnClose);
       app(req, res);
     };
   }
@@ -77,7 +89,7 @@ export class RequestTracker {
 
   /** The requests still waiting, for the log line of a forced stop. */
   describe(now = Date.now()): RequestUnderWay[] {
-    return [...this.underWay.values()].map((r) => ({ method: r.method, path: r.path, ageSec: Math.floor((now - r.startedAt) / 1000) }));
+    return [...this.underWay].map(([res, startedAt]) => ({ method: res.req.method ?? '', path: requestPath(res.req.url), ageSec: Math.floor((now - startedAt) / 1000) }));
   }
 
   private settle(res: ServerResponse): void {
