@@ -6,7 +6,9 @@
  * `BENCH_MAX_LIFETIME_MS` at the latest, so nothing outlives a bench run.
  */
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type PemPair } from '../src/sandbox/tls';
 
 /** orchestrator → child */
 export type ControlRequest =
@@ -172,4 +174,19 @@ export function listenUntilSigterm(server: Server, listenAddress: string, close:
     setTimeout(() => process.exit(0), 2_000).unref();
     void close().finally(() => process.exit(0));
   });
+}
+
+/**
+ * Fresh credentials for a run, written into `work` as an operator's would be: a CA the relays trust through
+ * NODE_EXTRA_CA_CERTS (`caFile`), a server certificate for the loopback peers and an APNs .p8 key.
+ */
+export function writeRunCredentials(work: string, caName: string): { serverTls: PemPair; caFile: string; authKey: AppleAuthKey; keyFile: string } {
+  const ca = createCertificateAuthority(caName);
+  const serverTls = createServerCertificate(ca, ['127.0.0.1', 'localhost']);
+  const caFile = path.join(work, 'ca.pem');
+  writeFileSync(caFile, ca.certPem);
+  const authKey = createAppleAuthKey();
+  const keyFile = path.join(work, `AuthKey_${authKey.keyId}.p8`);
+  writeFileSync(keyFile, authKey.keyPem, { mode: 0o600 });
+  return { serverTls, caFile, authKey, keyFile };
 }

@@ -14,9 +14,9 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createAppleAuthKey, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
+import { createGoogleServiceAccount } from '../src/sandbox/tls';
 import type { BaselineSettings } from './baseline';
-import type { PeerStats } from './common';
+import { writeRunCredentials, type PeerStats } from './common';
 import { chooseDriver, runLoad, type DriverName, type LoadResult } from './driver';
 import { ForkedProcess, freePort, killAllStarted, ProxyProcess } from './processes';
 import { clockTicks, resetPeaks, treeCpuSeconds, treePeakRssMb, treeRssMb } from './procstat';
@@ -303,13 +303,7 @@ async function main(): Promise<number> {
   try {
     // Credentials, made fresh: a CA the relays trust through NODE_EXTRA_CA_CERTS, a server certificate
     // for the peers, an APNs .p8 key and a Google service account.
-    const ca = createCertificateAuthority('Push Proxy Bench CA');
-    const serverTls = createServerCertificate(ca, ['127.0.0.1', 'localhost']);
-    const caFile = path.join(work, 'ca.pem');
-    writeFileSync(caFile, ca.certPem);
-    const authKey = createAppleAuthKey();
-    const keyFile = path.join(work, `AuthKey_${authKey.keyId}.p8`);
-    writeFileSync(keyFile, authKey.keyPem, { mode: 0o600 });
+    const { serverTls, caFile, authKey, keyFile } = writeRunCredentials(work, 'Push Proxy Bench CA');
 
     const env: NodeJS.ProcessEnv = {};
     for (const [key, value] of Object.entries(process.env)) {

@@ -25,8 +25,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import { createAppleAuthKey, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
+import { createGoogleServiceAccount } from '../src/sandbox/tls';
 import { freePort, killAllStarted, ProxyProcess } from './processes';
+import { writeRunCredentials } from './common';
 import {
   CHECKS,
   faultKinds,
@@ -160,13 +161,7 @@ async function main(): Promise<number> {
   let passed = false;
   try {
     // Fresh credentials, written as an operator's would be.
-    const ca = createCertificateAuthority('Push Proxy Soak CA');
-    const serverTls = createServerCertificate(ca, ['127.0.0.1', 'localhost']);
-    const caFile = path.join(work, 'ca.pem');
-    writeFileSync(caFile, ca.certPem);
-    const authKey = createAppleAuthKey();
-    const keyFile = path.join(work, `AuthKey_${authKey.keyId}.p8`);
-    writeFileSync(keyFile, authKey.keyPem, { mode: 0o600 });
+    const { serverTls, caFile, authKey, keyFile } = writeRunCredentials(work, 'Push Proxy Soak CA');
 
     const apns = new ApnsPeer({
       tls: serverTls,
