@@ -10,7 +10,6 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { MAX_BODY_BYTES } from '../src/http/push-api';
 import type { ApnsRequest } from '../src/payload/apns';
-import codemap from '../src/payload/emoji-codemap.json';
 import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, FCM_DATA_LIMIT_BYTES } from '../src/payload/fit';
 import type { RunningProxy } from '../src/proxy';
 import { dataPayloadBytes, FCM_MAX_DATA_BYTES, FcmPeer } from '../src/sandbox/fcm-peer';
@@ -18,22 +17,12 @@ import { createCertificateAuthority, createGoogleServiceAccount, createServerCer
 import { loadServiceAccount } from '../src/services/android';
 import { ApnsTransport } from '../src/transport/apns';
 import { FcmTransport } from '../src/transport/fcm';
-import { APPLE_TOKEN, TOPIC, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
+import { APPLE_TOKEN, TOPIC, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture, mostGrowingEmojiCode } from './support';
 
 const OK = '{"status":"OK"}\n';
 const FCM_TOKEN = `dGVzdC1kZXZpY2U:APA91bF${'q'.repeat(140)}`;
 const fcmCa = createCertificateAuthority('payload limits FCM CA');
 
-/** The emoji code that grows the most when converted, per byte sent. */
-function mostGrowingCode(): string {
-  let best = '';
-  let ratio = 0;
-  for (const [code, value] of Object.entries(codemap as Record<string, string>)) {
-    const r = (Buffer.byteLength(value) + 1) / Buffer.byteLength(code);
-    if (r > ratio) [best, ratio] = [code, r];
-  }
-  return best;
-}
 
 /** Four free-text fields this long, with escapes and multi-byte characters, take most of the 1 MiB body limit. */
 const HUGE = '"\\é€😀\u0001 :smile: x'.repeat(7_000);
@@ -47,7 +36,7 @@ const ORDINARY = {
 
 const WORST_CASES: Record<string, Record<string, unknown>> = {
   'every free-text field as long as the body limit allows': { message: HUGE, sender_name: HUGE, channel_name: HUGE, override_username: HUGE },
-  'an emoji-dense message': { message: mostGrowingCode().repeat(5_000) },
+  'an emoji-dense message': { message: mostGrowingEmojiCode().repeat(5_000) },
   'an escape-heavy message': { message: '\u0001"\\\n\u001f'.repeat(20_000) },
   'an ID-loaded push with a huge message': { is_id_loaded: true, message: '\u0002'.repeat(150_000) },
   'large ids leave the message little room': { signature: 'g'.repeat(3_300), message: '€'.repeat(5_000), sender_name: '😀'.repeat(500) },

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
+import codemap from '../src/payload/emoji-codemap.json';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
 import { startPushProxy, type RunningProxy } from '../src/proxy';
@@ -115,4 +116,15 @@ export async function post(url: string, body: string | object, headers: Record<s
 export async function get(url: string, method = 'GET'): Promise<HttpAnswer> {
   const response = await fetch(url, { method });
   return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** The emoji code that grows the most when converted, per byte sent: the worst case for a payload's size. */
+export function mostGrowingEmojiCode(): string {
+  let best = '';
+  let ratio = 0;
+  for (const [code, value] of Object.entries(codemap as Record<string, string>)) {
+    const r = (Buffer.byteLength(value) + 1) / Buffer.byteLength(code);
+    if (r > ratio) [best, ratio] = [code, r];
+  }
+  return best;
 }
