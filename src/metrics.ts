@@ -1,5 +1,5 @@
 /**
- * Prometheus metrics with the original's names and labels (spec §12), so existing dashboards keep working.
+ * Prometheus metrics with the original's names and labels (docs/protocol.md, Metrics names), so existing dashboards keep working.
  * One registry per proxy instance: no global state.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';

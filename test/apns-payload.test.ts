@@ -1,4 +1,4 @@
-/** buildApnsRequest, case by case against spec §6. */
+/** buildApnsRequest, case by case against docs/protocol.md, APNs request. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification, type PushNotification } from '../src/notification';

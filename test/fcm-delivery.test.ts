@@ -396,7 +396,7 @@ describe('Android delivery: async context tracking only while an attempt is unde
       storageTracks: during, before: false, duringSlow: during, fastOutcome: 'OK', afterFast: during,
       slowReason: 'context deadline exceeded', afterAll: false, later: false,
     });
-    // Two attempts of a re-sent 503 each (spec §8.3); the library's delayed re-sends found no attempt.
+    // Two attempts of a re-sent 503 each (docs/protocol.md, Retries and timeouts); the library's delayed re-sends found no attempt.
     assert.equal(fx.peer.receivedFor(slow.device_id).length, 4, 'a re-send outside any attempt went out');
   });
 });

@@ -1,4 +1,4 @@
-/** buildFcmMessage, case by case against spec §7: the whole data map is compared every time. */
+/** buildFcmMessage, case by case against docs/protocol.md, FCM message: the whole data map is compared every time. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TokenMessage } from 'firebase-admin/messaging';
@@ -23,7 +23,7 @@ const FULL: Partial<PushNotification> = {
   sound: 'default', cont_ava: 1,
 };
 
-/** The keys present on every push (§7), for a push of `type` with otherwise empty fields. */
+/** The keys present on every push, for a push of `type` with otherwise empty fields. */
 function always(type: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
     ack_id: '', type, sub_type: '', version: '', channel_id: '', is_crt_enabled: 'false', server_id: 'srv1', category: '',

@@ -1,4 +1,4 @@
-/** Pure pieces of the pipeline: truncation (§3, §15.1), platform parsing (§4), the retry loop (§8.3), the semaphore, the heap setting, the counters' tallies. */
+/** Pure pieces of the pipeline: truncation, platform parsing, the retry loop (docs/protocol.md, the headings of each), the semaphore, the heap setting, the counters' tallies. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';

@@ -1,6 +1,6 @@
 /**
- * Spec §3 from step 2 on: check the ids, truncate, route by platform, deliver, and turn the result into the
- * answer a chat server acts on. Counts and logs every outcome.
+ * docs/protocol.md, Processing order and refusals, after decoding: check the ids, truncate, route by platform,
+ * deliver, and turn the result into the answer a chat server acts on. Counts and logs every outcome.
  */
 import type { Logger } from 'pino';
 import { redactToken } from '../logging';
@@ -56,7 +56,7 @@ export class PushDispatcher {
     }
     this.metrics.countAppVersion(type, appVersionLabel(appVersion));
 
-    // VoIP exists only on Apple; Android ignores `transport` (quirk 13).
+    // VoIP exists only on Apple; Android ignores `transport` and sends a normal data push.
     const transport = service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '';
     const counters = this.metrics.notificationCounters(service.platform, notification.type, transport);
     counters.notifications.inc();

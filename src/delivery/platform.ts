@@ -1,4 +1,4 @@
-/** Spec §4: `apple_rn-v2` → type `apple_rn`, app version 2. */
+/** docs/protocol.md, Platform string and app version: `apple_rn-v2` → type `apple_rn`, app version 2. */
 
 export interface ParsedPlatform {
   readonly type: string;

@@ -1,5 +1,5 @@
 /**
- * The retry loop shared by every service (spec §8.3): a few attempts with backoff, each bounded by the
+ * The retry loop shared by every service (docs/protocol.md, Retries and timeouts): a few attempts with backoff, each bounded by the
  * per-attempt timeout and all of them by the per-notification budget. Which answers are final is the
  * transport's call; when to stop is this module's.
  */

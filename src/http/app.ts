@@ -1,5 +1,5 @@
 /**
- * The HTTP surface (spec §1): the push API (src/http/push-api.ts) on node:http for speed, everything else
+ * The HTTP surface (docs/protocol.md, HTTP surface): the push API (src/http/push-api.ts) on node:http for speed, everything else
  * (version, health, metrics, the inspector, 404s) on Express with helmet.
  */
 import type { OutgoingHttpHeaders, RequestListener } from 'node:http';
@@ -20,7 +20,7 @@ export interface HttpAppDeps {
   metrics: ProxyMetrics;
   logger: Logger;
   enableMetrics: boolean;
-  /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (§10, §15.2). Undefined: no such headers. */
+  /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (docs/protocol.md, Throttling). Undefined: no such headers. */
   throttlePerSec: number | undefined;
   /** `config`: the configuration file read, or `built-in`. */
   version: { hash: string; version: string; mode?: string; config?: string };
@@ -55,7 +55,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
   };
 }
 
-/** The original's quota, echoed on every answer; its throttle never denies (§10, §15.2). */
+/** The original's quota, echoed on every answer; its throttle never denies (docs/protocol.md, Throttling). */
 function originalThrottleHeaders(throttlePerSec: number | undefined): OutgoingHttpHeaders {
   if (throttlePerSec === undefined) return {};
   const quota = Math.max(1, throttlePerSec);

@@ -1,5 +1,5 @@
 /**
- * Request bodies decoded the way the original's `json.NewDecoder(r.Body).Decode(&msg)` does (spec §2, §9):
+ * Request bodies decoded the way the original's Go JSON decoder does (docs/protocol.md, The send_push request):
  * only the first JSON value counts, keys match struct tags case-insensitively, `null` keeps the field,
  * a wrong JSON type is an error, and every error reads as Go's text so the FAIL body stays the same.
  *

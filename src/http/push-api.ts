@@ -1,5 +1,5 @@
 /**
- * The two endpoints chat servers call, `POST /api/v1/send_push` and `POST /api/v1/ack` (spec §1–§3), served
+ * The two endpoints chat servers call, `POST /api/v1/send_push` and `POST /api/v1/ack` (docs/protocol.md), served
  * on node:http directly: they are the whole load of a relay, and a framework's middleware chain costs more CPU
  * per notification than everything else the proxy does (docs/performance.md). Every outcome is HTTP 200 with
  * the original's JSON, because Mattermost servers drop a send on any other status; only refusals outside the

@@ -1,5 +1,5 @@
 /**
- * Spec §6: a notification (already truncated, §3) → the APNs request the original would send.
+ * docs/protocol.md, APNs request: a notification (already truncated) → the APNs request the original would send.
  * Pure: no I/O, no clock, no configuration beyond what is passed in.
  */
 import type { PushNotification } from '../notification';
@@ -24,7 +24,7 @@ export interface ApnsRequest {
 export interface ApnsTarget {
   /** The entry's `ApplePushTopic` (bundle id). */
   topic: string;
-  /** From the platform suffix (§4); matters only for the `clear` badge rule. */
+  /** From the platform suffix (`-v2` → 2); matters only for the `clear` badge rule. */
   appVersion: number;
 }
 
@@ -75,8 +75,8 @@ function buildAps(n: PushNotification, text: string, appVersion: number): Record
     aps.alert = alertFor(n, text);
   }
 
-  // An absent badge is 0 and is sent; only -1 leaves the badge alone (§6.1, quirk 6).
-  // A v2+ app clearing to 0 gets 1: badge 0 would drop every delivered notification of the app (§16).
+  // An absent badge is 0 and is sent; only -1 leaves the badge alone (the apps rely on it).
+  // A v2+ app clearing to 0 gets 1: badge 0 would drop every delivered notification of the app.
   if (n.badge === 0 && n.type === 'clear' && appVersion > 1) aps.badge = 1;
   else if (n.badge !== -1) aps.badge = n.badge;
 
@@ -124,7 +124,7 @@ function standardRoot(n: PushNotification, aps: Record<string, unknown>): Record
   return root;
 }
 
-/** §6.3: PushKit wakes the app with a fixed set of root keys and no alert. */
+/** docs/protocol.md, APNs request, VoIP: PushKit wakes the app with a fixed set of root keys and no alert. */
 function buildVoipRequest(n: PushNotification, _text: string, target: ApnsTarget): ApnsRequest {
   const root: Record<string, unknown> = {
     aps: { 'content-available': 1 },

@@ -1,8 +1,8 @@
 /**
- * Emoji shortcode conversion for push `message` text (wire-protocol §8b).
+ * Emoji shortcode conversion for push `message` text (docs/protocol.md, Emoji conversion).
  *
- * Port of kyokomi/emoji v2.2.4 `Sprint` (compile/replaseEmoji/emojize in emoji.go). The Go
- * proxy calls `emoji.Sprint(msg.Message)` with a single string, which is exactly `compile(msg)`.
+ * Behaves as kyokomi/emoji v2.2.4's `Sprint` on a single string, which is what the original applies to the
+ * message: one padding space after each table hit, `:flag-xx:` unpadded, unknown codes kept.
  * The table in emoji-codemap.json is that version's `emojiCodeMap` (4670 entries), copied
  * entry for entry; do not regenerate it from another emoji library, names and values differ.
  */

@@ -1,5 +1,5 @@
 /**
- * Spec §7: a notification (already truncated, §3) → the FCM HTTP v1 message the original would send.
+ * docs/protocol.md, FCM message: a notification (already truncated) → the FCM HTTP v1 message the original would send.
  * Pure: no I/O, no clock, no configuration. Android ignores `transport` and the app version.
  */
 import type { PushNotification } from '../notification';
@@ -48,7 +48,7 @@ function buildMessage(n: PushNotification, text: string): FcmMessage {
     category: n.category,
     signature: n.signature === '' ? NO_SIGNATURE : n.signature,
   };
-  // An absent badge is 0 and is sent as "0"; only -1 leaves the badge alone (quirk 6).
+  // An absent badge is 0 and is sent as "0"; only -1 leaves the badge alone (the apps rely on it).
   if (n.badge !== -1) data.badge = String(n.badge);
   if (n.root_id !== '') data.root_id = n.root_id;
 

@@ -61,7 +61,7 @@ export interface FitSpec<Built, Context> {
 }
 
 /**
- * The built payload, shortened to the spec's limit when needed. The hot path: a notification whose size is
+ * The built payload, shortened to the provider's limit when needed. The hot path: a notification whose size is
  * bounded well within the limit (fitsWithoutMeasuring) is built once and never serialized here.
  */
 export function fitPayload<Built, Context>(n: PushNotification, text: string, context: Context, spec: FitSpec<Built, Context>): Built {

@@ -1,6 +1,6 @@
 /**
- * Spec §3 steps 4–5 with §15.1: the original's byte limits, but the cut moves back to a character
- * boundary so no U+FFFD is ever sent.
+ * docs/protocol.md, Truncation and byte limits: the original's byte limits (a message over 2047 bytes keeps
+ * 2046, a channel name keeps 64), but the cut moves back to a character boundary so no U+FFFD is ever sent.
  */
 import type { PushNotification } from '../notification';
 

@@ -1,7 +1,7 @@
 /**
- * Push Proxy's own rate limits (spec §15.2): per client address, per server_id and per tenant, in fixed
+ * Push Proxy's own rate limits (docs/protocol.md, Throttling): per client address, per server_id and per tenant, in fixed
  * 1-second windows, kept in memory or in Redis so that several instances share one budget. Unlike the
- * original's Throttle* keys (§10), these really deny.
+ * original's Throttle* keys, which never deny, these really deny.
  *
  * With Redis, the proxy never stops deciding: while Redis is unreachable each limiter's insurance
  * limiter (in memory, per instance) decides, and the gate returns to Redis by itself once it answers.

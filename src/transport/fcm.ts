@@ -1,6 +1,6 @@
 /**
  * FCM I/O through firebase-admin's `send()` (HTTP v1 over HTTP/1.1): one firebase-admin App per configured
- * entry, one attempt per call, the answer classified as spec §8.2 says.
+ * entry, one attempt per call, the answer classified as docs/protocol.md, Outcome mapping, says.
  *
  * What the library does not offer is wired in through its supported options only:
  * - credentials: our own `Credential` that signs the service-account JWT and posts it to the account's
@@ -13,7 +13,7 @@
  *   send runs in an AsyncLocalStorage scope, and the Agent (which sees every HTTP request the library
  *   makes, its retries included) refuses requests of a finished attempt, or of none, and destroys those
  *   under way when the attempt ends. The same hook keeps the last HTTP answer, because the library's
- *   errors carry neither status nor body and §8.2 classifies by the FcmError `errorCode` of the body.
+ *   errors carry neither status nor body and the verdict depends on the FcmError `errorCode` of the body.
  *   On Node 20 and 22 an enabled AsyncLocalStorage hooks every promise of the process (APNs sends too,
  *   10–20 % more CPU per notification, docs/performance.md): the scope is enabled only while an attempt
  *   is under way.
@@ -241,7 +241,7 @@ function attemptOver(message = 'the delivery attempt is over'): Error {
 }
 
 /**
- * Spec §8.2: UNREGISTERED / SENDER_ID_MISMATCH → REMOVE (reason always UNREGISTERED); INTERNAL and
+ * docs/protocol.md, Outcome mapping: UNREGISTERED / SENDER_ID_MISMATCH → REMOVE (reason always UNREGISTERED); INTERNAL and
  * QUOTA_EXCEEDED → retried; anything else FAILs with Google's message and the errorCode as reason.
  * Only the FcmError detail counts: a bare 403 PERMISSION_DENIED (wrong project or credentials) or
  * 404 NOT_FOUND must not make the chat server forget its devices.
