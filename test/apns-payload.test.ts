@@ -137,7 +137,7 @@ describe('buildApnsRequest: message', () => {
   });
 });
 
-describe('buildApnsRequest: badge (§6.1)', () => {
+describe('buildApnsRequest: badge (docs/protocol.md, Badge)', () => {
   const badgeOf = (fields: Partial<PushNotification>, appVersion = 2) => (build(fields, appVersion).payload.aps as Record<string, unknown>).badge;
 
   it('absent badge is sent as 0', () => assert.equal(badgeOf({ type: 'message' }), 0));
@@ -150,7 +150,7 @@ describe('buildApnsRequest: badge (§6.1)', () => {
   it('app version 3 counts as > 1', () => assert.equal(badgeOf({ type: 'clear' }, 3), 1));
 });
 
-describe('buildApnsRequest: other types (§6.2)', () => {
+describe('buildApnsRequest: other types (docs/protocol.md, aps per shape)', () => {
   it('session: like message without content-available', () => {
     const { payload } = build({ type: 'session', message: 'Session expired', version: 'v2', category: 'C' });
     assert.deepEqual(payload.aps, { alert: 'Session expired', badge: 0, category: 'C', 'mutable-content': 1, sound: 'default' });
@@ -189,7 +189,7 @@ describe('buildApnsRequest: other types (§6.2)', () => {
   });
 });
 
-describe('buildApnsRequest: id-loaded (§6.2)', () => {
+describe('buildApnsRequest: id-loaded (docs/protocol.md, aps per shape)', () => {
   it('raw message body, no emoji, id_loaded true, version kept, no channel_name', () => {
     const { payload } = build({
       type: 'message', is_id_loaded: true, message: 'You have a new message :smile:', channel_name: 'Town', version: 'v2',
@@ -218,7 +218,7 @@ describe('buildApnsRequest: id-loaded (§6.2)', () => {
   });
 });
 
-describe('buildApnsRequest: VoIP (§6.3)', () => {
+describe('buildApnsRequest: VoIP (docs/protocol.md, VoIP)', () => {
   it('PushKit headers, content-available only, fixed root keys', () => {
     const request = build({
       type: 'message', sub_type: 'calls', transport: 'voip', channel_id: 'c', root_id: 'r', post_id: 'p', sender_id: 's',

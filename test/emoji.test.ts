@@ -7,7 +7,7 @@ const SMILE = '\u{1F604}';
 const RI = (pair: string) =>
   [...pair].map((ch) => String.fromCodePoint(0x1f1e6 + ch.charCodeAt(0) - 0x61)).join('');
 
-test('spec §8b examples', () => {
+test('the examples of docs/protocol.md, Emoji conversion', () => {
   assert.equal(emojize('hi :smile:'), `hi ${SMILE} `);
   assert.equal(emojize('10:30 ok'), '10:30 ok');
   assert.equal(emojize('::smile:'), `:${SMILE} `);

@@ -99,7 +99,7 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
   });
   beforeEach(() => fx.peer.reset());
 
-  it('OK: the peer receives exactly the §7 data map, high priority, as FCM HTTP v1 over HTTP/1.1', async () => {
+  it('OK: the peer receives exactly the data map of docs/protocol.md, FCM message, high priority, as FCM HTTP v1 over HTTP/1.1', async () => {
     const n = push({ root_id: 'root1', is_crt_enabled: true });
     const result = await deliver(service, n);
     assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 1 });
@@ -152,7 +152,7 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     });
   }
 
-  it('FAIL INVALID_ARGUMENT for a malformed device token (never REMOVE, quirk 9)', async () => {
+  it('FAIL INVALID_ARGUMENT for a malformed device token (never REMOVE: the token is malformed, not known dead)', async () => {
     const result = await deliver(service, push({ device_id: 'not a token!' }));
     assert.deepEqual(result, { outcome: 'FAIL', error: 'The registration token is not a valid FCM registration token', reason: 'INVALID_ARGUMENT', attempts: 1, evidence: { kind: 'credentials-accepted' } });
   });
@@ -360,7 +360,7 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     assert.equal(fx.peer.receivedFor(n.device_id).length, 4, 'the library\'s delayed re-sends never went out');
   });
 
-  it('within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (spec §8.3)', SLOW, async () => {
+  it('within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (docs/protocol.md, Retries and timeouts)', SLOW, async () => {
     const patient = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 20_000, retryTimeoutMs: 15_000 })));
     try {
       const n = push();

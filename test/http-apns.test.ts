@@ -45,7 +45,7 @@ describe('HTTP API → APNs sandbox', () => {
   });
   beforeEach(() => apns.peer.reset());
 
-  it('delivers a message: HTTP 200, the original JSON, the spec payload at the peer', async () => {
+  it('delivers a message: HTTP 200, the original JSON, the payload of docs/protocol.md at the peer', async () => {
     const answer = await post(send, message());
     assert.equal(answer.status, 200);
     assert.equal(answer.text, OK);
