@@ -1,7 +1,7 @@
 /**
  * The soak's fault plan and its judge (bench/soak.ts runs them): which fault each notification meets, what
  * the chat server should hear back for it, and the checks of answers against what the peers saw. Pure
- * functions over plain records, so test/soak-checks.test.ts can feed them every kind of failure.
+ * functions over plain records, so test/soak-checks.unit.test.ts can feed them every kind of failure.
  *
  * What "delivered" means: the peer handed a complete 200 to an open connection (APNs: the stream closed
  * without error after END_STREAM, its connection still up; FCM: the response finished on a live socket).

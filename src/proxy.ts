@@ -10,7 +10,7 @@ import type { ProxyConfig } from './config/types';
 import { PushDispatcher } from './delivery/dispatcher';
 import { credentialProbe, WatchedService } from './delivery/entry-watch';
 import type { RemoveGuardSettings } from './delivery/remove-guard';
-import { retryBounds } from './delivery/retry';
+import { retryBounds, type Clock } from './delivery/retry';
 import type { ServiceDeps } from './delivery/service';
 import type { EntryState, PushService } from './delivery/types';
 import { AccessControl } from './http/access';
@@ -37,6 +37,8 @@ export interface StartOptions {
   metricsText?: () => Promise<string>;
   /** The configuration file read, for /version; null or absent: none (the built-in test configuration). */
   configSource?: string | null;
+  /** The retry loop's clock; the system clock unless a test drives it. */
+  clock?: Clock;
 }
 
 export interface RunningProxy {
@@ -139,6 +141,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
         outboundProxy: config.OutboundProxy || undefined,
         env: options.env ?? process.env,
         observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+        clock: options.clock,
       },
       { metrics },
     );

@@ -1,7 +1,7 @@
 /**
  * ApnsTransport against the sandbox APNs peer over real sockets: a send that cannot get a slot in time never
  * reaches APNs, a slot comes back when the library settles, also after the attempt's own timer has answered,
- * and sends share one connection until a 500 closes it.
+ * and sends share one connection until a 500 closes it. What an answer means: apns-transport.unit.test.ts.
  */
 import assert from 'node:assert/strict';
 import apn from '@parse/node-apn';
@@ -10,7 +10,7 @@ import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest, type ApnsRequest } from '../src/payload/apns';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
-import { ApnsTransport, classifyFailure, clientOf, UnsupportedApnsLibraryError } from '../src/transport/apns';
+import { ApnsTransport, clientOf, UnsupportedApnsLibraryError } from '../src/transport/apns';
 
 const TOPIC = 'com.example.chat';
 const SLOW = 'a1'.repeat(32);
@@ -158,56 +158,5 @@ describe('ApnsTransport and what the library reports', () => {
       client.request = original;
     }
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
-  });
-});
-
-describe('classifyFailure: what an answer says about the entry', () => {
-  const answer = (status: number, reason: string) => classifyFailure({ status, response: { reason } });
-
-  it('device refusals a wrong environment or topic also causes are suspect, with the provider\'s code; the outcome is unchanged', () => {
-    for (const [reason, outcome] of [['BadDeviceToken', 'REMOVE'], ['DeviceTokenNotForTopic', 'REMOVE'], ['TopicDisallowed', 'FAIL']] as const) {
-      const verdict = answer(400, reason);
-      assert.ok(verdict.kind === 'final');
-      assert.equal(verdict.outcome, outcome);
-      assert.equal(verdict.reason, reason);
-      assert.equal(verdict.providerReason, reason);
-      assert.equal(verdict.evidence?.kind, 'suspect');
-      assert.match(verdict.evidence.advice, /ApplePushUseDevelopment/);
-    }
-  });
-
-  it('Unregistered is about the device alone', () => {
-    assert.deepEqual(answer(410, 'Unregistered'), { kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' });
-  });
-
-  it('403s refusing our credentials say so, with what to check', () => {
-    const expected: Array<[string, RegExp]> = [
-      ['InvalidProviderToken', /AppleAuthKeyID and AppleTeamID.*Apple Developer > Keys/],
-      ['ExpiredProviderToken', /clock/],
-      ['MissingProviderToken', /AppleAuthKeyFile/],
-      ['BadCertificate', /ApplePushCertPrivate/],
-      ['BadCertificateEnvironment', /ApplePushUseDevelopment/],
-    ];
-    for (const [reason, advice] of expected) {
-      const verdict = answer(403, reason);
-      assert.ok(verdict.kind === 'final' && verdict.outcome === 'FAIL');
-      assert.equal(verdict.evidence?.kind, 'credentials-refused', reason);
-      assert.match(verdict.evidence.advice, advice);
-      assert.match(verdict.evidence.advice, new RegExp(`\\(${reason}\\)`));
-    }
-  });
-
-  it('a 400 or 413 about the message says the credentials were accepted', () => {
-    for (const [status, reason] of [[400, 'BadPayload'], [413, 'PayloadTooLarge'], [400, 'InvalidProviderToken']] as const) {
-      assert.deepEqual(answer(status, reason), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason, evidence: { kind: 'credentials-accepted' } });
-    }
-  });
-
-  it('any other answer carries no evidence, whatever its reason is called', () => {
-    for (const [status, reason] of [[403, 'constructor'], [403, '__proto__'], [403, 'Forbidden'], [500, 'InternalServerError'], [429, 'TooManyRequests'], [503, 'ServiceUnavailable']] as const) {
-      const verdict = answer(status, reason);
-      assert.ok(verdict.kind === 'final');
-      assert.equal(verdict.evidence, undefined, `${status} ${reason}`);
-    }
   });
 });

@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { drainDeadlineMs, forcesExit, REPEATED_SIGNAL_WINDOW_MS } from '../src/http/drain';
+import { REPEATED_SIGNAL_WINDOW_MS } from '../src/http/drain';
 import { listeningUrl, runCli, type Cli } from './cli-process';
 import { APPLE_TOKEN, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
 
@@ -77,19 +77,6 @@ async function startProxyProcess(apns: ApnsFixture, config: object, env: Record<
   const cli = runCli(['--config', file], { NODE_EXTRA_CA_CERTS: caFile, ...env }, dir);
   return { cli, url: await listeningUrl(cli), dir };
 }
-
-describe('the deadline of a stop', () => {
-  it('is the grace, one notification budget and 5 s', () => {
-    assert.equal(drainDeadlineMs(5, 30_000), 40_000);
-    assert.equal(drainDeadlineMs(0, 2_000), 7_000);
-  });
-
-  it('a repeated stop signal forces the exit only once the repeat window has passed', () => {
-    assert.equal(forcesExit(1_000, 1_000), false);
-    assert.equal(forcesExit(1_000, 1_000 + REPEATED_SIGNAL_WINDOW_MS - 1), false);
-    assert.equal(forcesExit(1_000, 1_000 + REPEATED_SIGNAL_WINDOW_MS), true);
-  });
-});
 
 describe('in process: draining', () => {
   it('/readyz answers 503 "draining", requests are still served and their answers close the connection', async () => {

@@ -20,7 +20,7 @@ import { buildFcmMessage } from '../src/payload/fcm';
 import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
 import { createCertificateAuthority, createGoogleServiceAccount, createServerCertificate, type GoogleServiceAccount } from '../src/sandbox/tls';
 import { createAndroidService, loadServiceAccount, type AndroidServiceResult } from '../src/services/android';
-import { classifyFcmAnswer, tokenRequestUrl } from '../src/transport/fcm';
+import { SkippingClock } from './skipping-clock';
 import { capturedLogger, tempDir, writeTemp } from './support';
 
 const ca = createCertificateAuthority('FCM delivery test CA');
@@ -293,37 +293,52 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
 describe('Android delivery: retries and bounded attempts', { concurrency: true }, () => {
   let fx: Fixture;
   let service: PushService;
-  let roomy: PushService;
-  const observed: string[] = [];
 
   before(async () => {
     fx = await startFixture();
-    service = ready(createAndroidService(fx.entry(), deps({ observeAttempt: (platform) => observed.push(platform) })));
-    // Enough budget for three attempts and their 1 s + 2 s backoff, on a slow machine too.
-    roomy = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000 })));
+    service = ready(createAndroidService(fx.entry(), deps()));
   });
   after(async () => {
-    await Promise.all([service.close(), roomy.close()]);
+    await service.close();
     await fx.close();
   });
 
+  /** A service of its own whose backoff waits pass at once (the attempts still go to the peer in real time). */
+  async function withSkippingClock<T>(run: (service: PushService, clock: SkippingClock, observed: string[]) => Promise<T>): Promise<T> {
+    const clock = new SkippingClock();
+    const observed: string[] = [];
+    // The skipped waits still count against the budget: 8 s leaves room for three attempts and 1 s + 2 s of backoff on a slow machine.
+    const own = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, observeAttempt: (platform) => observed.push(platform) })));
+    try {
+      return await run(own, clock, observed);
+    } finally {
+      await own.close();
+    }
+  }
+
   for (const code of ['INTERNAL', 'QUOTA_EXCEEDED'] as const) {
-    it(`${code} is retried: 3 attempts, the peer saw exactly 3, then FAIL with the last error`, SLOW, async () => {
-      const n = push();
-      fx.peer.setTokenBehaviour(n.device_id, { error: code });
-      const result = await deliver(roomy, n);
-      assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS[code].message, reason: code, attempts: 3 });
-      assert.equal(fx.peer.receivedFor(n.device_id).length, 3);
+    it(`${code} is retried: 3 attempts after 1 s and 2 s, the peer saw exactly 3, then FAIL with the last error`, async () => {
+      await withSkippingClock(async (skipping, clock) => {
+        const n = push();
+        fx.peer.setTokenBehaviour(n.device_id, { error: code });
+        const result = await deliver(skipping, n);
+        assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS[code].message, reason: code, attempts: 3 });
+        assert.equal(fx.peer.receivedFor(n.device_id).length, 3);
+        assert.deepEqual(clock.sleeps, [1000, 2000]);
+      });
     });
   }
 
-  it('an attempt that fails then one that succeeds: OK after 2 attempts', SLOW, async () => {
-    const n = push();
-    fx.peer.setTokenBehaviour(n.device_id, [{ error: 'INTERNAL' }, { ok: true }]);
-    const result = await deliver(service, n);
-    assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 2 });
-    assert.deepEqual(fx.peer.receivedFor(n.device_id).map((m) => m.status), [500, 200]);
-    assert.ok(observed.filter((p) => p === 'android').length >= 2, 'each attempt is observed for the histograms');
+  it('an attempt that fails then one that succeeds: OK after 2 attempts', async () => {
+    await withSkippingClock(async (skipping, clock, observed) => {
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, [{ error: 'INTERNAL' }, { ok: true }]);
+      const result = await deliver(skipping, n);
+      assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 2 });
+      assert.deepEqual(fx.peer.receivedFor(n.device_id).map((m) => m.status), [500, 200]);
+      assert.deepEqual(clock.sleeps, [1000]);
+      assert.deepEqual(observed, ['android', 'android'], 'each attempt is observed for the histograms');
+    });
   });
 
   it('a dropped connection is re-sent by the library within the same attempt', async () => {
@@ -580,33 +595,5 @@ describe('createAndroidService: configuration', () => {
     assert.equal(account.tokenUri, fx.account.token_uri);
     assert.equal(account.privateKeyId, fx.account.private_key_id);
     assert.equal(account.privateKey.asymmetricKeyType, 'rsa');
-  });
-});
-
-describe('FCM transport helpers', () => {
-  it('tokenRequestUrl: Google token URLs follow FcmEndpoint, other URLs are kept', () => {
-    const endpoint = new URL('https://relay.example:8443');
-    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', endpoint).href, 'https://relay.example:8443/token');
-    assert.equal(tokenRequestUrl('https://accounts.google.com/o/oauth2/token', endpoint).href, 'https://relay.example:8443/o/oauth2/token');
-    assert.equal(tokenRequestUrl('https://auth.internal:9000/token', endpoint).href, 'https://auth.internal:9000/token');
-    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', undefined).href, 'https://oauth2.googleapis.com/token');
-  });
-
-  it('classifyFcmAnswer: only the FcmError detail decides REMOVE', () => {
-    const body = (status: string, code: number, errorCode?: string): string =>
-      JSON.stringify({ error: { code, message: 'm', status, ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}) } });
-    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
-    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'NOT_FOUND' });
-    // SENDER_ID_MISMATCH keeps its old metrics label; the provider's own code and the suspicion travel beside it.
-    const mismatch = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') });
-    assert.ok(mismatch.kind === 'final' && mismatch.evidence?.kind === 'suspect');
-    assert.deepEqual({ ...mismatch, evidence: undefined }, { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED', providerReason: 'SENDER_ID_MISMATCH', evidence: undefined });
-    const denied = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403) });
-    assert.ok(denied.kind === 'final' && denied.outcome === 'FAIL' && denied.reason === 'PERMISSION_DENIED' && denied.evidence?.kind === 'credentials-refused');
-    const unauthenticated = classifyFcmAnswer({ status: 401, body: body('UNAUTHENTICATED', 401) });
-    assert.ok(unauthenticated.kind === 'final' && unauthenticated.reason === 'UNAUTHENTICATED' && unauthenticated.evidence?.kind === 'credentials-refused');
-    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'INTERNAL' });
-    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), { kind: 'retryable', error: 'm', reason: 'INTERNAL' });
-    assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), { kind: 'retryable', error: 'm', reason: 'QUOTA_EXCEEDED' });
   });
 });

@@ -13,6 +13,7 @@ import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest } from '../src/payload/apns';
 import type { RunningProxy } from '../src/proxy';
 import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
+import { SkippingClock } from './skipping-clock';
 import { APPLE_TOKEN, TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, writeTemp, type ApnsFixture } from './support';
 
 const OK = '{"status":"OK"}\n';
@@ -31,16 +32,22 @@ describe('HTTP API → APNs sandbox', () => {
   let apns: ApnsFixture;
   let proxy: RunningProxy;
   let send: string;
+  /** The same proxy on a clock whose backoff waits pass at once, for tests of the retry sequence alone. */
+  let skipping: { proxy: RunningProxy; clock: SkippingClock; send: string };
   const log = capturedLogger('info');
 
   before(async () => {
     apns = await startApnsFixture();
     // Short budgets keep retry and timeout tests quick: 4 s per notification, 1 s per attempt.
-    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], SendTimeoutSec: 4, RetryTimeoutSec: 1 }), [apns.ca.certPem], log.logger);
+    const config = testConfig({ apple: [apns.entry()], SendTimeoutSec: 4, RetryTimeoutSec: 1 });
+    proxy = await startTestProxy(config, [apns.ca.certPem], log.logger);
     send = `${proxy.url}/api/v1/send_push`;
+    const clock = new SkippingClock();
+    const fast = await startTestProxy(config, [apns.ca.certPem], undefined, { clock });
+    skipping = { proxy: fast, clock, send: `${fast.url}/api/v1/send_push` };
   });
   after(async () => {
-    await proxy.close();
+    await Promise.all([proxy?.close(), skipping?.proxy.close()]);
     await apns.close();
   });
   beforeEach(() => apns.peer.reset());
@@ -119,8 +126,10 @@ describe('HTTP API → APNs sandbox', () => {
 
   it('no usable answer is retried with backoff, and a later success is OK', async () => {
     apns.peer.setDeviceBehaviour(APPLE_TOKEN, [{ reset: true }, { status: 200, body: 'not json' }, { status: 200 }]);
-    assert.equal((await post(send, message())).text, OK);
+    const sleepsBefore = skipping.clock.sleeps.length;
+    assert.equal((await post(skipping.send, message())).text, OK);
     assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 3);
+    assert.deepEqual(skipping.clock.sleeps.slice(sleepsBefore), [1000, 2000]);
   });
 
   it('a peer that never answers: FAIL within the budget, then nothing more reaches it', async () => {

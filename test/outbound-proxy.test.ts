@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { ConfigError } from '../src/config/errors';
 import type { AppleEntryConfig } from '../src/config/types';
+import type { Clock } from '../src/delivery/retry';
 import type { ServiceDeps } from '../src/delivery/service';
 import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
@@ -16,8 +17,9 @@ import { FcmPeer } from '../src/sandbox/fcm-peer';
 import { createAppleClientCertificate, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
 import { createAndroidService } from '../src/services/android';
 import { createAppleService } from '../src/services/apple';
-import { describeProxy, openTunnel, resolveOutboundProxy, type OutboundProxySettings } from '../src/transport/outbound-proxy';
+import { openTunnel } from '../src/transport/outbound-proxy';
 import { freePort, startTinyproxy, type Tinyproxy } from './connect-proxy';
+import { SkippingClock } from './skipping-clock';
 import { APPLE_TOKEN, TOPIC, capturedLogger, startApnsFixture, tempDir, writeTemp, type ApnsFixture } from './support';
 
 const TRANSPORT_FAIL = { outcome: 'FAIL', error: 'unknown transport error', reason: 'unknown transport error' } as const;
@@ -26,94 +28,6 @@ const USER = 'relay';
 // tinyproxy's BasicAuth takes [-_.a-zA-Z0-9] only; percent-decoding is checked against a bare TCP server.
 const PASSWORD = 'pass-word.1';
 const PASSWORD_IN_URL = encodeURIComponent(PASSWORD);
-
-describe('resolveOutboundProxy', () => {
-  const target = { host: 'api.push.apple.com', port: 443 };
-  const resolve = (env: Record<string, string | undefined>, configured?: string, to = target): string | undefined =>
-    resolveOutboundProxy(to, { configured, env } satisfies OutboundProxySettings)?.href;
-
-  it('no proxy settings: a direct connection', () => {
-    assert.equal(resolve({}), undefined);
-    assert.equal(resolve({ HTTPS_PROXY: '', HTTP_PROXY: '  ' }), undefined);
-  });
-
-  it('HTTPS_PROXY, https_proxy, HTTP_PROXY, http_proxy, in that order; empty values do not count', () => {
-    const all = { HTTPS_PROXY: 'http://a:1', https_proxy: 'http://b:2', HTTP_PROXY: 'http://c:3', http_proxy: 'http://d:4' };
-    assert.equal(resolve(all), 'http://a:1/');
-    assert.equal(resolve({ ...all, HTTPS_PROXY: undefined }), 'http://b:2/');
-    assert.equal(resolve({ ...all, HTTPS_PROXY: '', https_proxy: undefined }), 'http://c:3/');
-    assert.equal(resolve({ http_proxy: 'http://d:4' }), 'http://d:4/');
-  });
-
-  it('a bare host:port means http, credentials are kept for Proxy-Authorization', () => {
-    assert.equal(resolve({ HTTPS_PROXY: 'proxy.corp:3128' }), 'http://proxy.corp:3128/');
-    const url = resolveOutboundProxy(target, { env: { HTTPS_PROXY: `http://${USER}:${PASSWORD_IN_URL}@proxy.corp:3128` } })!;
-    assert.deepEqual([url.username, decodeURIComponent(url.password), url.host], [USER, PASSWORD, 'proxy.corp:3128']);
-    assert.equal(describeProxy(url), 'http://proxy.corp:3128');
-  });
-
-  it('OutboundProxy wins over the environment, and NO_PROXY does not apply to it', () => {
-    const env = { HTTPS_PROXY: 'http://env:1', NO_PROXY: '*' };
-    assert.equal(resolve(env, 'http://configured:8080'), 'http://configured:8080/');
-    assert.equal(resolve(env, ''), undefined);
-    assert.equal(resolve({}, ' http://configured:8080 '), 'http://configured:8080/');
-  });
-
-  it('NO_PROXY: names, domain suffixes, *, IPs, ports, CIDRs, any case, either variable', () => {
-    const via = (noProxy: string, host = 'api.push.apple.com', port = 443, extra: Record<string, string> = {}): boolean =>
-      resolve({ HTTPS_PROXY: 'http://p:1', NO_PROXY: noProxy, ...extra }, undefined, { host, port }) !== undefined;
-    // exact names and domain suffixes (a bare domain covers its subdomains, a leading dot only them)
-    assert.equal(via('api.push.apple.com'), false);
-    assert.equal(via('apple.com'), false);
-    assert.equal(via('push.apple.com'), false);
-    assert.equal(via('le.com'), true);
-    assert.equal(via('.apple.com'), false);
-    assert.equal(via('.apple.com', 'apple.com'), true);
-    assert.equal(via('apple.com', 'apple.com'), false);
-    assert.equal(via('*.apple.com'), false);
-    assert.equal(via('API.Push.Apple.COM.'), false);
-    assert.equal(via('x.org', 'API.PUSH.APPLE.COM'), true);
-    assert.equal(via('apple.com', 'API.PUSH.APPLE.COM'), false);
-    assert.equal(via('example.com, ,  apple.com  '), false);
-    assert.equal(via('*'), false);
-    assert.equal(via('example.com'), true);
-    // ports
-    assert.equal(via('apple.com:443'), false);
-    assert.equal(via('apple.com:2197'), true);
-    assert.equal(via('127.0.0.1:8443', '127.0.0.1', 8443), false);
-    assert.equal(via('127.0.0.1:8443', '127.0.0.1', 443), true);
-    // IPs and CIDRs
-    assert.equal(via('127.0.0.1', '127.0.0.1'), false);
-    assert.equal(via('127.0.0.1', '127.0.0.2'), true);
-    assert.equal(via('10.0.0.0/8', '10.20.30.40'), false);
-    assert.equal(via('10.0.0.0/8', '11.0.0.1'), true);
-    assert.equal(via('10.0.0.0/8', 'ten.example'), true);
-    assert.equal(via('::1', '::1'), false);
-    assert.equal(via('0:0:0:0:0:0:0:1', '[::1]'), false);
-    assert.equal(via('[::1]:443', '::1', 443), false);
-    assert.equal(via('[::1]:443', '::1', 444), true);
-    assert.equal(via('fd00::/8', 'fd12::5'), false);
-    assert.equal(via('fd00::/8', '10.0.0.1'), true);
-    // the loopback is not exempt by itself (Go's rule is not copied: tests and relays go through proxies too)
-    assert.equal(via('', '127.0.0.1'), true);
-    assert.equal(via('example.com', 'localhost'), true);
-    // the lower-case variable, and NO_PROXY over no_proxy
-    assert.equal(resolve({ HTTPS_PROXY: 'http://p:1', no_proxy: 'apple.com' }), undefined);
-    assert.equal(resolve({ HTTPS_PROXY: 'http://p:1', NO_PROXY: 'example.com', no_proxy: 'apple.com' }), 'http://p:1/');
-  });
-
-  it('an unusable proxy setting is an error that names it and hides the credentials', () => {
-    assert.throws(() => resolve({ HTTPS_PROXY: 'socks5://127.0.0.1:1080' }), {
-      message: 'HTTPS_PROXY "socks5://127.0.0.1:1080": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
-    });
-    assert.throws(() => resolve({ http_proxy: 'https://user:secret@proxy:3128' }), {
-      message: 'http_proxy "https://***@proxy:3128": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
-    });
-    assert.throws(() => resolve({}, 'http://user:secret@[bad'), { message: 'OutboundProxy "http://***@[bad" is not a URL: use http://[user:password@]host:port' });
-    // an exempt destination never looks at the setting
-    assert.equal(resolve({ HTTPS_PROXY: 'socks5://127.0.0.1:1080', NO_PROXY: 'apple.com' }), undefined);
-  });
-});
 
 /** A TCP server that echoes, or one that accepts and never answers; both count their open connections. */
 function startServer(mode: 'echo' | 'silent'): Promise<{ port: number; open: () => number; received: () => string; close: () => Promise<void> }> {
@@ -186,8 +100,8 @@ describe('through tinyproxy', () => {
   const apnsTarget = (): string => `127.0.0.1:${apns.peer.port}`;
   const fcmTarget = (): string => `127.0.0.1:${fcm.port}`;
 
-  function deps(settings: { env?: Record<string, string>; outboundProxy?: string; sendTimeoutMs?: number }, logger = silent): ServiceDeps {
-    return { logger, sendTimeoutMs: settings.sendTimeoutMs ?? 3000, retryTimeoutMs: 1000, trustedCa: [apns.ca.certPem, fcmCa.certPem], env: settings.env ?? {}, outboundProxy: settings.outboundProxy };
+  function deps(settings: { env?: Record<string, string>; outboundProxy?: string; sendTimeoutMs?: number; clock?: Clock }, logger = silent): ServiceDeps {
+    return { logger, sendTimeoutMs: settings.sendTimeoutMs ?? 3000, retryTimeoutMs: 1000, trustedCa: [apns.ca.certPem, fcmCa.certPem], env: settings.env ?? {}, outboundProxy: settings.outboundProxy, clock: settings.clock };
   }
 
   function apple(d: ServiceDeps, entry: Partial<AppleEntryConfig> = {}): PushService {
@@ -378,18 +292,21 @@ describe('through tinyproxy', () => {
     it('proxy port closed: APNs retries then FAILs, FCM FAILs at once; the log says why', async () => {
       const port = await freePort();
       const log = capturedLogger('warn');
-      const d = deps({ env: { HTTPS_PROXY: `http://127.0.0.1:${port}` }, sendTimeoutMs: 4000 }, log.logger);
+      // The backoff waits pass at once: what is checked is their sequence, not the time they take.
+      const clock = new SkippingClock();
+      const d = deps({ env: { HTTPS_PROXY: `http://127.0.0.1:${port}` }, sendTimeoutMs: 4000, clock }, log.logger);
       const [apnsTime, fcmTime] = [{ ms: -1 }, { ms: -1 }];
       const [apnsSeen, fcmSeen] = await Promise.all([deliver(apple(d), 'apple', apnsTime), deliver(android(d), 'android', fcmTime)]);
       // Attempts at 0, 1 and 3 s, each refused at once.
       assert.deepEqual(apnsSeen, { result: { ...TRANSPORT_FAIL, attempts: 3 }, connects: [], apnsConnections: 0, fcmConnections: 0 });
+      assert.deepEqual(clock.sleeps, [1000, 2000]);
       assert.deepEqual(fcmSeen.result, {
         outcome: 'FAIL',
         error: `${CREDENTIAL_FAILED}"outbound proxy http://127.0.0.1:${port}: cannot open a tunnel to ${fcmTarget()}: connect ECONNREFUSED 127.0.0.1:${port}".`,
         reason: 'UNAUTHENTICATED',
         attempts: 1,
       });
-      assert.ok(apnsTime.ms >= 3000 && apnsTime.ms < 4000, `APNs answered after ${apnsTime.ms} ms`);
+      assert.ok(apnsTime.ms + 3000 < 4000, `APNs answered after ${apnsTime.ms} ms and 3000 ms of skipped backoff`);
       assert.ok(fcmTime.ms < 500, `FCM answered after ${fcmTime.ms} ms`);
       const warnings = log.lines().filter((l) => l.msg === 'APNs connection through the outbound proxy failed');
       assert.equal(warnings.length, 3);
@@ -399,7 +316,8 @@ describe('through tinyproxy', () => {
     it('proxy killed after deliveries went through it: the next ones FAIL', async () => {
       const doomed = await startTinyproxy();
       try {
-        const d = deps({ outboundProxy: doomed.url, sendTimeoutMs: 4000 });
+        const clock = new SkippingClock();
+        const d = deps({ outboundProxy: doomed.url, sendTimeoutMs: 4000, clock });
         const [appleService, androidService] = [apple(d), android(d)];
         try {
           const ok = await Promise.all([appleService.deliver(push('apple'), { appVersion: 2 }), androidService.deliver(push('android'), { appVersion: 2 })]);
@@ -410,6 +328,7 @@ describe('through tinyproxy', () => {
           const [appleResult, androidResult] = await Promise.all([appleService.deliver(push('apple'), { appVersion: 2 }), androidService.deliver(push('android'), { appVersion: 2 })]);
           const elapsed = Date.now() - started;
           assert.deepEqual({ ...appleResult, request: undefined }, { ...TRANSPORT_FAIL, attempts: 3, request: undefined });
+          assert.deepEqual(clock.sleeps, [1000, 2000]);
           assert.deepEqual({ ...androidResult, request: undefined }, {
             outcome: 'FAIL',
             error: `Error while making request: outbound proxy http://127.0.0.1:${doomed.port}: cannot open a tunnel to ${fcmTarget()}: connect ECONNREFUSED 127.0.0.1:${doomed.port}. Error code: ECONNREFUSED`,
@@ -417,7 +336,7 @@ describe('through tinyproxy', () => {
             attempts: 1,
             request: undefined,
           });
-          assert.ok(elapsed < 4000, `answered after ${elapsed} ms`);
+          assert.ok(elapsed + 3000 < 4000, `answered after ${elapsed} ms and 3000 ms of skipped backoff`);
         } finally {
           await Promise.all([appleService.close(), androidService.close()]);
         }
@@ -444,12 +363,14 @@ describe('through tinyproxy', () => {
 
     it('a proxy that refuses the CONNECT (403): FAIL, and the reason is told', async () => {
       const log = capturedLogger('warn');
-      const d = deps({ env: { HTTPS_PROXY: `http://127.0.0.1:${denying.port}` }, sendTimeoutMs: 4000 }, log.logger);
+      const clock = new SkippingClock();
+      const d = deps({ env: { HTTPS_PROXY: `http://127.0.0.1:${denying.port}` }, sendTimeoutMs: 4000, clock }, log.logger);
       const [apnsTime, fcmTime] = [{ ms: -1 }, { ms: -1 }];
       const [apnsSeen, fcmSeen] = await Promise.all([deliver(apple(d), 'apple', apnsTime), deliver(android(d), 'android', fcmTime)]);
-      assert.ok(apnsTime.ms >= 3000 && apnsTime.ms < 4000, `APNs answered after ${apnsTime.ms} ms`);
+      assert.ok(apnsTime.ms + 3000 < 4000, `APNs answered after ${apnsTime.ms} ms and 3000 ms of skipped backoff`);
       assert.ok(fcmTime.ms < 500, `FCM answered after ${fcmTime.ms} ms`);
       assert.deepEqual(apnsSeen, { result: { ...TRANSPORT_FAIL, attempts: 3 }, connects: [], apnsConnections: 0, fcmConnections: 0 });
+      assert.deepEqual(clock.sleeps, [1000, 2000]);
       assert.deepEqual(fcmSeen.result, {
         outcome: 'FAIL',
         error: `${CREDENTIAL_FAILED}"outbound proxy http://127.0.0.1:${denying.port} refused CONNECT ${fcmTarget()}: HTTP/1.0 403 Access denied".`,

@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import codemap from '../src/payload/emoji-codemap.json';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
-import { startPushProxy, type RunningProxy } from '../src/proxy';
+import { startPushProxy, type RunningProxy, type StartOptions } from '../src/proxy';
 import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
 
@@ -92,8 +92,8 @@ export function testConfig(patch: { apple?: AppleEntryConfig[]; android?: Androi
   return config;
 }
 
-export async function startTestProxy(config: ProxyConfig, trustedCa: string[], logger?: Logger): Promise<RunningProxy> {
-  return startPushProxy(config, { logger: logger ?? pino({ level: 'silent' }), trustedCa, listen: { host: '127.0.0.1', port: 0 } });
+export async function startTestProxy(config: ProxyConfig, trustedCa: string[], logger?: Logger, options: Pick<StartOptions, 'clock'> = {}): Promise<RunningProxy> {
+  return startPushProxy(config, { logger: logger ?? pino({ level: 'silent' }), trustedCa, listen: { host: '127.0.0.1', port: 0 }, ...options });
 }
 
 export interface HttpAnswer {

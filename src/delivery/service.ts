@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
 import { PayloadTooLargeError } from '../payload/fit';
-import { deliverWithRetries, systemClock, type RetryPolicy } from './retry';
+import { deliverWithRetries, systemClock, type Clock, type RetryPolicy } from './retry';
 import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
 export interface ServiceDeps {
@@ -20,6 +20,8 @@ export interface ServiceDeps {
   env?: Record<string, string | undefined>;
   /** Called with each attempt's duration, for the per-service request histograms. */
   observeAttempt?: (platform: ServicePlatform, seconds: number) => void;
+  /** What the retry loop reads the time from and waits on between attempts; the system clock unless a test drives it. */
+  clock?: Clock;
 }
 
 /** Metrics reason of a notification refused because it cannot fit the provider's payload limit. */
@@ -35,6 +37,7 @@ export class TransportService<Request> implements PushService {
     private readonly transport: Transport<Request>,
     private readonly policy: RetryPolicy,
     observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
+    private readonly clock: Clock = systemClock,
   ) {
     if (observeAttempt) this.observe = (seconds) => observeAttempt(platform, seconds);
   }
@@ -48,7 +51,7 @@ export class TransportService<Request> implements PushService {
       if (err instanceof PayloadTooLargeError) return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
       throw err;
     }
-    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, systemClock, request, this.observe);
+    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observe);
   }
 
   close(): Promise<void> {

@@ -66,6 +66,7 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
       budgetExhausted: { error: DEADLINE_EXCEEDED, reason: DEADLINE_EXCEEDED },
     },
     deps.observeAttempt,
+    deps.clock,
   );
   return { service, notices };
 }

@@ -83,6 +83,7 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
       attemptsExhausted: { error: 'unknown transport error', reason: 'unknown transport error' },
     },
     deps.observeAttempt,
+    deps.clock,
   );
   return { service, notices };
 }

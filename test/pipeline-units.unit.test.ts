@@ -140,6 +140,60 @@ describe('deliverWithRetries', () => {
     assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 1, request: undefined });
   });
 
+  it('each attempt is bounded by what is left of the budget, not only by the per-attempt timeout', async () => {
+    const clock = new FakeClock();
+    const timeouts: number[] = [];
+    const result = await deliverWithRetries(async (timeout) => {
+      timeouts.push(timeout);
+      clock.time += 3000;
+      return { kind: 'retryable', error: 'slow', reason: 's' };
+    }, { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 8_000 }, clock);
+    // 0–3 s, wait 1 s, 4–7 s with 6 s left, wait 2 s, from 9 s with 1 s left.
+    assert.deepEqual(timeouts, [8000, 6000, 1000]);
+    assert.deepEqual(clock.sleeps, [1000, 2000]);
+    assert.equal(result.attempts, 3);
+  });
+
+  it('the first attempt is bounded by the budget when the budget is the smaller', async () => {
+    const timeouts: number[] = [];
+    await deliverWithRetries(async (timeout) => {
+      timeouts.push(timeout);
+      return { kind: 'final', outcome: 'OK' };
+    }, { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 8_000 }, new FakeClock());
+    assert.deepEqual(timeouts, [3000]);
+  });
+
+  it('the last backoff is repeated for attempts beyond the list', async () => {
+    const clock = new FakeClock();
+    const result = await deliverWithRetries(async () => ({ kind: 'retryable', error: 'again', reason: 'a' }), { ...POLICY, maxAttempts: 5, sendTimeoutMs: 60_000 }, clock);
+    assert.deepEqual(clock.sleeps, [1000, 2000, 2000, 2000]);
+    assert.equal(result.attempts, 5);
+  });
+
+  it('no wait is started that would end at or past the budget: the answer comes at once, without sleeping', async () => {
+    const clock = new FakeClock();
+    const result = await deliverWithRetries(async () => {
+      clock.time += 1500;
+      return { kind: 'retryable', error: 'again', reason: 'a' };
+    }, { ...POLICY, sendTimeoutMs: 4_500 }, clock);
+    // 0–1.5 s, wait 1 s, 2.5–4 s; a 2 s wait would end at 6 s, past 4.5 s.
+    assert.deepEqual(clock.sleeps, [1000]);
+    assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 2, request: undefined });
+  });
+
+  it('a budget spent during an attempt ends the loop before the next wait', async () => {
+    const clock = new FakeClock();
+    let attempts = 0;
+    const result = await deliverWithRetries(async () => {
+      attempts++;
+      clock.time += 5000;
+      return { kind: 'retryable', error: 'late', reason: 'l' };
+    }, { ...POLICY, sendTimeoutMs: 4_000 }, clock);
+    assert.equal(attempts, 1);
+    assert.deepEqual(clock.sleeps, []);
+    assert.equal(result.error, 'budget');
+  });
+
   it('a negative budget fails without any attempt', async () => {
     let attempts = 0;
     const result = await deliverWithRetries(async () => {

@@ -1,0 +1,32 @@
+/** FCM transport helpers: where token requests go, and what an FCM answer means (classifyFcmAnswer). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { classifyFcmAnswer, tokenRequestUrl } from '../src/transport/fcm';
+
+describe('FCM transport helpers', () => {
+  it('tokenRequestUrl: Google token URLs follow FcmEndpoint, other URLs are kept', () => {
+    const endpoint = new URL('https://relay.example:8443');
+    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', endpoint).href, 'https://relay.example:8443/token');
+    assert.equal(tokenRequestUrl('https://accounts.google.com/o/oauth2/token', endpoint).href, 'https://relay.example:8443/o/oauth2/token');
+    assert.equal(tokenRequestUrl('https://auth.internal:9000/token', endpoint).href, 'https://auth.internal:9000/token');
+    assert.equal(tokenRequestUrl('https://oauth2.googleapis.com/token', undefined).href, 'https://oauth2.googleapis.com/token');
+  });
+
+  it('classifyFcmAnswer: only the FcmError detail decides REMOVE', () => {
+    const body = (status: string, code: number, errorCode?: string): string =>
+      JSON.stringify({ error: { code, message: 'm', status, ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}) } });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'NOT_FOUND' });
+    // SENDER_ID_MISMATCH keeps its old metrics label; the provider's own code and the suspicion travel beside it.
+    const mismatch = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') });
+    assert.ok(mismatch.kind === 'final' && mismatch.evidence?.kind === 'suspect');
+    assert.deepEqual({ ...mismatch, evidence: undefined }, { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED', providerReason: 'SENDER_ID_MISMATCH', evidence: undefined });
+    const denied = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403) });
+    assert.ok(denied.kind === 'final' && denied.outcome === 'FAIL' && denied.reason === 'PERMISSION_DENIED' && denied.evidence?.kind === 'credentials-refused');
+    const unauthenticated = classifyFcmAnswer({ status: 401, body: body('UNAUTHENTICATED', 401) });
+    assert.ok(unauthenticated.kind === 'final' && unauthenticated.reason === 'UNAUTHENTICATED' && unauthenticated.evidence?.kind === 'credentials-refused');
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'INTERNAL' });
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), { kind: 'retryable', error: 'm', reason: 'INTERNAL' });
+    assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), { kind: 'retryable', error: 'm', reason: 'QUOTA_EXCEEDED' });
+  });
+});
