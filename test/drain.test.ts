@@ -238,6 +238,40 @@ describe('a single process stops without losing a request', () => {
 });
 
 describe('npm start', () => {
+  it("SIGHUP to the proxy npm start runs (as logrotate's postrotate does) stops nothing: it reopens its log and keeps serving; SIGTERM to npm then drains", async () => {
+    const dir = tempDir();
+    const logFile = path.join(dir, 'push_proxy.log');
+    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, EnableFileLog: true, EnableConsoleLog: true, LogFileLocation: logFile }));
+    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    let proxyPids: number[] = [];
+    try {
+      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
+      const url = (JSON.parse(out.split('\n').find((l) => /Push Proxy listening/.test(l))!) as { url: string }).url;
+      proxyPids = workerPids(npm.pid!);
+      assert.equal(proxyPids.length, 1, 'npm runs the proxy itself (exec), no shell between');
+      renameSync(logFile, `${logFile}.1`);
+      process.kill(proxyPids[0]!, 'SIGHUP');
+      await waitUntil('the proxy reopened its log', () => /SIGHUP received: log file .* reopened/.test(out));
+      assert.equal((await send(url, '/healthz')).status, 200);
+      await waitUntil('the new log file has the line', () => existsSync(logFile) && /SIGHUP received/.test(readFileSync(logFile, 'utf8')));
+      npm.kill('SIGTERM');
+      assert.equal(await exited, 0, out);
+      assert.match(out, /stopped: every accepted request was answered/);
+    } finally {
+      npm.kill('SIGKILL');
+      for (const pid of proxyPids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // Gone already, as it should be.
+        }
+      }
+    }
+  });
+
   it('Ctrl-C in a terminal (SIGINT to npm and the proxy alike, and npm passes it on) drains: the request under way is answered OK, exit 0', async () => {
     const apns = await startApnsFixture();
     apns.peer.setDeviceBehaviour(SLOW, { delayMs: 1_500 });
