@@ -237,38 +237,61 @@ describe('a single process stops without losing a request', () => {
   });
 });
 
+/** `npm start` as an operator runs it, on `config`; --ignore-scripts skips the prestart build (the suite runs from its dist/). */
+function npmStart(config: string, options: { env?: NodeJS.ProcessEnv; detached?: boolean } = {}) {
+  const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], {
+    cwd: path.join(__dirname, '..', '..'),
+    env: options.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
+  let out = '';
+  npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+  return {
+    npm,
+    exited,
+    output: () => out,
+    async url(): Promise<string> {
+      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
+      return (JSON.parse(out.split('\n').find((l) => /Push Proxy listening/.test(l))!) as { url: string }).url;
+    },
+  };
+}
+
+/** SIGKILL to each process still there. */
+function killLeft(pids: number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone already, as it should be.
+    }
+  }
+}
+
 describe('npm start', () => {
   it("SIGHUP to the proxy npm start runs (as logrotate's postrotate does) stops nothing: it reopens its log and keeps serving; SIGTERM to npm then drains", async () => {
     const dir = tempDir();
     const logFile = path.join(dir, 'push_proxy.log');
     const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, EnableFileLog: true, EnableConsoleLog: true, LogFileLocation: logFile }));
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    const started = npmStart(config);
     let proxyPids: number[] = [];
     try {
-      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
-      const url = (JSON.parse(out.split('\n').find((l) => /Push Proxy listening/.test(l))!) as { url: string }).url;
-      proxyPids = workerPids(npm.pid!);
+      const url = await started.url();
+      proxyPids = workerPids(started.npm.pid!);
       assert.equal(proxyPids.length, 1, 'npm runs the proxy itself (exec), no shell between');
       renameSync(logFile, `${logFile}.1`);
       process.kill(proxyPids[0]!, 'SIGHUP');
-      await waitUntil('the proxy reopened its log', () => /SIGHUP received: log file .* reopened/.test(out));
+      await waitUntil('the proxy reopened its log', () => /SIGHUP received: log file .* reopened/.test(started.output()));
       assert.equal((await send(url, '/healthz')).status, 200);
       await waitUntil('the new log file has the line', () => existsSync(logFile) && /SIGHUP received/.test(readFileSync(logFile, 'utf8')));
-      npm.kill('SIGTERM');
-      assert.equal(await exited, 0, out);
-      assert.match(out, /stopped: every accepted request was answered/);
+      started.npm.kill('SIGTERM');
+      assert.equal(await started.exited, 0, started.output());
+      assert.match(started.output(), /stopped: every accepted request was answered/);
     } finally {
-      npm.kill('SIGKILL');
-      for (const pid of proxyPids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone already, as it should be.
-        }
-      }
+      started.npm.kill('SIGKILL');
+      killLeft(proxyPids);
     }
   });
 
@@ -279,60 +302,37 @@ describe('npm start', () => {
     const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
     const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, ApplePushSettings: [apns.entry()] }));
     // A process group of its own, as a terminal's foreground job: the signal goes to the whole group.
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], {
-      cwd: path.join(__dirname, '..', '..'),
-      env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile },
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let out = '';
-    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    const started = npmStart(config, { env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, detached: true });
     try {
-      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
-      const url = (JSON.parse(out.split('\n').find((l) => /Push Proxy listening/.test(l))!) as { url: string }).url;
+      const url = await started.url();
       const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === 1);
-      process.kill(-npm.pid!, 'SIGINT');
+      process.kill(-started.npm.pid!, 'SIGINT');
       assert.equal(await inFlight, OK);
-      assert.equal(await exited, 0, out);
-      assert.match(out, /stopped: every accepted request was answered/);
+      assert.equal(await started.exited, 0, started.output());
+      assert.match(started.output(), /stopped: every accepted request was answered/);
     } finally {
-      try {
-        process.kill(-npm.pid!, 'SIGKILL');
-      } catch {
-        // The group is gone, as it should be.
-      }
+      killLeft([-started.npm.pid!]);
       await apns.close();
     }
   });
 
   it('passes SIGTERM on to the proxy, which drains and exits 0 (no process left behind)', async () => {
     const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 1 }));
-    // --ignore-scripts skips the prestart build: the suite runs from the dist/ it already built.
-    const npm = spawn('npm', ['start', '--ignore-scripts', '--', '--config', config], { cwd: path.join(__dirname, '..', '..'), stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    npm.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => npm.on('exit', (code) => resolve(code)));
+    const started = npmStart(config);
     let proxyPids: number[] = [];
     try {
-      await waitUntil('the proxy listens', () => /Push Proxy listening/.test(out), 30_000);
+      await started.url();
       // The proxy, and a shell between npm and it if there is one.
-      proxyPids = workerPids(npm.pid!).flatMap((pid) => [pid, ...workerPids(pid)]);
+      proxyPids = workerPids(started.npm.pid!).flatMap((pid) => [pid, ...workerPids(pid)]);
       assert.ok(proxyPids.length > 0, 'npm runs the proxy');
-      npm.kill('SIGTERM');
-      assert.equal(await exited, 0, out);
-      assert.match(out, /stopped: every accepted request was answered/);
+      started.npm.kill('SIGTERM');
+      assert.equal(await started.exited, 0, started.output());
+      assert.match(started.output(), /stopped: every accepted request was answered/);
       for (const pid of proxyPids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `process ${pid} outlived npm`);
     } finally {
-      npm.kill('SIGKILL');
-      for (const pid of proxyPids) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Gone already, as it should be.
-        }
-      }
+      started.npm.kill('SIGKILL');
+      killLeft(proxyPids);
     }
   });
 });
