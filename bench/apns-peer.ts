@@ -53,7 +53,12 @@ function main(): void {
       const path = headers[':path'];
       let status = 200;
       let reason: string | undefined;
-      if (headers[':method'] !== 'POST' || typeof path !== 'string' || !path.startsWith('/3/device/') || path.length <= '/3/device/'.length) {
+      if (
+        headers[':method'] !== 'POST' ||
+        typeof path !== 'string' ||
+        !path.startsWith('/3/device/') ||
+        path.length <= '/3/device/'.length
+      ) {
         status = 404;
         reason = 'BadPath';
       } else if (!headers.authorization) {
@@ -86,10 +91,11 @@ function main(): void {
       latencyMs = latency;
     },
     stats: () => counter.stats(),
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      setTimeout(resolve, 1000).unref();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        setTimeout(resolve, 1000).unref();
+      }),
   });
 
   server.once('error', reportFatal);

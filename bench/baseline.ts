@@ -48,24 +48,31 @@ interface Notification {
 function providerToken(settings: BaselineSettings): string {
   const header = Buffer.from(JSON.stringify({ alg: 'ES256', kid: settings.keyId })).toString('base64url');
   const claims = Buffer.from(JSON.stringify({ iss: settings.teamId, iat: Math.floor(Date.now() / 1000) })).toString('base64url');
-  const signature = sign('sha256', Buffer.from(`${header}.${claims}`), { key: createPrivateKey(settings.keyPem), dsaEncoding: 'ieee-p1363' });
+  const signature = sign('sha256', Buffer.from(`${header}.${claims}`), {
+    key: createPrivateKey(settings.keyPem),
+    dsaEncoding: 'ieee-p1363',
+  });
   return `${header}.${claims}.${signature.toString('base64url')}`;
 }
 
 function fetchFcmToken(url: URL, agent: https.Agent): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = https.request(new URL('/token', url), { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => {
-        try {
-          resolve((JSON.parse(text) as { access_token: string }).access_token);
-        } catch (err) {
-          reject(err as Error);
-        }
-      });
-    });
+    const req = https.request(
+      new URL('/token', url),
+      { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => {
+          try {
+            resolve((JSON.parse(text) as { access_token: string }).access_token);
+          } catch (err) {
+            reject(err as Error);
+          }
+        });
+      },
+    );
     req.setTimeout(10_000, () => req.destroy(new Error('token request timed out')));
     req.on('error', reject);
     req.end('grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion=bench');
@@ -138,7 +145,11 @@ async function serve(settings: BaselineSettings, inWorker: boolean): Promise<voi
 
   const toFcm = (n: Notification, res: http.ServerResponse): void => {
     const payload = JSON.stringify({
-      message: { token: n.device_id, data: { ack_id: n.ack_id ?? '', message: n.message ?? '', server_id: n.server_id ?? '', type: n.type ?? '' }, android: { priority: 'high' } },
+      message: {
+        token: n.device_id,
+        data: { ack_id: n.ack_id ?? '', message: n.message ?? '', server_id: n.server_id ?? '', type: n.type ?? '' },
+        android: { priority: 'high' },
+      },
     });
     const req = https.request(
       {
@@ -147,7 +158,11 @@ async function serve(settings: BaselineSettings, inWorker: boolean): Promise<voi
         path: fcmPath,
         method: 'POST',
         agent: fcmAgent,
-        headers: { authorization: fcmAuthorization, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(payload) },
+        headers: {
+          authorization: fcmAuthorization,
+          'content-type': 'application/json; charset=utf-8',
+          'content-length': Buffer.byteLength(payload),
+        },
       },
       (answer) => {
         answer.on('data', () => undefined);
@@ -182,13 +197,14 @@ async function serve(settings: BaselineSettings, inWorker: boolean): Promise<voi
   }
   serveControl({
     onReset: () => undefined,
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      session?.close();
-      fcmAgent.destroy();
-      setTimeout(resolve, 1000).unref();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        session?.close();
+        fcmAgent.destroy();
+        setTimeout(resolve, 1000).unref();
+      }),
   });
 
   server.once('error', reportFatal);

@@ -8,13 +8,17 @@
 import type { Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type PemPair } from '../src/sandbox/tls';
+import {
+  createAppleAuthKey,
+  createCertificateAuthority,
+  createServerCertificate,
+  type AppleAuthKey,
+  type PemPair,
+} from '../src/sandbox/tls';
 
 /** orchestrator → child */
 export type ControlRequest =
-  | { id: number; cmd: 'reset'; run: string; latencyMs: number }
-  | { id: number; cmd: 'stats' }
-  | { id: number; cmd: 'stop' };
+  { id: number; cmd: 'reset'; run: string; latencyMs: number } | { id: number; cmd: 'stats' } | { id: number; cmd: 'stop' };
 
 /** child → orchestrator */
 export type ControlMessage =
@@ -111,7 +115,11 @@ export const DEFAULT_MAX_LIFETIME_MS = 30 * 60_000;
  * The child side of the control channel. `onReset` receives the new peer latency; `stats` answers `stats`.
  * Exits when the orchestrator disconnects, on `stop`, and after the lifetime bound.
  */
-export function serveControl(handlers: { onReset(run: string, latencyMs: number): void; stats?(): PeerStats; stop?(): Promise<void> | void }): void {
+export function serveControl(handlers: {
+  onReset(run: string, latencyMs: number): void;
+  stats?(): PeerStats;
+  stop?(): Promise<void> | void;
+}): void {
   if (!process.send) {
     process.stderr.write('this bench process is started by bench/run.js (it needs an IPC channel)\n');
     process.exit(2);
@@ -180,7 +188,10 @@ export function listenUntilSigterm(server: Server, listenAddress: string, close:
  * Fresh credentials for a run, written into `work` as an operator's would be: a CA the relays trust through
  * NODE_EXTRA_CA_CERTS (`caFile`), a server certificate for the loopback peers and an APNs .p8 key.
  */
-export function writeRunCredentials(work: string, caName: string): { serverTls: PemPair; caFile: string; authKey: AppleAuthKey; keyFile: string } {
+export function writeRunCredentials(
+  work: string,
+  caName: string,
+): { serverTls: PemPair; caFile: string; authKey: AppleAuthKey; keyFile: string } {
   const ca = createCertificateAuthority(caName);
   const serverTls = createServerCertificate(ca, ['127.0.0.1', 'localhost']);
   const caFile = path.join(work, 'ca.pem');

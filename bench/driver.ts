@@ -78,7 +78,7 @@ export function chooseDriver(requested: DriverName | undefined): DriverName {
     return 'wrk';
   }
   if (loadAutocannon() === undefined) {
-    throw new Error('no load driver: install Debian\'s wrk (apt-get install -y wrk), or autocannon (npm i -D autocannon)');
+    throw new Error("no load driver: install Debian's wrk (apt-get install -y wrk), or autocannon (npm i -D autocannon)");
   }
   return 'autocannon';
 }
@@ -149,7 +149,19 @@ end
 function runWrk(spec: LoadSpec): Promise<LoadResult> {
   const script = path.join(spec.workDir, `wrk-${spec.run}.lua`);
   writeFileSync(script, wrkScript(spec));
-  const args = ['-t', '1', '-c', String(spec.connections), '-d', `${spec.durationSec}s`, '--timeout', `${TIMEOUT_SEC}s`, '-s', script, `${spec.baseUrl}/api/v1/send_push`];
+  const args = [
+    '-t',
+    '1',
+    '-c',
+    String(spec.connections),
+    '-d',
+    `${spec.durationSec}s`,
+    '--timeout',
+    `${TIMEOUT_SEC}s`,
+    '-s',
+    script,
+    `${spec.baseUrl}/api/v1/send_push`,
+  ];
   return new Promise((resolve, reject) => {
     const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -52,7 +52,10 @@ function main(): void {
       }
       if (req.headers.authorization !== `Bearer ${BENCH_ACCESS_TOKEN}`) {
         counter.rejected++;
-        return answer(401, JSON.stringify({ error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } }));
+        return answer(
+          401,
+          JSON.stringify({ error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } }),
+        );
       }
       counter.count(joinChunks(chunks));
       answer(200, JSON.stringify({ name: `projects/${match[1]}/messages/1` }));
@@ -68,11 +71,12 @@ function main(): void {
       latencyMs = latency;
     },
     stats: () => counter.stats(),
-    stop: () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeAllConnections();
-      setTimeout(resolve, 1000).unref();
-    }),
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+        setTimeout(resolve, 1000).unref();
+      }),
   });
 
   server.once('error', reportFatal);

@@ -146,11 +146,15 @@ export class ProxyProcess {
   ) {
     this.logFile = path.join(workDir, `${name}.out`);
     const log = openSync(this.logFile, 'a');
-    this.child = spawn('timeout', ['-k', '5', String(Math.ceil(lifetimeSec)), process.execPath, ...nodeArgs, cliPath, '--config', configFile], {
-      env,
-      cwd: workDir,
-      stdio: ['ignore', log, log],
-    });
+    this.child = spawn(
+      'timeout',
+      ['-k', '5', String(Math.ceil(lifetimeSec)), process.execPath, ...nodeArgs, cliPath, '--config', configFile],
+      {
+        env,
+        cwd: workDir,
+        stdio: ['ignore', log, log],
+      },
+    );
     closeSync(log);
     started.add(this.child);
   }

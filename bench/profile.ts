@@ -92,11 +92,15 @@ export function summarizeProfile(file: string, projectRoot: string, summary: Sum
     const c = categoryOf(byId.get(id)!.callFrame, projectRoot);
     const parentId = parent.get(id);
     const result =
-      c === '(root)' ? 'Node core only (no library on the stack)'
-      : c !== undefined && SPECIAL.has(c) ? c
-      : c !== undefined && !c.startsWith('node:') ? c
-      : parentId === undefined ? 'Node core only (no library on the stack)'
-      : ownerOf(parentId);
+      c === '(root)'
+        ? 'Node core only (no library on the stack)'
+        : c !== undefined && SPECIAL.has(c)
+          ? c
+          : c !== undefined && !c.startsWith('node:')
+            ? c
+            : parentId === undefined
+              ? 'Node core only (no library on the stack)'
+              : ownerOf(parentId);
     owners.set(id, result);
     return result;
   };
@@ -119,7 +123,9 @@ export function summarizeProfile(file: string, projectRoot: string, summary: Sum
     selfByCategory.set(category, (selfByCategory.get(category) ?? 0) + delta);
     if (category !== '(idle)') busy += delta;
     const frame = node.callFrame;
-    const where = frame.url ? `${categoryOf(frame, projectRoot) ?? ''} ${path.basename(frame.url)}:${frame.lineNumber + 1}` : `native, called from ${category}`;
+    const where = frame.url
+      ? `${categoryOf(frame, projectRoot) ?? ''} ${path.basename(frame.url)}:${frame.lineNumber + 1}`
+      : `native, called from ${category}`;
     const name = `${frame.functionName || '(anonymous)'} (${where})`;
     selfByFunction.set(name, (selfByFunction.get(name) ?? 0) + delta);
     // Inclusive: every category on the stack, once.
@@ -146,7 +152,9 @@ export function summarizeProfile(file: string, projectRoot: string, summary: Sum
   lines.push(`|---|---:|${perRule}---:|`);
   const categories = [...selfByCategory.entries()].filter(([c]) => c !== '(idle)').sort((a, b) => b[1] - a[1]);
   for (const [category, self] of categories.slice(0, top)) {
-    lines.push(`| ${category} | ${pct(self)} |${per1k(self)} ${SPECIAL.has(category) ? '' : pct(inclusiveByCategory.get(category) ?? 0)} |`);
+    lines.push(
+      `| ${category} | ${pct(self)} |${per1k(self)} ${SPECIAL.has(category) ? '' : pct(inclusiveByCategory.get(category) ?? 0)} |`,
+    );
   }
   lines.push('');
   lines.push(`| who caused it (nearest library or project code on the stack; Node core charged to it) | share |${perHead}`);

@@ -129,15 +129,97 @@ interface Scenario {
 }
 
 const SCENARIOS: Scenario[] = [
-  { id: 'apns-c64-0ms', label: 'APNs, c=64, peer 0 ms', target: 'apns', connections: 64, latencyMs: 0, variant: 'warn', main: true, extra: false },
-  { id: 'apns-c256-0ms', label: 'APNs, c=256, peer 0 ms', target: 'apns', connections: 256, latencyMs: 0, variant: 'warn', main: true, extra: false },
-  { id: 'apns-c64-20ms', label: 'APNs, c=64, peer 20 ms', target: 'apns', connections: 64, latencyMs: 20, variant: 'warn', main: true, extra: false },
-  { id: 'apns-c256-20ms', label: 'APNs, c=256, peer 20 ms', target: 'apns', connections: 256, latencyMs: 20, variant: 'warn', main: true, extra: false },
-  { id: 'workers2-c256-0ms', label: 'APNs, c=256, peer 0 ms; proxy with Workers 2', target: 'apns', connections: 256, latencyMs: 0, variant: 'workers-2', main: false, extra: false },
-  { id: 'bare2-c256-0ms', label: 'APNs, c=256, peer 0 ms; the bare relay itself in 2 processes', target: 'apns', connections: 256, latencyMs: 0, variant: 'warn', main: false, extra: false, bareWorkers: 2 },
-  { id: 'fcm-c64-0ms', label: 'FCM, c=64, peer 0 ms', target: 'fcm', connections: 64, latencyMs: 0, variant: 'warn', main: false, extra: false },
-  { id: 'info-json-file', label: 'APNs, c=64, 0 ms; proxy LogLevel info, JSON to a file', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-json-file', main: false, extra: true },
-  { id: 'info-plain-console', label: 'APNs, c=64, 0 ms; proxy LogLevel info, plain to stdout (a file)', target: 'apns', connections: 64, latencyMs: 0, variant: 'info-plain-console', main: false, extra: true },
+  {
+    id: 'apns-c64-0ms',
+    label: 'APNs, c=64, peer 0 ms',
+    target: 'apns',
+    connections: 64,
+    latencyMs: 0,
+    variant: 'warn',
+    main: true,
+    extra: false,
+  },
+  {
+    id: 'apns-c256-0ms',
+    label: 'APNs, c=256, peer 0 ms',
+    target: 'apns',
+    connections: 256,
+    latencyMs: 0,
+    variant: 'warn',
+    main: true,
+    extra: false,
+  },
+  {
+    id: 'apns-c64-20ms',
+    label: 'APNs, c=64, peer 20 ms',
+    target: 'apns',
+    connections: 64,
+    latencyMs: 20,
+    variant: 'warn',
+    main: true,
+    extra: false,
+  },
+  {
+    id: 'apns-c256-20ms',
+    label: 'APNs, c=256, peer 20 ms',
+    target: 'apns',
+    connections: 256,
+    latencyMs: 20,
+    variant: 'warn',
+    main: true,
+    extra: false,
+  },
+  {
+    id: 'workers2-c256-0ms',
+    label: 'APNs, c=256, peer 0 ms; proxy with Workers 2',
+    target: 'apns',
+    connections: 256,
+    latencyMs: 0,
+    variant: 'workers-2',
+    main: false,
+    extra: false,
+  },
+  {
+    id: 'bare2-c256-0ms',
+    label: 'APNs, c=256, peer 0 ms; the bare relay itself in 2 processes',
+    target: 'apns',
+    connections: 256,
+    latencyMs: 0,
+    variant: 'warn',
+    main: false,
+    extra: false,
+    bareWorkers: 2,
+  },
+  {
+    id: 'fcm-c64-0ms',
+    label: 'FCM, c=64, peer 0 ms',
+    target: 'fcm',
+    connections: 64,
+    latencyMs: 0,
+    variant: 'warn',
+    main: false,
+    extra: false,
+  },
+  {
+    id: 'info-json-file',
+    label: 'APNs, c=64, 0 ms; proxy LogLevel info, JSON to a file',
+    target: 'apns',
+    connections: 64,
+    latencyMs: 0,
+    variant: 'info-json-file',
+    main: false,
+    extra: true,
+  },
+  {
+    id: 'info-plain-console',
+    label: 'APNs, c=64, 0 ms; proxy LogLevel info, plain to stdout (a file)',
+    target: 'apns',
+    connections: 64,
+    latencyMs: 0,
+    variant: 'info-plain-console',
+    main: false,
+    extra: true,
+  },
 ];
 
 const TOPIC = 'com.mattermost.bench';
@@ -228,14 +310,16 @@ async function scrapeSuccess(baseUrl: string): Promise<number> {
       res = await fetch(`${baseUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
       break;
     } catch (err) {
-      if (attempt >= 2) throw new Error(`cannot read ${baseUrl}/metrics: ${(err as Error).message} (${String((err as Error).cause ?? '')})`);
+      if (attempt >= 2)
+        throw new Error(`cannot read ${baseUrl}/metrics: ${(err as Error).message} (${String((err as Error).cause ?? '')})`);
       await new Promise((r) => setTimeout(r, 500));
     }
   }
   const text = await res.text();
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith('service_success_total{') || line.startsWith('service_success_total ')) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith('service_success_total{') || line.startsWith('service_success_total '))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
 }
@@ -316,17 +400,31 @@ async function main(): Promise<number> {
     const peerSettings = { host: '127.0.0.1', certPem: serverTls.certPem, keyPem: serverTls.keyPem };
     const apnsPeer = new ForkedProcess('apns-peer', path.join(__dirname, 'apns-peer.js'), peerSettings, work, env);
     const fcmPeer = new ForkedProcess('fcm-peer', path.join(__dirname, 'fcm-peer.js'), peerSettings, work, env);
-    cleanups.push(() => apnsPeer.stop(), () => fcmPeer.stop());
+    cleanups.push(
+      () => apnsPeer.stop(),
+      () => fcmPeer.stop(),
+    );
     const apnsUrl = `https://127.0.0.1:${await apnsPeer.port}`;
     const fcmUrl = `https://127.0.0.1:${await fcmPeer.port}`;
-    const baselineSettings: BaselineSettings = { host: '127.0.0.1', apnsUrl, topic: TOPIC, keyPem: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId, fcmUrl, fcmProject: FCM_PROJECT, fcmMaxSockets: 64 };
+    const baselineSettings: BaselineSettings = {
+      host: '127.0.0.1',
+      apnsUrl,
+      topic: TOPIC,
+      keyPem: authKey.keyPem,
+      keyId: authKey.keyId,
+      teamId: authKey.teamId,
+      fcmUrl,
+      fcmProject: FCM_PROJECT,
+      fcmMaxSockets: 64,
+    };
 
     const { account } = createGoogleServiceAccount(`${fcmUrl}/token`, FCM_PROJECT);
     const serviceFile = path.join(work, 'service-account.json');
     writeFileSync(serviceFile, JSON.stringify(account, null, 2), { mode: 0o600 });
 
     const profileDir = path.join(work, 'profile');
-    const profileArgs = (name: string): string[] => (options.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : []);
+    const profileArgs = (name: string): string[] =>
+      options.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profileDir, name)}`] : [];
     const appleEntry = (type: string) => ({
       Type: type,
       ApplePushTopic: TOPIC,
@@ -363,7 +461,13 @@ async function main(): Promise<number> {
       const configFile = writeProxyConfig(variant, port, `proxy-${variant}`);
       const nodeArgs = [...options.proxyNodeArgs, ...(variant === 'warn' ? profileArgs('proxy') : [])];
       const proc = new ProxyProcess(`proxy-${variant}`, options.proxyScript ?? cliPath, configFile, work, env, lifetimeSec, nodeArgs);
-      const relay: Relay = { name: variant === 'warn' ? 'proxy' : `proxy (${variant})`, kind: 'proxy', baseUrl: `http://127.0.0.1:${port}`, pid: () => proc.pid, countsSuccess: true };
+      const relay: Relay = {
+        name: variant === 'warn' ? 'proxy' : `proxy (${variant})`,
+        kind: 'proxy',
+        baseUrl: `http://127.0.0.1:${port}`,
+        pid: () => proc.pid,
+        countsSuccess: true,
+      };
       proxies.set(variant, { relay, process: proc });
       await proc.waitReady(relay.baseUrl);
       restingRss.set(relay.name, treeRssMb(proc.pid));
@@ -384,15 +488,31 @@ async function main(): Promise<number> {
     if (options.versusScript) {
       const port = await freePort();
       const configFile = writeProxyConfig('warn', port, 'versus');
-      const versus = new ProxyProcess('versus', options.versusScript, configFile, work, env, lifetimeSec, [...options.proxyNodeArgs, ...profileArgs('baseline')]);
+      const versus = new ProxyProcess('versus', options.versusScript, configFile, work, env, lifetimeSec, [
+        ...options.proxyNodeArgs,
+        ...profileArgs('baseline'),
+      ]);
       baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${port}`, pid: () => versus.pid, countsSuccess: false };
       stopBaseline = () => versus.stop();
       cleanups.push(stopBaseline);
       await versus.waitReady(baseline.baseUrl);
     } else {
-      const baselineProcess = new ForkedProcess('baseline', path.join(__dirname, 'baseline.js'), baselineSettings, work, env, profileArgs('baseline'));
+      const baselineProcess = new ForkedProcess(
+        'baseline',
+        path.join(__dirname, 'baseline.js'),
+        baselineSettings,
+        work,
+        env,
+        profileArgs('baseline'),
+      );
       cleanups.push(() => baselineProcess.stop());
-      baseline = { name: 'baseline', kind: 'baseline', baseUrl: `http://127.0.0.1:${await baselineProcess.port}`, pid: () => baselineProcess.pid, countsSuccess: false };
+      baseline = {
+        name: 'baseline',
+        kind: 'baseline',
+        baseUrl: `http://127.0.0.1:${await baselineProcess.port}`,
+        pid: () => baselineProcess.pid,
+        countsSuccess: false,
+      };
       stopBaseline = () => baselineProcess.stop();
     }
     /** RSS right after start-up, before any load */
@@ -455,8 +575,12 @@ async function main(): Promise<number> {
       if (peerStats.foreign > 0) problems.push(`${peerStats.foreign} notifications without this run's ack_id`);
       if (peerStats.rejected > 0) problems.push(`${peerStats.rejected} requests refused by the peer`);
       if (peerStats.unique < load.ok) problems.push(`${load.ok - peerStats.unique} OK answers for notifications the peer never received`);
-      if (peerStats.unique > load.ok + inFlightAtStop) problems.push(`the peer received ${peerStats.unique - load.ok} more than were answered OK (only ${inFlightAtStop} were in flight at the end)`);
-      if (proxySuccess !== undefined && proxySuccess !== peerStats.unique) problems.push(`proxy counted ${proxySuccess} successes, the peer ${peerStats.unique}`);
+      if (peerStats.unique > load.ok + inFlightAtStop)
+        problems.push(
+          `the peer received ${peerStats.unique - load.ok} more than were answered OK (only ${inFlightAtStop} were in flight at the end)`,
+        );
+      if (proxySuccess !== undefined && proxySuccess !== peerStats.unique)
+        problems.push(`proxy counted ${proxySuccess} successes, the peer ${peerStats.unique}`);
       if (!peaksReset) problems.push('peak RSS could not be reset (VmHWM since start)');
       if (load.ok === 0) problems.push('no request answered OK');
 
@@ -503,9 +627,22 @@ async function main(): Promise<number> {
 
     /** The bare relay in several processes, in the place of the proxy (no proxy metrics to check). */
     const startBareWorkers = async (count: number): Promise<{ relay: Relay; stop: () => Promise<void> }> => {
-      const proc = new ForkedProcess(`baseline-${count}`, path.join(__dirname, 'baseline.js'), { ...baselineSettings, workers: count }, work, env);
+      const proc = new ForkedProcess(
+        `baseline-${count}`,
+        path.join(__dirname, 'baseline.js'),
+        { ...baselineSettings, workers: count },
+        work,
+        env,
+      );
       cleanups.push(() => proc.stop());
-      const relay: Relay = { name: bareRelayName(count), kind: 'proxy', baseUrl: `http://127.0.0.1:${await proc.port}`, pid: () => proc.pid, countsSuccess: false, logLabel: `bare-${count}` };
+      const relay: Relay = {
+        name: bareRelayName(count),
+        kind: 'proxy',
+        baseUrl: `http://127.0.0.1:${await proc.port}`,
+        pid: () => proc.pid,
+        countsSuccess: false,
+        logLabel: `bare-${count}`,
+      };
       restingRss.set(relay.name, treeRssMb(proc.pid));
       return { relay, stop: () => proc.stop() };
     };
@@ -529,8 +666,13 @@ async function main(): Promise<number> {
       // Profiles are written when the processes exit.
       await stopProxy('warn');
       await stopBaseline();
-      const parts: string[] = ['Profiles (--profile: the sampling profiler slows both relays; take the table above from a run without it):'];
-      for (const [name, relayName] of [['proxy', 'proxy'], ['baseline', 'baseline']] as const) {
+      const parts: string[] = [
+        'Profiles (--profile: the sampling profiler slows both relays; take the table above from a run without it):',
+      ];
+      for (const [name, relayName] of [
+        ['proxy', 'proxy'],
+        ['baseline', 'baseline'],
+      ] as const) {
         const dir = path.join(profileDir, name);
         const files = existsSync(dir) ? readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')) : [];
         if (files.length === 0) {
@@ -546,7 +688,21 @@ async function main(): Promise<number> {
     const report = renderReport({ options, driver, startedAt, results, scenarios, restingRss });
     process.stdout.write(report + (profileText ? `\n${profileText}\n` : ''));
     if (options.out) writeFileSync(options.out, report + (profileText ? `\n${profileText}\n` : ''));
-    if (options.json) writeFileSync(options.json, JSON.stringify({ startedAt, machine: machineInfo(), driver, options: { ...options, only: options.only ? [...options.only] : undefined }, results }, null, 2));
+    if (options.json)
+      writeFileSync(
+        options.json,
+        JSON.stringify(
+          {
+            startedAt,
+            machine: machineInfo(),
+            driver,
+            options: { ...options, only: options.only ? [...options.only] : undefined },
+            results,
+          },
+          null,
+          2,
+        ),
+      );
     const failed = results.filter((r) => r.problems.length > 0);
     if (failed.length > 0) log(`bench: ${failed.length} of ${results.length} runs had problems (see above)`);
     succeeded = failed.length === 0;
@@ -577,7 +733,13 @@ function summarize(runs: RunResult[]): Side | undefined {
     rps: sum((r) => r.load.ok) / sum((r) => r.load.durationSec),
     p50: sum((r) => r.load.p50Ms) / runs.length,
     p99: sum((r) => r.load.p99Ms) / runs.length,
-    cpuPer1k: (sum((r) => r.cpuSec) / Math.max(1, sum((r) => r.notifications))) * 1000,
+    cpuPer1k:
+      (sum((r) => r.cpuSec) /
+        Math.max(
+          1,
+          sum((r) => r.notifications),
+        )) *
+      1000,
     rssMb: Math.max(...runs.map((r) => r.rssMb)),
     runs: runs.length,
     noisy: runs.filter((r) => r.noisy).length,
@@ -610,16 +772,33 @@ function shortPath(file: string): string {
   return relative.startsWith('..') ? file : relative;
 }
 
-function renderReport(input: { options: Options; driver: DriverName; startedAt: Date; results: RunResult[]; scenarios: Scenario[]; restingRss: Map<string, number> }): string {
+function renderReport(input: {
+  options: Options;
+  driver: DriverName;
+  startedAt: Date;
+  results: RunResult[];
+  scenarios: Scenario[];
+  restingRss: Map<string, number>;
+}): string {
   const { options, driver, startedAt, results, scenarios, restingRss } = input;
   const m = machineInfo();
   const lines: string[] = [];
-  lines.push(`Push Proxy bench, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC${options.quick ? ' (--quick: indicative only)' : ''}`);
-  lines.push(`Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}; driver ${driver === 'wrk' ? 'wrk (1 thread)' : 'autocannon (in the bench process)'}; ${options.durationSec} s per run, A B B A × ${options.rounds} per scenario.`);
-  const proxyCommand = ['node', ...options.proxyNodeArgs, options.proxyScript ? path.relative(process.cwd(), options.proxyScript) : 'dist/src/cli.js'].join(' ');
+  lines.push(
+    `Push Proxy bench, ${startedAt.toISOString().slice(0, 16).replace('T', ' ')} UTC${options.quick ? ' (--quick: indicative only)' : ''}`,
+  );
+  lines.push(
+    `Machine: ${m.cores} cores (${m.cpu}), ${m.memoryGiB} GiB, Linux ${m.kernel}; Node ${m.node}; driver ${driver === 'wrk' ? 'wrk (1 thread)' : 'autocannon (in the bench process)'}; ${options.durationSec} s per run, A B B A × ${options.rounds} per scenario.`,
+  );
+  const proxyCommand = [
+    'node',
+    ...options.proxyNodeArgs,
+    options.proxyScript ? path.relative(process.cwd(), options.proxyScript) : 'dist/src/cli.js',
+  ].join(' ');
   const versus = options.versusScript ? shortPath(options.versusScript) : undefined;
   const base = versus ? 'versus' : 'baseline';
-  lines.push(`Proxy: ${proxyCommand}, eas mode, LogLevel warn (console), metrics on; ${versus ? `versus: node ${[...options.proxyNodeArgs, versus].join(' ')} with the same config (--versus)` : 'baseline: bench/baseline.ts'}. CPU and RSS: the relay's whole process tree.`);
+  lines.push(
+    `Proxy: ${proxyCommand}, eas mode, LogLevel warn (console), metrics on; ${versus ? `versus: node ${[...options.proxyNodeArgs, versus].join(' ')} with the same config (--versus)` : 'baseline: bench/baseline.ts'}. CPU and RSS: the relay's whole process tree.`,
+  );
   lines.push(`RSS at rest (after start-up, before load): ${[...restingRss].map(([name, mb]) => `${name} ${fmt(mb, 0)} MB`).join(', ')}.`);
   lines.push('');
   lines.push('| scenario | relay | req/s | p50 ms | p99 ms | CPU s / 1k | peak RSS MB | runs | exactly once |');
@@ -633,7 +812,11 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const row = (label: string, relay: string, s: Side): string =>
       `| ${label} | ${relay} | ${fmt(s.rps, 0)} | ${fmt(s.p50, 2)} | ${fmt(s.p99, 2)} | ${fmt(s.cpuPer1k, 3)} | ${fmt(s.rssMb, 0)} | ${s.runs}${s.noisy ? ` (${s.noisy} noisy)` : ''} | ${s.ok ? 'yes' : '**NO**'} |`;
     lines.push(row(scenario.label, base, baseSide));
-    const subject = scenario.bareWorkers ? bareRelayName(scenario.bareWorkers) : scenario.variant === 'warn' ? 'proxy' : `proxy (${scenario.variant})`;
+    const subject = scenario.bareWorkers
+      ? bareRelayName(scenario.bareWorkers)
+      : scenario.variant === 'warn'
+        ? 'proxy'
+        : `proxy (${scenario.variant})`;
     lines.push(row('', subject, proxy));
     lines.push(
       `| | **${scenario.bareWorkers ? `${scenario.bareWorkers} processes` : 'proxy'} ÷ ${base}** | **${fmt(proxy.rps / baseSide.rps, 2)}** | ${fmt(proxy.p50 / baseSide.p50, 2)} | **${fmt(proxy.p99 / baseSide.p99, 2)}** | **${fmt(proxy.cpuPer1k / baseSide.cpuPer1k, 2)}** | ${fmt(proxy.rssMb / baseSide.rssMb, 2)} | | |`,
@@ -644,25 +827,41 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
   const noisy = results.filter((r) => r.noisy).length;
   const checks = (): void => {
     lines.push('');
-    if (noisy > 0) lines.push(`Noise: in ${noisy} of ${results.length} runs other processes on the machine used more than ${NOISE_LIMIT} of a core; their numbers are less reliable.`);
-    lines.push(failed === 0 ? `Checks: all ${results.length} runs answered every request {"status":"OK"}, and the peers received each notification exactly once.` : `Checks: ${failed} of ${results.length} runs had problems (see the log above).`);
+    if (noisy > 0)
+      lines.push(
+        `Noise: in ${noisy} of ${results.length} runs other processes on the machine used more than ${NOISE_LIMIT} of a core; their numbers are less reliable.`,
+      );
+    lines.push(
+      failed === 0
+        ? `Checks: all ${results.length} runs answered every request {"status":"OK"}, and the peers received each notification exactly once.`
+        : `Checks: ${failed} of ${results.length} runs had problems (see the log above).`,
+    );
   };
   if (versus) {
     lines.push('Targets: not judged (--versus compares two builds of the proxy, not the proxy with the bare relay).');
     checks();
     return lines.join('\n');
   }
-  lines.push('Targets (issue: CPU ≤ 1.25×, throughput ≥ 0.8× at c=256/0 ms, p99 ≤ 1.3× at c=64/20 ms, peak RSS ≤ 160 MB, Workers 2 ≥ 1.3× the baseline):');
+  lines.push(
+    'Targets (issue: CPU ≤ 1.25×, throughput ≥ 0.8× at c=256/0 ms, p99 ≤ 1.3× at c=64/20 ms, peak RSS ≤ 160 MB, Workers 2 ≥ 1.3× the baseline):',
+  );
   lines.push('');
   lines.push('| target | measured | limit | result |');
   lines.push('|---|---:|---:|---|');
   const verdict = (ok: boolean): string => (ok ? 'met' : '**missed**');
   // A ratio that rounds to its limit gets a third digit, so that "0.80× missed" cannot appear.
   const ratio = (r: number, limit: number): string => `${fmt(r, Math.abs(r - limit) < 0.005 ? 3 : 2)}×`;
-  const mainIds = scenarios.filter((s) => s.main).map((s) => s.id).filter((id) => ratios.has(id));
+  const mainIds = scenarios
+    .filter((s) => s.main)
+    .map((s) => s.id)
+    .filter((id) => ratios.has(id));
   if (mainIds.length > 0) {
-    const worst = mainIds.map((id) => ({ id, r: ratios.get(id)!.proxy.cpuPer1k / ratios.get(id)!.base.cpuPer1k })).sort((a, b) => b.r - a.r)[0]!;
-    lines.push(`| CPU per 1,000 notifications vs baseline (worst APNs scenario: ${worst.id}) | ${ratio(worst.r, 1.25)} | 1.25× | ${verdict(worst.r <= 1.25)} |`);
+    const worst = mainIds
+      .map((id) => ({ id, r: ratios.get(id)!.proxy.cpuPer1k / ratios.get(id)!.base.cpuPer1k }))
+      .sort((a, b) => b.r - a.r)[0]!;
+    lines.push(
+      `| CPU per 1,000 notifications vs baseline (worst APNs scenario: ${worst.id}) | ${ratio(worst.r, 1.25)} | 1.25× | ${verdict(worst.r <= 1.25)} |`,
+    );
   }
   const c256 = ratios.get('apns-c256-0ms');
   if (c256) {
@@ -677,7 +876,9 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
   const workers = ratios.get('workers2-c256-0ms');
   if (workers) {
     const r = workers.proxy.rps / workers.base.rps;
-    lines.push(`| throughput with Workers 2 at c=256, peer 0 ms, vs the single-loop baseline | ${ratio(r, 1.3)} | ≥ 1.30× | ${verdict(r >= 1.3)} |`);
+    lines.push(
+      `| throughput with Workers 2 at c=256, peer 0 ms, vs the single-loop baseline | ${ratio(r, 1.3)} | ≥ 1.30× | ${verdict(r >= 1.3)} |`,
+    );
   }
   const proxyRss = results
     .filter((r) => r.kind === 'proxy' && scenarios.some((s) => s.id === r.scenario && s.variant === 'warn' && !s.bareWorkers))
@@ -686,7 +887,15 @@ function renderReport(input: { options: Options; driver: DriverName; startedAt: 
     const peak = Math.max(...proxyRss);
     lines.push(`| proxy peak RSS | ${fmt(peak, 0)} MB | 160 MB | ${verdict(peak <= 160)} |`);
   }
-  if (workers) lines.push('', workersCeiling(results.filter((r) => r.scenario === 'workers2-c256-0ms' && r.kind === 'proxy'), workers, os.cpus().length));
+  if (workers)
+    lines.push(
+      '',
+      workersCeiling(
+        results.filter((r) => r.scenario === 'workers2-c256-0ms' && r.kind === 'proxy'),
+        workers,
+        os.cpus().length,
+      ),
+    );
   const bare2 = ratios.get('bare2-c256-0ms');
   if (bare2) {
     lines.push(

@@ -49,19 +49,61 @@ export function faultKinds(retryTimeoutMs: number): FaultKind[] {
   const fail = { apple: 'FAIL', android: 'FAIL' } as const;
   return [
     { id: 'healthy', weight: { apple: 320, android: 294 }, apns: [], fcm: [], expected: ok },
-    { id: 'dead-token', weight: both(30), apns: [{ status: 410, reason: 'Unregistered' }], fcm: [{ error: 'UNREGISTERED' }], expected: { apple: 'REMOVE', android: 'REMOVE' } },
+    {
+      id: 'dead-token',
+      weight: both(30),
+      apns: [{ status: 410, reason: 'Unregistered' }],
+      fcm: [{ error: 'UNREGISTERED' }],
+      expected: { apple: 'REMOVE', android: 'REMOVE' },
+    },
     { id: 'hang-then-ok', weight: both(20), apns: [{ hang: true }, healthyApns], fcm: [{ hang: true }, healthyFcm], expected: ok },
     { id: 'hang-always', weight: both(10), apns: [{ hang: true }], fcm: [{ hang: true }], expected: fail },
     { id: 'reset-then-ok', weight: both(20), apns: [{ reset: true }, healthyApns], fcm: [{ reset: true }, healthyFcm], expected: ok },
     { id: 'reset-always', weight: both(10), apns: [{ reset: true }], fcm: [{ reset: true }], expected: fail },
-    { id: 'http500-once', weight: { apple: 2, android: 20 }, apns: [{ status: 500, reason: 'InternalServerError' }], fcm: [{ error: 'INTERNAL' }, healthyFcm], expected: { apple: 'FAIL', android: 'OK' } },
-    { id: 'http503-once', weight: both(15), apns: [{ status: 503, reason: 'ServiceUnavailable' }], fcm: [{ error: 'UNAVAILABLE' }, healthyFcm], expected: { apple: 'FAIL', android: 'OK' } },
-    { id: 'http429-once', weight: both(15), apns: [{ status: 429, reason: 'TooManyRequests' }], fcm: [{ error: 'QUOTA_EXCEEDED' }, healthyFcm], expected: { apple: 'FAIL', android: 'OK' } },
-    { id: 'http500-always', weight: { apple: 2, android: 10 }, apns: [{ status: 500, reason: 'InternalServerError' }], fcm: [{ error: 'INTERNAL' }], expected: fail },
+    {
+      id: 'http500-once',
+      weight: { apple: 2, android: 20 },
+      apns: [{ status: 500, reason: 'InternalServerError' }],
+      fcm: [{ error: 'INTERNAL' }, healthyFcm],
+      expected: { apple: 'FAIL', android: 'OK' },
+    },
+    {
+      id: 'http503-once',
+      weight: both(15),
+      apns: [{ status: 503, reason: 'ServiceUnavailable' }],
+      fcm: [{ error: 'UNAVAILABLE' }, healthyFcm],
+      expected: { apple: 'FAIL', android: 'OK' },
+    },
+    {
+      id: 'http429-once',
+      weight: both(15),
+      apns: [{ status: 429, reason: 'TooManyRequests' }],
+      fcm: [{ error: 'QUOTA_EXCEEDED' }, healthyFcm],
+      expected: { apple: 'FAIL', android: 'OK' },
+    },
+    {
+      id: 'http500-always',
+      weight: { apple: 2, android: 10 },
+      apns: [{ status: 500, reason: 'InternalServerError' }],
+      fcm: [{ error: 'INTERNAL' }],
+      expected: fail,
+    },
     { id: `slow-${slowBelow}ms`, weight: both(25), apns: [{ delayMs: slowBelow }], fcm: [{ delayMs: slowBelow }], expected: ok },
-    { id: `slow-${slowAbove}ms-then-ok`, weight: both(20), apns: [{ delayMs: slowAbove }, healthyApns], fcm: [{ delayMs: slowAbove }, healthyFcm], expected: ok },
+    {
+      id: `slow-${slowAbove}ms-then-ok`,
+      weight: both(20),
+      apns: [{ delayMs: slowAbove }, healthyApns],
+      fcm: [{ delayMs: slowAbove }, healthyFcm],
+      expected: ok,
+    },
     { id: `slow-${slowAbove}ms-always`, weight: both(10), apns: [{ delayMs: slowAbove }], fcm: [{ delayMs: slowAbove }], expected: fail },
-    { id: 'close-then-ok', weight: both(1), apns: [{ closeConnection: true }, healthyApns], fcm: [{ reset: true }, healthyFcm], expected: ok },
+    {
+      id: 'close-then-ok',
+      weight: both(1),
+      apns: [{ closeConnection: true }, healthyApns],
+      fcm: [{ reset: true }, healthyFcm],
+      expected: ok,
+    },
   ];
 }
 
@@ -71,7 +113,10 @@ export function faultKinds(retryTimeoutMs: number): FaultKind[] {
  * the same mix.
  */
 export function planFaults(count: number, kinds: FaultKind[]): Array<{ platform: Platform; kind: FaultKind }> {
-  const cycles = Object.fromEntries(PLATFORMS.map((platform) => [platform, shuffledSlots(kinds, platform)])) as Record<Platform, FaultKind[]>;
+  const cycles = Object.fromEntries(PLATFORMS.map((platform) => [platform, shuffledSlots(kinds, platform)])) as Record<
+    Platform,
+    FaultKind[]
+  >;
   return Array.from({ length: count }, (_, index) => {
     const platform: Platform = index % 2 === 0 ? 'apple' : 'android';
     const slots = cycles[platform];
@@ -215,7 +260,11 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
   let maxReceiptAfterAnswerMs = -Infinity;
   for (const receipt of receipts) {
     if (receipt.ackId === undefined || !known.has(receipt.ackId)) {
-      problems.push({ ackId: receipt.ackId, check: 'receipt matches no request', detail: `${receipt.platform} peer, ack_id ${receipt.ackId ?? '(none)'}` });
+      problems.push({
+        ackId: receipt.ackId,
+        check: 'receipt matches no request',
+        detail: `${receipt.platform} peer, ack_id ${receipt.ackId ?? '(none)'}`,
+      });
       continue;
     }
     const list = byAck.get(receipt.ackId) ?? [];
@@ -232,7 +281,18 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
     const key = `${request.kindId}/${request.platform}`;
     let figures = kinds.get(key);
     if (!figures) {
-      figures = { kindId: request.kindId, platform: request.platform, expected: request.expected, sent: 0, outcomes: { OK: 0, REMOVE: 0, FAIL: 0 }, receipts: 0, deliveries: 0, unknownDeliveries: 0, exposed: 0, latenciesMs: [] };
+      figures = {
+        kindId: request.kindId,
+        platform: request.platform,
+        expected: request.expected,
+        sent: 0,
+        outcomes: { OK: 0, REMOVE: 0, FAIL: 0 },
+        receipts: 0,
+        deliveries: 0,
+        unknownDeliveries: 0,
+        exposed: 0,
+        latenciesMs: [],
+      };
       kinds.set(key, figures);
     }
     const mine = byAck.get(request.ackId) ?? [];
@@ -243,16 +303,21 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
     const lostAttempt = request.attempts !== undefined && request.attempts > mine.length;
     const exposed =
       mine.some((r) => r.collateral) ||
-      (lostAttempt && drops.some((d) => d.platform === request.platform && d.ackId !== request.ackId && d.receivedAt >= request.sentAt && d.receivedAt <= end));
+      (lostAttempt &&
+        drops.some(
+          (d) => d.platform === request.platform && d.ackId !== request.ackId && d.receivedAt >= request.sentAt && d.receivedAt <= end,
+        ));
     figures.sent++;
     figures.receipts += mine.length;
     figures.deliveries += deliveries;
     figures.unknownDeliveries += unknown;
     if (exposed) figures.exposed++;
-    const report = (check: CheckName, detail: string): void => void problems.push({ ackId: request.ackId, check, detail: `${request.platform} ${request.kindId}: ${detail}` });
+    const report = (check: CheckName, detail: string): void =>
+      void problems.push({ ackId: request.ackId, check, detail: `${request.platform} ${request.kindId}: ${detail}` });
 
     for (const receipt of mine) {
-      if (receipt.endedAt === undefined) report('exchange never ended', `a request received at +${receipt.receivedAt - request.sentAt} ms is still open`);
+      if (receipt.endedAt === undefined)
+        report('exchange never ended', `a request received at +${receipt.receivedAt - request.sentAt} ms is still open`);
     }
     if (request.answeredAt === undefined || request.httpStatus !== 200 || request.outcome === undefined) {
       report('no definite answer', request.problem ?? `HTTP ${request.httpStatus ?? 'none'}`);
@@ -263,23 +328,31 @@ export function judge(requests: readonly SentRequest[], receipts: readonly PeerR
     figures.latenciesMs.push(latency);
     figures.outcomes[request.outcome]++;
     if (request.logged !== undefined && (request.logged.length !== 1 || request.logged[0] !== request.outcome)) {
-      report('log disagrees with the answer', `answered ${request.outcome}, logged ${request.logged.length === 0 ? 'nothing' : request.logged.join(', ')}`);
+      report(
+        'log disagrees with the answer',
+        `answered ${request.outcome}, logged ${request.logged.length === 0 ? 'nothing' : request.logged.join(', ')}`,
+      );
     }
     if (latency > limits.answerWithinMs) {
-      const written = request.writtenAt === undefined || Number.isNaN(request.writtenAt) ? '' : `, the request written after ${request.writtenAt - request.sentAt} ms`;
+      const written =
+        request.writtenAt === undefined || Number.isNaN(request.writtenAt)
+          ? ''
+          : `, the request written after ${request.writtenAt - request.sentAt} ms`;
       report('late answer', `${request.outcome} after ${latency} ms (limit ${limits.answerWithinMs} ms${written})`);
     }
     const acceptable = request.outcome === request.expected || (exposed && request.outcome !== 'REMOVE');
     if (!acceptable) report('unexpected outcome', `${request.outcome}, expected ${request.expected}`);
     if (deliveries > 1) report('duplicate delivery', `${deliveries} deliveries, answered ${request.outcome}`);
-    if (request.outcome === 'OK' && deliveries === 0 && unknown === 0) report('OK but not delivered', `${mine.length} requests reached the peer, none delivered`);
+    if (request.outcome === 'OK' && deliveries === 0 && unknown === 0)
+      report('OK but not delivered', `${mine.length} requests reached the peer, none delivered`);
     if (request.outcome === 'OK' && deliveries <= 1 && deliveries + unknown > 1) possibleDuplicates++;
     if (request.outcome === 'OK' && deliveries === 1) okDeliveredOnce++;
     if (request.outcome !== 'OK' && deliveries > 0) report('delivered but not OK', `answered ${request.outcome}`);
     for (const receipt of mine) {
       const after = receipt.receivedAt - request.answeredAt;
       maxReceiptAfterAnswerMs = Math.max(maxReceiptAfterAnswerMs, after);
-      if (after > limits.orderingToleranceMs) report('received after its answer', `the peer received a request ${after} ms after the answer`);
+      if (after > limits.orderingToleranceMs)
+        report('received after its answer', `the peer received a request ${after} ms after the answer`);
     }
   }
 
@@ -305,6 +378,10 @@ export function table(rows: ReadonlyArray<ReadonlyArray<string | number>>): stri
   const cells = rows.map((row) => row.map((c) => String(c)));
   const widths = cells[0]!.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
   const numeric = (s: string): boolean => /^[-+]?[\d.,]+( ?(%|ms|s|MB))?$/.test(s);
-  const line = (row: string[]): string => row.map((c, i) => (numeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (row: string[]): string =>
+    row
+      .map((c, i) => (numeric(c) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(cells[0]!), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }

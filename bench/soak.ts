@@ -121,12 +121,16 @@ function sender(baseUrl: string, concurrency: number, timeoutMs: number): Sender
     send: (body) =>
       new Promise((resolve, reject) => {
         let written = NaN;
-        const req = http.request(url, { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), written }));
-          res.on('error', reject);
-        });
+        const req = http.request(
+          url,
+          { method: 'POST', agent, timeout: timeoutMs, headers: { 'content-length': Buffer.byteLength(body) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on('data', (c: Buffer) => chunks.push(c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8'), written }));
+            res.on('error', reject);
+          },
+        );
         req.on('finish', () => (written = Date.now()));
         req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
         req.on('error', reject);
@@ -192,7 +196,16 @@ async function main(): Promise<number> {
           EnableFileLog: true,
           EnableMetrics: true,
           LogFileLocation: logFile,
-          ApplePushSettings: [{ Type: 'apple_rn', ApplePushTopic: TOPIC, AppleAuthKeyFile: keyFile, AppleAuthKeyID: authKey.keyId, AppleTeamID: authKey.teamId, AppleEndpoint: apns.url }],
+          ApplePushSettings: [
+            {
+              Type: 'apple_rn',
+              ApplePushTopic: TOPIC,
+              AppleAuthKeyFile: keyFile,
+              AppleAuthKeyID: authKey.keyId,
+              AppleTeamID: authKey.teamId,
+              AppleEndpoint: apns.url,
+            },
+          ],
           AndroidPushSettings: [{ Type: 'android_rn', ServiceFileLocation: serviceFile, FcmEndpoint: fcm.url }],
         },
         null,
@@ -245,7 +258,6 @@ async function main(): Promise<number> {
       `soak: ${options.count} notifications over ~${options.seconds} s, at most ${options.concurrency} in flight; ` +
         `SendTimeoutSec ${options.sendTimeoutSec}, RetryTimeoutSec ${options.retryTimeoutSec}; work dir ${work}`,
     );
-
 
     // Paced sends: notification i is due at i / rate; a send waits while `concurrency` are in flight.
     const client = sender(baseUrl, options.concurrency, answerWithinMs + 10_000);
@@ -374,7 +386,8 @@ async function main(): Promise<number> {
     const logText = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
     const logLines = logText === '' ? 0 : logText.split('\n').length - 1;
     const apnsTokens = new Set(plan.map((_, i) => (i % 2 === 0 ? apnsToken(i) : '')));
-    const leakedTokens = (logText.match(/[0-9a-f]{64}/g) ?? []).filter((t) => apnsTokens.has(t)).length + (logText.match(/fcmsoak[0-9a-f]{2,}/g) ?? []).length;
+    const leakedTokens =
+      (logText.match(/[0-9a-f]{64}/g) ?? []).filter((t) => apnsTokens.has(t)).length + (logText.match(/fcmsoak[0-9a-f]{2,}/g) ?? []).length;
     const logged = outcomeLines(logText);
     for (const request of requests) {
       const lines = logged.get(request.ackId) ?? [];
@@ -401,32 +414,86 @@ async function main(): Promise<number> {
         `at most ${maxInFlight} in flight; proxy: node dist/src/cli.js, eas mode, SendTimeoutSec ${options.sendTimeoutSec}, RetryTimeoutSec ${options.retryTimeoutSec}, log at info to a file.`,
       '',
       table([
-        ['fault kind', 'platform', 'sent', 'expected', 'OK', 'REMOVE', 'FAIL', 'peer requests', 'deliveries', 'unknown fate', 'exposed', 'p50', 'max'],
-        ...[...verdict.kinds].sort((a, b) => kinds.findIndex((k) => k.id === a.kindId) - kinds.findIndex((k) => k.id === b.kindId) || a.platform.localeCompare(b.platform)).map((k) => [
-          k.kindId, k.platform, k.sent, k.expected, k.outcomes.OK, k.outcomes.REMOVE, k.outcomes.FAIL, k.receipts, k.deliveries, k.unknownDeliveries, k.exposed,
-          ms(percentile(k.latenciesMs, 50)), ms(percentile(k.latenciesMs, 100)),
-        ]),
+        [
+          'fault kind',
+          'platform',
+          'sent',
+          'expected',
+          'OK',
+          'REMOVE',
+          'FAIL',
+          'peer requests',
+          'deliveries',
+          'unknown fate',
+          'exposed',
+          'p50',
+          'max',
+        ],
+        ...[...verdict.kinds]
+          .sort(
+            (a, b) =>
+              kinds.findIndex((k) => k.id === a.kindId) - kinds.findIndex((k) => k.id === b.kindId) || a.platform.localeCompare(b.platform),
+          )
+          .map((k) => [
+            k.kindId,
+            k.platform,
+            k.sent,
+            k.expected,
+            k.outcomes.OK,
+            k.outcomes.REMOVE,
+            k.outcomes.FAIL,
+            k.receipts,
+            k.deliveries,
+            k.unknownDeliveries,
+            k.exposed,
+            ms(percentile(k.latenciesMs, 50)),
+            ms(percentile(k.latenciesMs, 100)),
+          ]),
       ]),
-      'peer requests: every request that reached the peer (attempts and the library\'s re-sends); deliveries: complete 200s that left',
-      'on an open connection; unknown fate: 200s written as the connection dropped; exposed: in flight when another notification\'s fault',
+      "peer requests: every request that reached the peer (attempts and the library's re-sends); deliveries: complete 200s that left",
+      "on an open connection; unknown fate: 200s written as the connection dropped; exposed: in flight when another notification's fault",
       'dropped the shared connection (such a notification may end OK or FAIL; its deliveries are judged all the same).',
       '',
     );
     const rows: Array<[string, string | number, string]> = [
       ['notifications answered OK / REMOVE / FAIL', `${totals.OK} / ${totals.REMOVE} / ${totals.FAIL}`, ''],
-      ['answer latency p50 / p99 / max', `${ms(percentile(verdict.latenciesMs, 50))} / ${ms(percentile(verdict.latenciesMs, 99))} / ${ms(percentile(verdict.latenciesMs, 100))}`, `limit ${answerWithinMs} ms`],
+      [
+        'answer latency p50 / p99 / max',
+        `${ms(percentile(verdict.latenciesMs, 50))} / ${ms(percentile(verdict.latenciesMs, 99))} / ${ms(percentile(verdict.latenciesMs, 100))}`,
+        `limit ${answerWithinMs} ms`,
+      ],
       ['OK delivered exactly once', verdict.okDeliveredOnce, ''],
-      ['possible duplicates (one delivery, and a 200 written as the connection dropped)', verdict.possibleDuplicates, 'reported, not judged'],
+      [
+        'possible duplicates (one delivery, and a 200 written as the connection dropped)',
+        verdict.possibleDuplicates,
+        'reported, not judged',
+      ],
       ...CHECKS.map((check): [string, number, string] => [check, verdict.counts[check], verdict.counts[check] === 0 ? 'pass' : 'FAIL']),
-      ['latest receipt relative to its answer', ms(verdict.maxReceiptAfterAnswerMs), `tolerance ${orderingToleranceMs} ms (the soak's longest stall)`],
-      ['event-loop stall max: soak process / proxy', `${ms(soakStallMs)} / ${ms(proxyStallMs)}`, overloaded ? `OVERLOADED (> ${ms(stallLimitMs)})` : `under ${ms(stallLimitMs)}`],
-      ['proxy RSS at start / after warm-up / peak / end', `${mb(rss.startKb)} / ${warmedUp ? mb(rss.warmKb) : '-'} / ${mb(rss.peakKb)} / ${mb(rss.endKb)}`, `warm-up: first ${WARM_UP_SHARE * 100} % answered and ${WARM_UP_MIN_MS / 1000} s`],
+      [
+        'latest receipt relative to its answer',
+        ms(verdict.maxReceiptAfterAnswerMs),
+        `tolerance ${orderingToleranceMs} ms (the soak's longest stall)`,
+      ],
+      [
+        'event-loop stall max: soak process / proxy',
+        `${ms(soakStallMs)} / ${ms(proxyStallMs)}`,
+        overloaded ? `OVERLOADED (> ${ms(stallLimitMs)})` : `under ${ms(stallLimitMs)}`,
+      ],
+      [
+        'proxy RSS at start / after warm-up / peak / end',
+        `${mb(rss.startKb)} / ${warmedUp ? mb(rss.warmKb) : '-'} / ${mb(rss.peakKb)} / ${mb(rss.endKb)}`,
+        `warm-up: first ${WARM_UP_SHARE * 100} % answered and ${WARM_UP_MIN_MS / 1000} s`,
+      ],
       ['proxy RSS at 10 / 50 / 75 % answered', milestones.map((m) => (m.kb ? mb(m.kb) : '-')).join(' / '), ''],
       ['proxy V8 heap used after warm-up / end', `${mb(heap.warm / 1024)} / ${mb(heap.end / 1024)}`, ''],
       [
         'proxy RSS growth after warm-up',
         warmedUp ? `${(rssVerdict.growth * 100).toFixed(1)} %` : '-',
-        !warmedUp ? 'not judged: the run ended within its warm-up' : rssVerdict.ok ? `pass (<= ${MAX_RSS_GROWTH * 100} %)` : `FAIL (> ${MAX_RSS_GROWTH * 100} %)`,
+        !warmedUp
+          ? 'not judged: the run ended within its warm-up'
+          : rssVerdict.ok
+            ? `pass (<= ${MAX_RSS_GROWTH * 100} %)`
+            : `FAIL (> ${MAX_RSS_GROWTH * 100} %)`,
       ],
       ['proxy log lines / bytes', `${logLines} / ${logText.length}`, logLines > 0 ? 'pass' : 'FAIL (empty)'],
       ['device tokens in full in the log', leakedTokens, leakedTokens === 0 ? 'pass' : 'FAIL'],
@@ -434,11 +501,17 @@ async function main(): Promise<number> {
       ['wall time', `${wallSec.toFixed(1)} s`, ''],
     ];
     out.push(table([['figure', 'value', 'check'], ...rows]));
-    const failures = verdict.problems.length + (rssVerdict.ok ? 0 : 1) + (logLines > 0 ? 0 : 1) + (leakedTokens === 0 ? 0 : 1) + (exitStatus === 0 ? 0 : 1);
+    const failures =
+      verdict.problems.length +
+      (rssVerdict.ok ? 0 : 1) +
+      (logLines > 0 ? 0 : 1) +
+      (leakedTokens === 0 ? 0 : 1) +
+      (exitStatus === 0 ? 0 : 1);
     if (verdict.problems.length > 0) {
       out.push('', `Problems (${verdict.problems.length}; at most 5 of each check):`);
       for (const check of CHECKS) {
-        for (const p of verdict.problems.filter((q) => q.check === check).slice(0, 5)) out.push(`  ${p.check}: ${p.ackId ?? ''} ${p.detail}`);
+        for (const p of verdict.problems.filter((q) => q.check === check).slice(0, 5))
+          out.push(`  ${p.check}: ${p.ackId ?? ''} ${p.detail}`);
       }
     }
     if (overloaded) {

@@ -54,7 +54,9 @@ async function main(argv: string[]): Promise<void> {
       if (!(err instanceof ConfigError)) throw err;
       process.stderr.write(`push-proxy healthcheck: configuration error: ${err.message}\n`);
       return false;
-    })) ? 0 : 1;
+    }))
+      ? 0
+      : 1;
     return;
   }
   if (argv[0] === 'dev-cert') {
@@ -120,14 +122,19 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     if (stopping) {
       if (link) return;
       if (forcesExit(stoppingSince, performance.now())) forceExit(`${signal} received again`);
-      else logger.info(`${signal} received again at once: the same request to stop (a terminal and npm both pass Ctrl-C on); send it again to stop at once`);
+      else
+        logger.info(
+          `${signal} received again at once: the same request to stop (a terminal and npm both pass Ctrl-C on); send it again to stop at once`,
+        );
       return;
     }
     stopping = true;
     stoppingSince = performance.now();
     setTimeout(() => forceExit(`still stopping ${deadlineMs / 1000} s after ${signal} (DrainGraceSec + SendTimeoutSec + 5 s)`), deadlineMs);
     proxy?.startDraining();
-    logger.info(`${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal (a second or more later) stops at once.`);
+    logger.info(
+      `${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal (a second or more later) stops at once.`,
+    );
     await sleep(config.DrainGraceSec * 1000);
     logger.info({ requests: proxy?.requestsUnderWay().length ?? 0 }, 'listener closing: answering the requests under way');
     await proxy?.close();
@@ -147,7 +154,12 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   }
 
   try {
-    proxy = await startPushProxy(config, { logger, trustedCa: sandbox?.trustedCa, metricsText: link?.metricsText, configSource: loaded.source });
+    proxy = await startPushProxy(config, {
+      logger,
+      trustedCa: sandbox?.trustedCa,
+      metricsText: link?.metricsText,
+      configSource: loaded.source,
+    });
   } catch (err) {
     await sandbox?.close();
     throw err;
@@ -182,14 +194,25 @@ async function runWorkers(loaded: LoadedConfig, count: number, logging: Logging)
   process.exit(code);
 }
 
-function printBanner(logger: Logger, loaded: LoadedConfig, listening: { url: string; platforms: string[] }, workers: number, sandbox: Sandbox | undefined): void {
+function printBanner(
+  logger: Logger,
+  loaded: LoadedConfig,
+  listening: { url: string; platforms: string[] },
+  workers: number,
+  sandbox: Sandbox | undefined,
+): void {
   const { config } = loaded;
   const { url, platforms } = listening;
   const processes = workers > 1 ? ` with ${workers} workers` : '';
   const source = loaded.source ?? 'built-in';
-  logger.info({ mode: config.Mode, config: source, url, platforms, workers }, `Push Proxy listening on ${url} in ${config.Mode} mode${processes} (config: ${source})`);
+  logger.info(
+    { mode: config.Mode, config: source, url, platforms, workers },
+    `Push Proxy listening on ${url} in ${config.Mode} mode${processes} (config: ${source})`,
+  );
   if (config.Mode === 'test') {
-    const inspector = config.Inspector ? `; each chat server's notifications are shown at ${url}/inspect?server_id=YOUR_SERVER_ID (the server_id it sends)` : '';
+    const inspector = config.Inspector
+      ? `; each chat server's notifications are shown at ${url}/inspect?server_id=YOUR_SERVER_ID (the server_id it sends)`
+      : '';
     logger.warn(`TEST MODE: a test service, not for production traffic${inspector}`);
   }
   if (sandbox) {
@@ -215,7 +238,9 @@ main(process.argv.slice(2)).catch((err: unknown) => {
     process.exit(EXIT_CONFIG_ERROR);
   }
   if (isListenError(err)) {
-    process.stderr.write(`push-proxy: cannot listen (${err.code}: ${err.message}). Stop what holds the port, or set ListenAddress (or PUSH_PROXY_LISTEN_ADDRESS).\n`);
+    process.stderr.write(
+      `push-proxy: cannot listen (${err.code}: ${err.message}). Stop what holds the port, or set ListenAddress (or PUSH_PROXY_LISTEN_ADDRESS).\n`,
+    );
     process.exit(EXIT_CONFIG_ERROR);
   }
   process.stderr.write(`push-proxy: ${(err as Error)?.stack ?? String(err)}\n`);

@@ -16,8 +16,20 @@ export function redactToken(token: string): string {
 }
 
 const REDACTED_PATHS = [
-  'device_id', '*.device_id', 'token', '*.token', 'message', '*.message', 'signature', '*.signature',
-  'req.headers.authorization', 'headers.authorization', 'password', '*.password', 'key', '*.key',
+  'device_id',
+  '*.device_id',
+  'token',
+  '*.token',
+  'message',
+  '*.message',
+  'signature',
+  '*.signature',
+  'req.headers.authorization',
+  'headers.authorization',
+  'password',
+  '*.password',
+  'key',
+  '*.key',
 ];
 
 export type LogSettings = Pick<ProxyConfig, 'EnableConsoleLog' | 'EnableFileLog' | 'LogFileLocation' | 'LogFormat' | 'LogLevel'>;
@@ -41,7 +53,10 @@ export function createLogging(settings: LogSettings, consoleStream: NodeJS.Writa
   const plain = settings.LogFormat !== 'json';
   // Both off means console on, as the original.
   if (settings.EnableConsoleLog || !settings.EnableFileLog) {
-    streams.push({ level: 'trace', stream: plain ? plainStream(consoleStream, Boolean((consoleStream as { isTTY?: boolean }).isTTY)) : consoleStream });
+    streams.push({
+      level: 'trace',
+      stream: plain ? plainStream(consoleStream, Boolean((consoleStream as { isTTY?: boolean }).isTTY)) : consoleStream,
+    });
   }
   if (settings.EnableFileLog) {
     const file = settings.LogFileLocation || DEFAULT_LOG_FILE;
@@ -72,7 +87,14 @@ export function createLogging(settings: LogSettings, consoleStream: NodeJS.Writa
 }
 
 function plainStream(destination: NodeJS.WritableStream | DestinationStream, colorize: boolean): DestinationStream {
-  return pretty({ destination: destination as NodeJS.WritableStream, colorize, sync: true, singleLine: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l', ignore: 'pid,hostname' });
+  return pretty({
+    destination: destination as NodeJS.WritableStream,
+    colorize,
+    sync: true,
+    singleLine: true,
+    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
+    ignore: 'pid,hostname',
+  });
 }
 
 function censorValue(value: unknown, keyPath: string[]): string {

@@ -52,19 +52,42 @@ export class ProxyMetrics {
   readonly registry = new Registry();
 
   readonly notifications = this.counter('service_notifications_total', 'Notifications built', ['platform', 'type', 'transport']);
-  readonly notificationsByAppVersion = this.counter('service_notifications_by_app_version_total', 'Notifications by app version', ['platform', 'app_version']);
+  readonly notificationsByAppVersion = this.counter('service_notifications_by_app_version_total', 'Notifications by app version', [
+    'platform',
+    'app_version',
+  ]);
   readonly success = this.counter('service_success_total', 'Notifications delivered', ['platform', 'type', 'transport']);
-  readonly successWithAck = this.counter('service_success_with_ack_total', 'Notifications delivered that carry an ack id', ['platform', 'type', 'transport']);
+  readonly successWithAck = this.counter('service_success_with_ack_total', 'Notifications delivered that carry an ack id', [
+    'platform',
+    'type',
+    'transport',
+  ]);
   readonly failure = this.counter('service_failure_total', 'Notifications that ended in FAIL or REMOVE', ['platform', 'type', 'transport']);
-  readonly failureWithReason = this.counter('service_failure_with_reason_total', 'Failed notifications by reason', ['platform', 'type', 'transport', 'reason']);
-  readonly removal = this.counter('service_removal_total', 'Device tokens the chat server was told to forget', ['platform', 'transport', 'reason']);
+  readonly failureWithReason = this.counter('service_failure_with_reason_total', 'Failed notifications by reason', [
+    'platform',
+    'type',
+    'transport',
+    'reason',
+  ]);
+  readonly removal = this.counter('service_removal_total', 'Device tokens the chat server was told to forget', [
+    'platform',
+    'transport',
+    'reason',
+  ]);
   readonly badRequest = this.counter('service_bad_request_total', 'send_push and ack requests refused as malformed', []);
   /** Never exported by the original (it forgot to register it); acks count here. */
   readonly delivered = this.counter('service_delivered_total', 'Delivery receipts (acks) from devices', ['platform', 'type']);
 
   // Push Proxy's own, beyond the original's set. Tenant labels are ids from the tenants file: bounded.
-  readonly tenantNotifications = this.counter('service_tenant_notifications_total', 'Notifications by tenant and outcome', ['tenant', 'outcome']);
-  readonly authFailures = this.counter('service_auth_failures_total', 'Requests refused for missing, invalid or restricted tenant credentials', ['reason']);
+  readonly tenantNotifications = this.counter('service_tenant_notifications_total', 'Notifications by tenant and outcome', [
+    'tenant',
+    'outcome',
+  ]);
+  readonly authFailures = this.counter(
+    'service_auth_failures_total',
+    'Requests refused for missing, invalid or restricted tenant credentials',
+    ['reason'],
+  );
   readonly rateLimited = this.counter('service_rate_limited_total', 'Requests refused by a rate limit', ['limit', 'tenant']);
   readonly rateLimitFallback = new Gauge({
     name: 'service_rate_limit_fallback',
@@ -90,7 +113,7 @@ export class ProxyMetrics {
   });
   readonly entryUp = new Gauge({
     name: 'service_entry_up',
-    help: '1 while the provider accepts the entry\'s credentials, 0 after it refused them (until an answer shows them accepted again)',
+    help: "1 while the provider accepts the entry's credentials, 0 after it refused them (until an answer shows them accepted again)",
     labelNames: ['platform_type'],
     // With workers: 0 if any of them saw the credentials refused.
     aggregator: 'min',
@@ -100,7 +123,9 @@ export class ProxyMetrics {
 
   readonly apnsRequestDuration = this.histogram('service_apns_request_duration_seconds', 'Duration of each APNs attempt', []);
   readonly fcmRequestDuration = this.histogram('service_fcm_request_duration_seconds', 'Duration of each FCM attempt', []);
-  readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', ['platform']);
+  readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', [
+    'platform',
+  ]);
   readonly requestDuration = this.histogram('service_request_duration_seconds', 'Duration of each send_push or ack request', []);
 
   private readonly countersByLabels = new Map<string, NotificationCounters>();

@@ -44,17 +44,35 @@ export interface PushAck {
 }
 
 /** The answer a chat server acts on. Only string values: servers decode it into map[string]string. */
-export type PushResponse =
-  | { status: 'OK' }
-  | { status: 'REMOVE' }
-  | { status: 'FAIL'; error: string };
+export type PushResponse = { status: 'OK' } | { status: 'REMOVE' } | { status: 'FAIL'; error: string };
 
 export function emptyPushNotification(): PushNotification {
   return {
-    ack_id: '', platform: '', server_id: '', device_id: '', post_id: '', category: '', sound: '',
-    message: '', badge: 0, cont_ava: 0, team_id: '', channel_id: '', root_id: '', channel_name: '',
-    type: '', sub_type: '', transport: '', sender_id: '', sender_name: '', override_username: '',
-    override_icon_url: '', from_webhook: '', version: '', is_crt_enabled: false, is_id_loaded: false,
+    ack_id: '',
+    platform: '',
+    server_id: '',
+    device_id: '',
+    post_id: '',
+    category: '',
+    sound: '',
+    message: '',
+    badge: 0,
+    cont_ava: 0,
+    team_id: '',
+    channel_id: '',
+    root_id: '',
+    channel_name: '',
+    type: '',
+    sub_type: '',
+    transport: '',
+    sender_id: '',
+    sender_name: '',
+    override_username: '',
+    override_icon_url: '',
+    from_webhook: '',
+    version: '',
+    is_crt_enabled: false,
+    is_id_loaded: false,
     signature: '',
   };
 }

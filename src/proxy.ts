@@ -79,8 +79,14 @@ export function createServices(
   const entries: Array<EntryState | WatchedService> = [];
   const watched: WatchedService[] = [];
   const guard = removeGuardSettings(config);
-  const onWithheld = watch.metrics ? (type: string, reason: string) => watch.metrics!.removeWithheld.inc({ platform_type: type, reason }) : undefined;
-  const add = (type: string, platform: 'apple' | 'android', result: { service: PushService; notices?: string[] } | { skipped: string }): void => {
+  const onWithheld = watch.metrics
+    ? (type: string, reason: string) => watch.metrics!.removeWithheld.inc({ platform_type: type, reason })
+    : undefined;
+  const add = (
+    type: string,
+    platform: 'apple' | 'android',
+    result: { service: PushService; notices?: string[] } | { skipped: string },
+  ): void => {
     if ('skipped' in result) {
       deps.logger.warn({ platform: type }, `${platform} entry "${type}" skipped: ${result.skipped}`);
       entries.push({ type, platform, state: 'skipped', reason: result.skipped });
@@ -93,7 +99,13 @@ export function createServices(
       void replaced.close();
       watched.splice(watched.indexOf(replaced as WatchedService), 1);
     }
-    const service = new WatchedService(result.service, { logger: deps.logger, guard, onWithheld, probe: credentialProbe(type, platform), recheckMs: watch.recheckMs });
+    const service = new WatchedService(result.service, {
+      logger: deps.logger,
+      guard,
+      onWithheld,
+      probe: credentialProbe(type, platform),
+      recheckMs: watch.recheckMs,
+    });
     services.set(type, service);
     watched.push(service);
     entries.push(service);
@@ -127,7 +139,13 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
   // Everything opened so far, closed again if a later step fails.
   const closers: Array<() => unknown> = [];
-  const closeAll = () => Promise.all(closers.splice(0).reverse().map((close) => close()));
+  const closeAll = () =>
+    Promise.all(
+      closers
+        .splice(0)
+        .reverse()
+        .map((close) => close()),
+    );
 
   try {
     const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
@@ -155,9 +173,10 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     const rateLimits = rateLimitsActive(config)
       ? new RateLimitGate({
           settings: rateSettings,
-          store: config.RateLimitStore.Type === 'redis'
-            ? { type: 'redis', url: config.RateLimitStore.URL, fallbackDivisor: config.RateLimitStore.FallbackDivisor }
-            : { type: 'memory' },
+          store:
+            config.RateLimitStore.Type === 'redis'
+              ? { type: 'redis', url: config.RateLimitStore.URL, fallbackDivisor: config.RateLimitStore.FallbackDivisor }
+              : { type: 'memory' },
           logger,
           onFallbackChange: (active) => metrics.rateLimitFallback.set(active ? 1 : 0),
         })
@@ -168,9 +187,10 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     }
 
     const requireHttps = config.Mode === 'hosted';
-    const access = allowedClients || tenants || rateLimits || requireHttps
-      ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
-      : undefined;
+    const access =
+      allowedClients || tenants || rateLimits || requireHttps
+        ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
+        : undefined;
 
     const inspector = config.Inspector ? new NotificationInspector() : undefined;
     const tracker = new RequestTracker();
@@ -214,7 +234,14 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     });
 
     const address = server.address() as AddressInfo;
-    const host = address.family === 'IPv6' ? (address.address === '::' ? 'localhost' : `[${address.address}]`) : address.address === '0.0.0.0' ? 'localhost' : address.address;
+    const host =
+      address.family === 'IPv6'
+        ? address.address === '::'
+          ? 'localhost'
+          : `[${address.address}]`
+        : address.address === '0.0.0.0'
+          ? 'localhost'
+          : address.address;
     let closing: Promise<void> | undefined;
 
     return {

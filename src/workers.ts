@@ -183,7 +183,10 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       lastCrashAt = now;
       const delay = restartDelaysMs[Math.min(crashStreak, restartDelaysMs.length - 1)] ?? 1_000;
       const lived = entry ? Math.round((now - entry.startedAt) / 1000) : 0;
-      logger.error({ worker: worker.id, code, signal, lived_s: lived }, `worker ${worker.id} stopped unexpectedly (${signal ?? `exit code ${code}`}): starting a new one in ${delay / 1000} s`);
+      logger.error(
+        { worker: worker.id, code, signal, lived_s: lived },
+        `worker ${worker.id} stopped unexpectedly (${signal ?? `exit code ${code}`}): starting a new one in ${delay / 1000} s`,
+      );
       // Not unref'd: with every worker gone, this timer is what keeps the primary alive.
       setTimeout(() => {
         if (!stopping) fork();

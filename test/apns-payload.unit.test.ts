@@ -25,9 +25,23 @@ const STANDARD_HEADERS = {
 describe('buildApnsRequest: message', () => {
   it('v2 message with channel name: title/body alert, thread id, every echoed key', () => {
     const request = build({
-      type: 'message', version: 'v2', message: 'hello :smile:', channel_name: 'Town Square', channel_id: 'ch1',
-      team_id: 'team1', sender_id: 'u1', sender_name: 'alice', post_id: 'p1', ack_id: 'ack1', category: 'CAN_REPLY',
-      badge: 3, signature: 'sig', sub_type: '', override_username: 'bot', override_icon_url: 'https://i/x.png', from_webhook: 'true',
+      type: 'message',
+      version: 'v2',
+      message: 'hello :smile:',
+      channel_name: 'Town Square',
+      channel_id: 'ch1',
+      team_id: 'team1',
+      sender_id: 'u1',
+      sender_name: 'alice',
+      post_id: 'p1',
+      ack_id: 'ack1',
+      category: 'CAN_REPLY',
+      badge: 3,
+      signature: 'sig',
+      sub_type: '',
+      override_username: 'bot',
+      override_icon_url: 'https://i/x.png',
+      from_webhook: 'true',
     });
     assert.equal(request.token, TOKEN);
     assert.deepEqual(request.headers, STANDARD_HEADERS);
@@ -68,13 +82,41 @@ describe('buildApnsRequest: message', () => {
 
   it('root keys come out sorted with every optional key set, for a message, an id-loaded push and VoIP', () => {
     const everything = {
-      ack_id: 'a', channel_id: 'c', channel_name: 'n', from_webhook: 'true', override_icon_url: 'u', override_username: 'o',
-      post_id: 'p', root_id: 'r', sender_id: 's', sender_name: 'sn', signature: 'sig', sub_type: 'st', team_id: 't', version: 'v2',
+      ack_id: 'a',
+      channel_id: 'c',
+      channel_name: 'n',
+      from_webhook: 'true',
+      override_icon_url: 'u',
+      override_username: 'o',
+      post_id: 'p',
+      root_id: 'r',
+      sender_id: 's',
+      sender_name: 'sn',
+      signature: 'sig',
+      sub_type: 'st',
+      team_id: 't',
+      version: 'v2',
     };
     const message = Object.keys(build({ ...everything, type: 'message' }).payload);
     assert.deepEqual(message, [
-      'ack_id', 'aps', 'channel_id', 'channel_name', 'from_webhook', 'is_crt_enabled', 'override_icon_url', 'override_username',
-      'post_id', 'root_id', 'sender_id', 'sender_name', 'server_id', 'signature', 'sub_type', 'team_id', 'type', 'version',
+      'ack_id',
+      'aps',
+      'channel_id',
+      'channel_name',
+      'from_webhook',
+      'is_crt_enabled',
+      'override_icon_url',
+      'override_username',
+      'post_id',
+      'root_id',
+      'sender_id',
+      'sender_name',
+      'server_id',
+      'signature',
+      'sub_type',
+      'team_id',
+      'type',
+      'version',
     ]);
     const idLoaded = Object.keys(build({ ...everything, type: 'message', is_id_loaded: true }).payload);
     assert.ok(idLoaded.includes('id_loaded') && !idLoaded.includes('channel_name'));
@@ -138,7 +180,8 @@ describe('buildApnsRequest: message', () => {
 });
 
 describe('buildApnsRequest: badge (docs/protocol.md, Badge)', () => {
-  const badgeOf = (fields: Partial<PushNotification>, appVersion = 2) => (build(fields, appVersion).payload.aps as Record<string, unknown>).badge;
+  const badgeOf = (fields: Partial<PushNotification>, appVersion = 2) =>
+    (build(fields, appVersion).payload.aps as Record<string, unknown>).badge;
 
   it('absent badge is sent as 0', () => assert.equal(badgeOf({ type: 'message' }), 0));
   it('-1 leaves the badge out', () => assert.equal('badge' in (build({ type: 'message', badge: -1 }).payload.aps as object), false));
@@ -173,7 +216,14 @@ describe('buildApnsRequest: other types (docs/protocol.md, aps per shape)', () =
 
   it('test: content-available and badge', () => {
     const { payload } = build({ type: 'test', badge: -1, version: '2', message: 'test' });
-    assert.deepEqual(payload, { aps: { 'content-available': 1 }, is_crt_enabled: false, server_id: 'srv1', signature: 'NO_SIGNATURE', sub_type: '', type: 'test' });
+    assert.deepEqual(payload, {
+      aps: { 'content-available': 1 },
+      is_crt_enabled: false,
+      server_id: 'srv1',
+      signature: 'NO_SIGNATURE',
+      sub_type: '',
+      type: 'test',
+    });
   });
 
   it('update_badge: badge alone', () => {
@@ -183,7 +233,14 @@ describe('buildApnsRequest: other types (docs/protocol.md, aps per shape)', () =
   });
 
   it('empty or unknown type: a minimal push', () => {
-    assert.deepEqual(build({}).payload, { aps: { badge: 0 }, is_crt_enabled: false, server_id: 'srv1', signature: 'NO_SIGNATURE', sub_type: '', type: '' });
+    assert.deepEqual(build({}).payload, {
+      aps: { badge: 0 },
+      is_crt_enabled: false,
+      server_id: 'srv1',
+      signature: 'NO_SIGNATURE',
+      sub_type: '',
+      type: '',
+    });
     assert.deepEqual(build({ type: 'weird', sub_type: 'x' }).payload.aps, { badge: 0 });
     assert.equal(build({ type: 'weird', sub_type: 'x' }).payload.sub_type, 'x');
   });
@@ -192,8 +249,15 @@ describe('buildApnsRequest: other types (docs/protocol.md, aps per shape)', () =
 describe('buildApnsRequest: id-loaded (docs/protocol.md, aps per shape)', () => {
   it('raw message body, no emoji, id_loaded true, version kept, no channel_name', () => {
     const { payload } = build({
-      type: 'message', is_id_loaded: true, message: 'You have a new message :smile:', channel_name: 'Town', version: 'v2',
-      category: 'CAN_REPLY', post_id: 'p', channel_id: 'c', sender_id: 'me',
+      type: 'message',
+      is_id_loaded: true,
+      message: 'You have a new message :smile:',
+      channel_name: 'Town',
+      version: 'v2',
+      category: 'CAN_REPLY',
+      post_id: 'p',
+      channel_id: 'c',
+      sender_id: 'me',
     });
     assert.deepEqual(payload.aps, {
       alert: { body: 'You have a new message :smile:' },
@@ -221,9 +285,22 @@ describe('buildApnsRequest: id-loaded (docs/protocol.md, aps per shape)', () => 
 describe('buildApnsRequest: VoIP (docs/protocol.md, VoIP)', () => {
   it('PushKit headers, content-available only, fixed root keys', () => {
     const request = build({
-      type: 'message', sub_type: 'calls', transport: 'voip', channel_id: 'c', root_id: 'r', post_id: 'p', sender_id: 's',
-      sender_name: 'bob', channel_name: 'Call', ack_id: 'a', badge: 5, message: 'ringing', version: 'v2', team_id: 't',
-      is_crt_enabled: true, signature: 'sig',
+      type: 'message',
+      sub_type: 'calls',
+      transport: 'voip',
+      channel_id: 'c',
+      root_id: 'r',
+      post_id: 'p',
+      sender_id: 's',
+      sender_name: 'bob',
+      channel_name: 'Call',
+      ack_id: 'a',
+      badge: 5,
+      message: 'ringing',
+      version: 'v2',
+      team_id: 't',
+      is_crt_enabled: true,
+      signature: 'sig',
     });
     assert.deepEqual(request.headers, { ...STANDARD_HEADERS, 'apns-topic': `${TOPIC}.voip`, 'apns-push-type': 'voip' });
     assert.equal(request.transport, 'voip');

@@ -61,7 +61,12 @@ async function assertSent(pending: Promise<SendResult>): Promise<Record<string, 
   return result.sent[0]!;
 }
 
-function tokenProvider(peer: ApnsPeer, ca: CertificateAuthority, key: { keyPem: string; keyId: string; teamId: string }, requestTimeout = 2000): apn.Provider {
+function tokenProvider(
+  peer: ApnsPeer,
+  ca: CertificateAuthority,
+  key: { keyPem: string; keyId: string; teamId: string },
+  requestTimeout = 2000,
+): apn.Provider {
   return new apn.Provider({
     token: { key: key.keyPem, keyId: key.keyId, teamId: key.teamId },
     production: false,
@@ -104,7 +109,13 @@ interface RawAnswer {
 }
 
 /** One request on a fresh HTTP/2 session, for what node-apn cannot send (other methods, hand-made JWTs). */
-function rawRequest(peer: ApnsPeer, ca: CertificateAuthority, headers: http2.OutgoingHttpHeaders, body = '', client?: PemPair): Promise<RawAnswer> {
+function rawRequest(
+  peer: ApnsPeer,
+  ca: CertificateAuthority,
+  headers: http2.OutgoingHttpHeaders,
+  body = '',
+  client?: PemPair,
+): Promise<RawAnswer> {
   return new Promise((resolve, reject) => {
     const session = http2.connect(peer.url, { ca: [ca.certPem], ...(client ? { cert: client.certPem, key: client.keyPem } : {}) });
     session.on('error', reject);
@@ -142,7 +153,9 @@ function credentials(): Fixture {
 async function startPeer(fixture: Fixture, options: Partial<ApnsPeerOptions> = {}): Promise<ApnsPeer> {
   const peer = new ApnsPeer({
     tls: fixture.serverTls,
-    tokenKeys: [{ keyId: fixture.authKey.keyId, teamId: fixture.authKey.teamId, publicKeyPem: fixture.authKey.publicKeyPem, topics: [TOPIC] }],
+    tokenKeys: [
+      { keyId: fixture.authKey.keyId, teamId: fixture.authKey.teamId, publicKeyPem: fixture.authKey.publicKeyPem, topics: [TOPIC] },
+    ],
     ...options,
   });
   await peer.start();
@@ -228,7 +241,10 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     await assertRejected(send(provider, { ...ALERT, 'apns-topic': OTHER_TOPIC }, { aps: {} }), 400, 'TopicDisallowed');
     assert.deepEqual(
       peer.received.map((n) => [n.topic, n.status, n.reason, n.auth]),
-      [[undefined, 400, 'MissingTopic', 'token'], [OTHER_TOPIC, 400, 'TopicDisallowed', 'token']],
+      [
+        [undefined, 400, 'MissingTopic', 'token'],
+        [OTHER_TOPIC, 400, 'TopicDisallowed', 'token'],
+      ],
     );
   });
 
@@ -249,7 +265,13 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     await assertRejected(send(provider, { ...ALERT, 'apns-collapse-id': 'c'.repeat(65) }, { aps: {} }), 400, 'BadCollapseId');
     // Valid values pass, and a request's apns-id comes back unchanged.
     const apnsId = '123e4567-e89b-12d3-a456-426614174000';
-    const sent = await assertSent(send(provider, { ...ALERT, 'apns-priority': 5, 'apns-expiration': 0, 'apns-id': apnsId, 'apns-collapse-id': 'c'.repeat(64) }, { aps: {} }));
+    const sent = await assertSent(
+      send(
+        provider,
+        { ...ALERT, 'apns-priority': 5, 'apns-expiration': 0, 'apns-id': apnsId, 'apns-collapse-id': 'c'.repeat(64) },
+        { aps: {} },
+      ),
+    );
     assert.equal(sent['apns-id'], apnsId);
     assert.equal(peer.received.at(-1)!.apnsId, apnsId);
     // An invalid one is not echoed: the answer gets a fresh id.
@@ -261,7 +283,10 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     for (const token of ['not-hex', 'ab'.repeat(31), 'a'.repeat(65), 'ab'.repeat(101), 'zz'.repeat(32)]) {
       await assertRejected(send(provider, ALERT, { aps: {} }, token), 400, 'BadDeviceToken');
     }
-    assert.deepEqual(peer.received.map((n) => n.token), ['not-hex', 'ab'.repeat(31), 'a'.repeat(65), 'ab'.repeat(101), 'zz'.repeat(32)]);
+    assert.deepEqual(
+      peer.received.map((n) => n.token),
+      ['not-hex', 'ab'.repeat(31), 'a'.repeat(65), 'ab'.repeat(101), 'zz'.repeat(32)],
+    );
     await assertSent(send(provider, ALERT, { aps: {} }, 'AB'.repeat(100)));
   });
 
@@ -297,7 +322,10 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     await assertRejected(send(provider, ALERT, sized(4097)), 413, 'PayloadTooLarge');
     await assertSent(send(provider, VOIP, sized(5120)));
     await assertRejected(send(provider, VOIP, sized(5121)), 413, 'PayloadTooLarge');
-    assert.deepEqual(peer.received.map((n) => n.status), [200, 413, 200, 413]);
+    assert.deepEqual(
+      peer.received.map((n) => n.status),
+      [200, 413, 200, 413],
+    );
   });
 
   it('payload shape: empty → PayloadEmpty, not a JSON object with an aps object → BadPayload', async () => {
@@ -308,8 +336,14 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     await assertRejected(send(provider, ALERT, '[1]'), 400, 'BadPayload');
     await assertRejected(send(provider, ALERT, { data: 1 }), 400, 'BadPayload');
     await assertRejected(send(provider, ALERT, { aps: 'alert' }), 400, 'BadPayload');
-    assert.deepEqual(peer.received.map((n) => n.rawBody), ['', '', 'not json', '[1]', '{"data":1}', '{"aps":"alert"}']);
-    assert.deepEqual(peer.received.map((n) => n.payload), [undefined, undefined, undefined, [1], { data: 1 }, { aps: 'alert' }]);
+    assert.deepEqual(
+      peer.received.map((n) => n.rawBody),
+      ['', '', 'not json', '[1]', '{"data":1}', '{"aps":"alert"}'],
+    );
+    assert.deepEqual(
+      peer.received.map((n) => n.payload),
+      [undefined, undefined, undefined, [1], { data: 1 }, { aps: 'alert' }],
+    );
   });
 
   it('programmed HTTP answers, and how node-apn reports each', async () => {
@@ -322,8 +356,14 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
       );
     };
     // A 500 with reason InternalServerError loses its reason (and node-apn drops the session).
-    await expect({ status: 500, reason: 'InternalServerError' }, { status: 500, error: 'Error 500, stream ended unexpectedly', hasApnsId: true });
-    await expect({ status: 503, reason: 'ServiceUnavailable' }, { status: 503, response: { reason: 'ServiceUnavailable' }, hasApnsId: true });
+    await expect(
+      { status: 500, reason: 'InternalServerError' },
+      { status: 500, error: 'Error 500, stream ended unexpectedly', hasApnsId: true },
+    );
+    await expect(
+      { status: 503, reason: 'ServiceUnavailable' },
+      { status: 503, response: { reason: 'ServiceUnavailable' }, hasApnsId: true },
+    );
     await expect({ status: 429, reason: 'TooManyRequests' }, { status: 429, response: { reason: 'TooManyRequests' }, hasApnsId: true });
     // ExpiredProviderToken makes node-apn renew its JWT; the reason moves into error and response is gone.
     await expect({ status: 403, reason: 'ExpiredProviderToken' }, { status: 403, error: 'ExpiredProviderToken', hasApnsId: true });
@@ -334,12 +374,27 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     assert.equal(typeof gone.response!['timestamp'], 'number');
     // A non-200 with an empty body loses its status.
     await expect({ status: 503, body: '' }, { error: 'stream ended unexpectedly with status 503 and empty body', hasApnsId: true });
-    await expect({ status: 400, body: '<html>' }, { error: 'Unexpected error processing APNs response: Unexpected token \'<\', "<html>" is not valid JSON' });
+    await expect(
+      { status: 400, body: '<html>' },
+      { error: 'Unexpected error processing APNs response: Unexpected token \'<\', "<html>" is not valid JSON' },
+    );
     // A 200 with a body that is not JSON is a failure in node-apn.
-    await expect({ status: 200, body: 'not json' }, { error: 'Unexpected error processing APNs response: Unexpected token \'o\', "not json" is not valid JSON' });
+    await expect(
+      { status: 200, body: 'not json' },
+      { error: 'Unexpected error processing APNs response: Unexpected token \'o\', "not json" is not valid JSON' },
+    );
     assert.deepEqual(
       peer.received.map((n) => [n.status, n.reason]),
-      [[500, 'InternalServerError'], [503, 'ServiceUnavailable'], [429, 'TooManyRequests'], [403, 'ExpiredProviderToken'], [410, 'Unregistered'], [503, undefined], [400, undefined], [200, undefined]],
+      [
+        [500, 'InternalServerError'],
+        [503, 'ServiceUnavailable'],
+        [429, 'TooManyRequests'],
+        [403, 'ExpiredProviderToken'],
+        [410, 'Unregistered'],
+        [503, undefined],
+        [400, undefined],
+        [200, undefined],
+      ],
     );
     // A 200 with a JSON body: its keys are merged into the success.
     peer.setDeviceBehaviour(TOKEN, { status: 200, body: '{"extra":1}' });
@@ -357,19 +412,29 @@ describe('ApnsPeer with token auth, through @parse/node-apn', () => {
     peer.setDeviceBehaviour(TOKEN, [{ status: 429, reason: 'TooManyRequests' }, { status: 200 }]);
     await assertRejected(send(provider, { ...ALERT, 'apns-topic': OTHER_TOPIC }, { aps: {} }), 400, 'TopicDisallowed');
     await assertRejected(send(provider, ALERT, { aps: {} }), 429, 'TooManyRequests');
-    assert.deepEqual(peer.received.map((n) => n.status), [429, 500, 200, 200, 400, 429]);
+    assert.deepEqual(
+      peer.received.map((n) => n.status),
+      [429, 500, 200, 200, 400, 429],
+    );
   });
 
   it('reset and closeConnection: node-apn errors without a status, and the next send reconnects', async () => {
     peer.setDeviceBehaviour(TOKEN, [{ reset: true }, { closeConnection: true }, { status: 200 }]);
     const reset = await failure(send(provider, ALERT, { aps: {} }));
-    assert.deepEqual([reset.status, reset.error?.message], [undefined, 'apn write failed: Stream closed with error code NGHTTP2_INTERNAL_ERROR']);
+    assert.deepEqual(
+      [reset.status, reset.error?.message],
+      [undefined, 'apn write failed: Stream closed with error code NGHTTP2_INTERNAL_ERROR'],
+    );
     const closed = await failure(send(provider, ALERT, { aps: {} }));
     assert.deepEqual([closed.status, closed.error?.message], [undefined, 'stream ended unexpectedly with status null and empty body']);
     await assertSent(send(provider, ALERT, { aps: {} }));
     assert.deepEqual(
       peer.received.map((n) => [n.status, n.behaviour]),
-      [[0, 'reset'], [0, 'closeConnection'], [200, undefined]],
+      [
+        [0, 'reset'],
+        [0, 'closeConnection'],
+        [200, undefined],
+      ],
     );
   });
 
@@ -406,7 +471,11 @@ describe('ApnsPeer with certificate auth, through @parse/node-apn', () => {
     await assertSent(send(provider, VOIP, { aps: {} }));
     assert.deepEqual(
       peer.received.map((n) => [n.auth, n.topic, n.headers['apns-topic'], n.headers['authorization'], n.status]),
-      [['certificate', TOPIC, undefined, undefined, 200], ['certificate', TOPIC, TOPIC, undefined, 200], ['certificate', `${TOPIC}.voip`, `${TOPIC}.voip`, undefined, 200]],
+      [
+        ['certificate', TOPIC, undefined, undefined, 200],
+        ['certificate', TOPIC, TOPIC, undefined, 200],
+        ['certificate', `${TOPIC}.voip`, `${TOPIC}.voip`, undefined, 200],
+      ],
     );
   });
 
@@ -422,7 +491,11 @@ describe('ApnsPeer with certificate auth, through @parse/node-apn', () => {
 
   it('a certificate from another CA: 403 BadCertificate', async () => {
     const strangerCa = createCertificateAuthority('Stranger CA');
-    const stranger = certificateProvider(peer, fixture.ca, createAppleClientCertificate(strangerCa, { topic: TOPIC, environments: ['sandbox', 'production'] }));
+    const stranger = certificateProvider(
+      peer,
+      fixture.ca,
+      createAppleClientCertificate(strangerCa, { topic: TOPIC, environments: ['sandbox', 'production'] }),
+    );
     try {
       await assertRejected(send(stranger, ALERT, { aps: {} }), 403, 'BadCertificate');
       assert.equal(peer.received[0]!.auth, 'none');
@@ -552,7 +625,10 @@ describe('ApnsPeer close()', () => {
       const failed = await failure(send(provider, ALERT, { aps: {} }));
       assert.deepEqual([failed.status, failed.error?.message], [undefined, 'apn write timeout']);
       assert.ok(Date.now() - started < 1500, `timed out after ${Date.now() - started} ms`);
-      assert.deepEqual(peer.received.map((n) => [n.status, n.behaviour, n.reason]), [[0, 'hang', undefined]]);
+      assert.deepEqual(
+        peer.received.map((n) => [n.status, n.behaviour, n.reason]),
+        [[0, 'hang', undefined]],
+      );
     } finally {
       await shutdown(provider);
     }
@@ -576,7 +652,9 @@ describe('ApnsPeer close()', () => {
       assert.deepEqual([failed.status, failed.error?.message], [undefined, 'stream ended unexpectedly with status null and empty body']);
       // Closed for good: nothing listens any more. (A raw client: after a refused connection node-apn's
       // shutdown() never calls back.)
-      await assert.rejects(rawRequest(peer, fixture.ca, ALERT), { message: `The pending stream has been canceled (caused by: connect ECONNREFUSED 127.0.0.1:${peer.port})` });
+      await assert.rejects(rawRequest(peer, fixture.ca, ALERT), {
+        message: `The pending stream has been canceled (caused by: connect ECONNREFUSED 127.0.0.1:${peer.port})`,
+      });
       await peer.close();
     } finally {
       await shutdown(provider);

@@ -20,7 +20,10 @@ const TIMED_OUT = { kind: 'retryable', error: 'unknown transport error', reason:
 const DELIVERED = { kind: 'final', outcome: 'OK' };
 
 function request(token: string): ApnsRequest {
-  return buildApnsRequest({ ...emptyPushNotification(), device_id: token, server_id: 's', type: 'message', message: 'hi' }, { topic: TOPIC, appVersion: 2 });
+  return buildApnsRequest(
+    { ...emptyPushNotification(), device_id: token, server_id: 's', type: 'message', message: 'hi' },
+    { topic: TOPIC, appVersion: 2 },
+  );
 }
 
 /** The sandbox APNs peer with token auth, and a transport to it; `maxInFlight` as given. */
@@ -64,7 +67,10 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     assert.deepEqual(await dropped, TIMED_OUT);
     assert.deepEqual(await slow, DELIVERED);
     assert.deepEqual(await waiting, DELIVERED);
-    assert.deepEqual(peer.received.map((n) => n.token), [SLOW, FAST]);
+    assert.deepEqual(
+      peer.received.map((n) => n.token),
+      [SLOW, FAST],
+    );
   });
 
   it('the slot is given back when APNs answers, even after the attempt timed out', async () => {
@@ -72,7 +78,13 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     assert.deepEqual(await transport.attempt(request(SLOW), 50), TIMED_OUT);
     // The late answer frees the one slot; without it this send could never start.
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
-    assert.deepEqual(peer.received.map((n) => [n.token, n.status]), [[SLOW, 200], [FAST, 200]]);
+    assert.deepEqual(
+      peer.received.map((n) => [n.token, n.status]),
+      [
+        [SLOW, 200],
+        [FAST, 200],
+      ],
+    );
   });
 });
 
@@ -93,11 +105,24 @@ describe('ApnsTransport connections', () => {
     peer.setDeviceBehaviour(BROKEN, { status: 500, reason: 'InternalServerError' });
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
     assert.deepEqual(await transport.attempt(request(SLOW), 5_000), DELIVERED);
-    assert.deepEqual(await transport.attempt(request(BROKEN), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'InternalServerError' });
+    assert.deepEqual(await transport.attempt(request(BROKEN), 5_000), {
+      kind: 'final',
+      outcome: 'FAIL',
+      error: 'unknown send response error',
+      reason: 'InternalServerError',
+    });
     // The close is not awaited by the answer: wait until the peer has seen it go.
     for (let i = 0; i < 100 && peer.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
     assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
-    assert.deepEqual(peer.received.map((n) => [n.token, n.status, n.connection]), [[FAST, 200, 1], [SLOW, 200, 1], [BROKEN, 500, 1], [FAST, 200, 2]]);
+    assert.deepEqual(
+      peer.received.map((n) => [n.token, n.status, n.connection]),
+      [
+        [FAST, 200, 1],
+        [SLOW, 200, 1],
+        [BROKEN, 500, 1],
+        [FAST, 200, 2],
+      ],
+    );
   });
 
   it('a 500 for one device leaves the answers in flight to others on that connection alone', async () => {
@@ -129,7 +154,10 @@ describe('ApnsTransport and the installed @parse/node-apn', () => {
   });
 
   it('refuses a Provider without that client, saying what to install', () => {
-    assert.throws(() => clientOf({} as apn.Provider), (err: Error) => err instanceof UnsupportedApnsLibraryError && /package-lock\.json/.test(err.message));
+    assert.throws(
+      () => clientOf({} as apn.Provider),
+      (err: Error) => err instanceof UnsupportedApnsLibraryError && /package-lock\.json/.test(err.message),
+    );
   });
 });
 

@@ -6,8 +6,12 @@ import { classifyFailure } from '../src/transport/apns';
 describe('classifyFailure: what an answer says about the entry', () => {
   const answer = (status: number, reason: string) => classifyFailure({ status, response: { reason } });
 
-  it('device refusals a wrong environment or topic also causes are suspect, with the provider\'s code; the outcome is unchanged', () => {
-    for (const [reason, outcome] of [['BadDeviceToken', 'REMOVE'], ['DeviceTokenNotForTopic', 'REMOVE'], ['TopicDisallowed', 'FAIL']] as const) {
+  it("device refusals a wrong environment or topic also causes are suspect, with the provider's code; the outcome is unchanged", () => {
+    for (const [reason, outcome] of [
+      ['BadDeviceToken', 'REMOVE'],
+      ['DeviceTokenNotForTopic', 'REMOVE'],
+      ['TopicDisallowed', 'FAIL'],
+    ] as const) {
       const verdict = answer(400, reason);
       assert.ok(verdict.kind === 'final');
       assert.equal(verdict.outcome, outcome);
@@ -40,13 +44,30 @@ describe('classifyFailure: what an answer says about the entry', () => {
   });
 
   it('a 400 or 413 about the message says the credentials were accepted', () => {
-    for (const [status, reason] of [[400, 'BadPayload'], [413, 'PayloadTooLarge'], [400, 'InvalidProviderToken']] as const) {
-      assert.deepEqual(answer(status, reason), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason, evidence: { kind: 'credentials-accepted' } });
+    for (const [status, reason] of [
+      [400, 'BadPayload'],
+      [413, 'PayloadTooLarge'],
+      [400, 'InvalidProviderToken'],
+    ] as const) {
+      assert.deepEqual(answer(status, reason), {
+        kind: 'final',
+        outcome: 'FAIL',
+        error: 'unknown send response error',
+        reason,
+        evidence: { kind: 'credentials-accepted' },
+      });
     }
   });
 
   it('any other answer carries no evidence, whatever its reason is called', () => {
-    for (const [status, reason] of [[403, 'constructor'], [403, '__proto__'], [403, 'Forbidden'], [500, 'InternalServerError'], [429, 'TooManyRequests'], [503, 'ServiceUnavailable']] as const) {
+    for (const [status, reason] of [
+      [403, 'constructor'],
+      [403, '__proto__'],
+      [403, 'Forbidden'],
+      [500, 'InternalServerError'],
+      [429, 'TooManyRequests'],
+      [503, 'ServiceUnavailable'],
+    ] as const) {
       const verdict = answer(status, reason);
       assert.ok(verdict.kind === 'final');
       assert.equal(verdict.evidence, undefined, `${status} ${reason}`);

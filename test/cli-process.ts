@@ -18,7 +18,13 @@ export function runCli(args: string[], env: Record<string, string> = {}, cwd = t
   const child = spawn(process.execPath, [CLI, ...args], {
     cwd,
     // No load balancer watches these instances: a stop need not wait DrainGraceSec (drain tests set their own).
-    env: { PATH: process.env.PATH ?? '', PUSH_PROXY_LISTEN_ADDRESS: '127.0.0.1:0', PUSH_PROXY_LOG_FORMAT: 'json', PUSH_PROXY_DRAIN_GRACE_SEC: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PUSH_PROXY_LISTEN_ADDRESS: '127.0.0.1:0',
+      PUSH_PROXY_LOG_FORMAT: 'json',
+      PUSH_PROXY_DRAIN_GRACE_SEC: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -62,4 +68,3 @@ export async function stop(cli: Cli): Promise<number | null> {
   cli.child.kill('SIGTERM');
   return cli.exited;
 }
-

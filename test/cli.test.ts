@@ -23,9 +23,21 @@ describe('push-proxy with no configuration: test mode with the sandbox peers', (
       assert.equal(banner.mode, 'test');
       assert.deepEqual(banner.platforms, ['apple', 'apple_rn', 'apple_rnbeta', 'android', 'android_rn', 'android_rnbeta']);
 
-      const apple = await post(`${url}/api/v1/send_push`, { platform: 'apple_rn-v2', server_id: 'demo', device_id: 'ab'.repeat(32), type: 'message', message: 'hello :wave:' });
+      const apple = await post(`${url}/api/v1/send_push`, {
+        platform: 'apple_rn-v2',
+        server_id: 'demo',
+        device_id: 'ab'.repeat(32),
+        type: 'message',
+        message: 'hello :wave:',
+      });
       assert.equal(apple.text, '{"status":"OK"}\n');
-      const android = await post(`${url}/api/v1/send_push`, { platform: 'android_rn-v2', server_id: 'demo', device_id: 'fcm-token-1', type: 'message', message: 'hello' });
+      const android = await post(`${url}/api/v1/send_push`, {
+        platform: 'android_rn-v2',
+        server_id: 'demo',
+        device_id: 'fcm-token-1',
+        type: 'message',
+        message: 'hello',
+      });
       assert.equal(android.text, '{"status":"OK"}\n');
 
       await cli.waitFor(/sandbox APNs received a notification/);
@@ -48,7 +60,13 @@ describe('push-proxy --config FILE', () => {
     const cli = runCli(['--config', configFile], { NODE_EXTRA_CA_CERTS: caFile });
     try {
       const url = await listeningUrl(cli);
-      const answer = await post(`${url}/api/v1/send_push`, { platform: 'apple_rn', server_id: 's', device_id: APPLE_TOKEN, type: 'message', message: 'x' });
+      const answer = await post(`${url}/api/v1/send_push`, {
+        platform: 'apple_rn',
+        server_id: 's',
+        device_id: APPLE_TOKEN,
+        type: 'message',
+        message: 'x',
+      });
       assert.equal(answer.text, '{"status":"OK"}\n');
       assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 1);
       assert.equal(apns.peer.received[0]!.headers['apns-topic'], TOPIC);
@@ -62,7 +80,11 @@ describe('push-proxy --config FILE', () => {
   it('without NODE_EXTRA_CA_CERTS the peer is not trusted: FAIL, no delivery', async () => {
     const apns = await startApnsFixture();
     const dir = tempDir();
-    const configFile = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ApplePushSettings: [apns.entry()], SendTimeoutSec: 2, RetryTimeoutSec: 1 }));
+    const configFile = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({ ApplePushSettings: [apns.entry()], SendTimeoutSec: 2, RetryTimeoutSec: 1 }),
+    );
     const cli = runCli(['--config', configFile]);
     try {
       const url = await listeningUrl(cli);
@@ -82,7 +104,10 @@ describe('push-proxy --config FILE', () => {
       const ready = await get(`${url}/readyz`);
       assert.equal(ready.status, 503);
       const body = JSON.parse(ready.text) as { entries: Array<{ type: string; state: string }> };
-      assert.deepEqual(body.entries.map((e) => `${e.type}:${e.state}`), ['apple:skipped', 'apple_rn:skipped', 'android:skipped', 'android_rn:skipped']);
+      assert.deepEqual(
+        body.entries.map((e) => `${e.type}:${e.state}`),
+        ['apple:skipped', 'apple_rn:skipped', 'android:skipped', 'android_rn:skipped'],
+      );
       assert.match(cli.output(), /apple entry \\"apple\\" skipped: no credentials/);
     } finally {
       cli.child.kill('SIGKILL');
@@ -111,27 +136,43 @@ describe('push-proxy: start-up errors the operator must fix exit with code 2', (
 
   it('a key file that is not a key', () => {
     const file = writeTemp(tempDir(), 'AuthKey.p8', 'not a key');
-    return expectExit2({ ApplePushSettings: [apple({ AppleAuthKeyFile: file, AppleAuthKeyID: 'K', AppleTeamID: 'T' })] }, /AppleAuthKeyFile .* is not a readable private key .*Use the \.p8 file/);
+    return expectExit2(
+      { ApplePushSettings: [apple({ AppleAuthKeyFile: file, AppleAuthKeyID: 'K', AppleTeamID: 'T' })] },
+      /AppleAuthKeyFile .* is not a readable private key .*Use the \.p8 file/,
+    );
   });
 
   it('an expired certificate', () => {
     const ca = createCertificateAuthority();
-    const cert = createAppleClientCertificate(ca, { topic: TOPIC, notBefore: new Date(Date.now() - 400 * 86400_000), notAfter: new Date(Date.now() - 86400_000) });
+    const cert = createAppleClientCertificate(ca, {
+      topic: TOPIC,
+      notBefore: new Date(Date.now() - 400 * 86400_000),
+      notAfter: new Date(Date.now() - 86400_000),
+    });
     const file = writeTemp(tempDir(), 'push.pem', cert.certPem + cert.keyPem);
-    return expectExit2({ ApplePushSettings: [apple({ ApplePushCertPrivate: file })] }, /the certificate in ApplePushCertPrivate .* expired on .*Create a new APNs certificate/);
+    return expectExit2(
+      { ApplePushSettings: [apple({ ApplePushCertPrivate: file })] },
+      /the certificate in ApplePushCertPrivate .* expired on .*Create a new APNs certificate/,
+    );
   });
 
   it('a .p12 with the wrong password', () => {
     const ca = createCertificateAuthority();
     const file = writeTemp(tempDir(), 'push.p12', toPkcs12(createAppleClientCertificate(ca, { topic: TOPIC }), 'right'));
-    return expectExit2({ ApplePushSettings: [apple({ ApplePushCertPrivate: file, ApplePushCertPassword: 'wrong' })] }, /opens with ApplePushCertPassword .*Check the password/);
+    return expectExit2(
+      { ApplePushSettings: [apple({ ApplePushCertPrivate: file, ApplePushCertPassword: 'wrong' })] },
+      /opens with ApplePushCertPassword .*Check the password/,
+    );
   });
 
   it('a certificate for the other APNs environment', () => {
     const ca = createCertificateAuthority();
     const cert = createAppleClientCertificate(ca, { topic: TOPIC, environments: ['sandbox'] });
     const file = writeTemp(tempDir(), 'push.pem', cert.certPem + cert.keyPem);
-    return expectExit2({ ApplePushSettings: [apple({ ApplePushCertPrivate: file })] }, /is not valid for APNs production\. Set ApplePushUseDevelopment to true/);
+    return expectExit2(
+      { ApplePushSettings: [apple({ ApplePushCertPrivate: file })] },
+      /is not valid for APNs production\. Set ApplePushUseDevelopment to true/,
+    );
   });
 
   it('a likely typo in a key', () => expectExit2({ ListenAdress: ':8066' }, /unknown key "ListenAdress"\. Did you mean "ListenAddress"\?/));
@@ -194,16 +235,22 @@ describe('push-proxy tenants and dev-cert', () => {
     const made = await run(['dev-cert', '--out', dir]);
     assert.equal(made.code, 0, made.err);
     assert.equal(statSync(path.join(dir, 'server-key.pem')).mode & 0o777, 0o600);
-    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ TLSCertFile: path.join(dir, 'server.pem'), TLSKeyFile: path.join(dir, 'server-key.pem') }));
+    const config = writeTemp(
+      tempDir(),
+      'push-proxy.json',
+      JSON.stringify({ TLSCertFile: path.join(dir, 'server.pem'), TLSKeyFile: path.join(dir, 'server-key.pem') }),
+    );
     const cli = runCli(['--config', config]);
     try {
       const url = await listeningUrl(cli);
       assert.match(url, /^https:/);
       const status = await new Promise<number>((resolve, reject) => {
-        https.get(`${url}/healthz`, { ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8') }, (res) => {
-          res.resume();
-          resolve(res.statusCode ?? 0);
-        }).on('error', reject);
+        https
+          .get(`${url}/healthz`, { ca: readFileSync(path.join(dir, 'ca.pem'), 'utf8') }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          })
+          .on('error', reject);
       });
       assert.equal(status, 200);
       // The container's HEALTHCHECK speaks HTTPS when the config says so.

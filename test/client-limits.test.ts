@@ -35,7 +35,9 @@ async function rawClient(url: string): Promise<RawClient> {
 describe('slow clients', () => {
   it('a client that never finishes its headers is cut off within HeadersTimeoutSec, while another is served', async () => {
     const apns = await startApnsFixture();
-    const proxy = await startTestProxy(testConfig({ apple: [apns.entry()], HeadersTimeoutSec: 1, RequestTimeoutSec: 2 }), [apns.ca.certPem]);
+    const proxy = await startTestProxy(testConfig({ apple: [apns.entry()], HeadersTimeoutSec: 1, RequestTimeoutSec: 2 }), [
+      apns.ca.certPem,
+    ]);
     try {
       const slow = await rawClient(proxy.url);
       slow.socket.write('POST /api/v1/send_push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty');
@@ -61,13 +63,21 @@ describe('slow clients over HTTPS', () => {
   it('a client that never starts its TLS handshake is cut off within HeadersTimeoutSec', async () => {
     const tls = createServerCertificate(createCertificateAuthority(), ['127.0.0.1']);
     const dir = tempDir();
-    const config = testConfig({ HeadersTimeoutSec: 1, RequestTimeoutSec: 2, TLSCertFile: writeTemp(dir, 'cert.pem', tls.certPem), TLSKeyFile: writeTemp(dir, 'key.pem', tls.keyPem) });
+    const config = testConfig({
+      HeadersTimeoutSec: 1,
+      RequestTimeoutSec: 2,
+      TLSCertFile: writeTemp(dir, 'cert.pem', tls.certPem),
+      TLSKeyFile: writeTemp(dir, 'key.pem', tls.keyPem),
+    });
     const proxy = await startTestProxy(config, []);
     try {
       assert.match(proxy.url, /^https:/);
       const silent = await rawClient(proxy.url);
       // Node's own handshake timeout is 120 s: 10 s leaves room for a slow machine.
-      const silentMs = await Promise.race([silent.closed, sleep(10_000).then(() => assert.fail('a silent TLS client was not cut off within 10 s'))]);
+      const silentMs = await Promise.race([
+        silent.closed,
+        sleep(10_000).then(() => assert.fail('a silent TLS client was not cut off within 10 s')),
+      ]);
       assert.ok(silentMs >= 900, `cut after ${silentMs} ms, before its time`);
     } finally {
       await proxy.close();
@@ -97,9 +107,15 @@ describe('greedy clients: MaxConnections', () => {
       held[0]!.socket.destroy();
       await held[0]!.closed;
       // The server counts the connection gone once it has seen it close.
-      for (let open = 2; open >= 2; await sleep(20)) open = await new Promise<number>((resolve) => proxy.server.getConnections((_err, n) => resolve(n)));
+      for (let open = 2; open >= 2; await sleep(20))
+        open = await new Promise<number>((resolve) => proxy.server.getConnections((_err, n) => resolve(n)));
       const fourth = await rawClient(proxy.url);
-      fourth.socket.write('POST /api/v1/send_push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ' + JSON.stringify(push).length + '\r\n\r\n' + JSON.stringify(push));
+      fourth.socket.write(
+        'POST /api/v1/send_push HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ' +
+          JSON.stringify(push).length +
+          '\r\n\r\n' +
+          JSON.stringify(push),
+      );
       for (let i = 0; !fourth.received().includes(OK.trim()); i++) await sleep(20);
       assert.match(fourth.received(), /^HTTP\/1\.1 200 OK/);
       for (const client of [...held, fourth]) client.socket.destroy();

@@ -43,7 +43,10 @@ describe('client limits: pure parts and settings', () => {
   });
 
   it('headers that may take longer than the whole request stop start-up, naming both keys', () => {
-    assert.throws(() => parse({ HeadersTimeoutSec: 30, RequestTimeoutSec: 20 }), (err: unknown) => err instanceof ConfigError && /HeadersTimeoutSec \(30\) is longer than RequestTimeoutSec \(20\)/.test(err.message));
+    assert.throws(
+      () => parse({ HeadersTimeoutSec: 30, RequestTimeoutSec: 20 }),
+      (err: unknown) => err instanceof ConfigError && /HeadersTimeoutSec \(30\) is longer than RequestTimeoutSec \(20\)/.test(err.message),
+    );
     assert.throws(() => parse({ HeadersTimeoutSec: 0 }), ConfigError);
     assert.throws(() => parse({ MaxConnections: -1 }), ConfigError);
   });

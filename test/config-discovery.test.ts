@@ -30,14 +30,20 @@ describe('config discovery: the push-proxy command', () => {
   after(() => apns?.close());
 
   /** A configuration as an operator of the original would have it, its APNs entry pointing at the test peer. */
-  const originalConfig = (fields: Record<string, unknown> = {}): object => ({ ListenAddress: ':8066', ApplePushSettings: [apns.entry()], ...fields });
+  const originalConfig = (fields: Record<string, unknown> = {}): object => ({
+    ListenAddress: ':8066',
+    ApplePushSettings: [apns.entry()],
+    ...fields,
+  });
 
   function start(l: Layout, args: string[] = [], env: Record<string, string> = {}): Cli {
     return runCli(args, { TMPDIR: l.tmp, NODE_EXTRA_CA_CERTS: caFile, ...env }, l.cwd);
   }
 
   /** Starts, and returns what the banner and /version say about the configuration. */
-  async function started(cli: Cli): Promise<{ url: string; banner: { mode: string; config: string; msg: string }; version: { mode: string; config: string } }> {
+  async function started(
+    cli: Cli,
+  ): Promise<{ url: string; banner: { mode: string; config: string; msg: string }; version: { mode: string; config: string } }> {
     const url = await listeningUrl(cli);
     const banner = JSON.parse(await cli.waitFor(/Push Proxy listening/)) as { mode: string; config: string; msg: string };
     const version = JSON.parse((await get(`${url}/version`)).text) as { mode: string; config: string };
@@ -69,7 +75,13 @@ describe('config discovery: the push-proxy command', () => {
       assert.equal(banner.config, file);
       assert.deepEqual({ mode: version.mode, config: version.config }, { mode: 'eas', config: file });
       const before = apns.peer.receivedFor(APPLE_TOKEN).length;
-      const answer = await post(`${url}/api/v1/send_push`, { platform: 'apple_rn', server_id: 's', device_id: APPLE_TOKEN, type: 'message', message: 'x' });
+      const answer = await post(`${url}/api/v1/send_push`, {
+        platform: 'apple_rn',
+        server_id: 's',
+        device_id: APPLE_TOKEN,
+        type: 'message',
+        message: 'x',
+      });
       assert.equal(answer.text, '{"status":"OK"}\n');
       assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, before + 1);
       assert.equal(await stop(cli), 0);
@@ -96,11 +108,12 @@ describe('config discovery: the push-proxy command', () => {
   it('config/push-proxy.json wins over every mattermost-push-proxy.json', async () => {
     const l = layout();
     const ours = put(path.join(l.cwd, 'config', 'push-proxy.json'), originalConfig());
-    for (const dir of [l.tmp, path.join(l.cwd, 'config'), path.join(l.parent, 'config'), l.cwd]) put(path.join(dir, 'mattermost-push-proxy.json'), originalConfig());
+    for (const dir of [l.tmp, path.join(l.cwd, 'config'), path.join(l.parent, 'config'), l.cwd])
+      put(path.join(dir, 'mattermost-push-proxy.json'), originalConfig());
     await expectStartsWith(l, ours);
   });
 
-  it('Workers: the primary\'s banner and every worker\'s /version name the file', async () => {
+  it("Workers: the primary's banner and every worker's /version name the file", async () => {
     const l = layout();
     const file = put(path.join(l.parent, 'config', 'mattermost-push-proxy.json'), originalConfig({ Workers: 2 }));
     const cli = start(l);
@@ -132,7 +145,8 @@ describe('config discovery: the push-proxy command', () => {
         const stderr = cli.stderr();
         assert.match(stderr, /^push-proxy: configuration error: no configuration file found/);
         assert.ok(stderr.includes(how), stderr);
-        for (const candidate of defaultConfigCandidates(l.cwd, l.tmp)) assert.ok(stderr.includes(candidate), `${candidate} is not named in: ${stderr}`);
+        for (const candidate of defaultConfigCandidates(l.cwd, l.tmp))
+          assert.ok(stderr.includes(candidate), `${candidate} is not named in: ${stderr}`);
         assert.match(stderr, /-v \/etc\/push-proxy:\/app\/config:ro/);
         assert.match(stderr, /ConfigMap or Secret mounted at \/app\/config/);
         assert.doesNotMatch(cli.output(), /Push Proxy listening/);
@@ -209,12 +223,14 @@ describe('config discovery: the push-proxy command', () => {
 
 function versionOnNewConnection(url: string): Promise<{ config: string }> {
   return new Promise((resolve, reject) => {
-    http.get(`${url}/version`, { agent: false }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => resolve(JSON.parse(text) as { config: string }));
-    }).on('error', reject);
+    http
+      .get(`${url}/version`, { agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve(JSON.parse(text) as { config: string }));
+      })
+      .on('error', reject);
   });
 }
 

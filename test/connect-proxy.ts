@@ -77,7 +77,11 @@ export async function startTinyproxy(options: TinyproxyOptions = {}): Promise<Ti
 
   const deadline = Date.now() + 5_000;
   for (;;) {
-    const failure = await Promise.race([spawnError, exited.then(() => new Error(`tinyproxy exited: ${stderr}`)), sleep(50).then(() => undefined)]);
+    const failure = await Promise.race([
+      spawnError,
+      exited.then(() => new Error(`tinyproxy exited: ${stderr}`)),
+      sleep(50).then(() => undefined),
+    ]);
     if (failure) throw new Error(`cannot start tinyproxy (apt-get install -y tinyproxy): ${failure.message}`);
     if (await accepts(port)) break;
     if (Date.now() > deadline) {

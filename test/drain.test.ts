@@ -42,7 +42,11 @@ const OK = '{"status":"OK"}\n';
 const SLOW = 'c3'.repeat(32);
 
 function logLines(cli: Cli): Array<Record<string, unknown>> {
-  return cli.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return cli
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 function workerPids(primaryPid: number): number[] {
@@ -70,7 +74,11 @@ async function idleKeepAliveConnection(url: string): Promise<{ closed: Promise<v
   return { closed, socket };
 }
 
-async function startProxyProcess(apns: ApnsFixture, config: object, env: Record<string, string> = {}): Promise<{ cli: Cli; url: string; dir: string }> {
+async function startProxyProcess(
+  apns: ApnsFixture,
+  config: object,
+  env: Record<string, string> = {},
+): Promise<{ cli: Cli; url: string; dir: string }> {
   const dir = tempDir();
   const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
   const file = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ApplePushSettings: [apns.entry()], ...config }));
@@ -120,7 +128,9 @@ describe('a single process stops without losing a request', () => {
       const before = apns.peer.receivedFor(SLOW).length;
       // Keep-alive connections: only the drain can make their answers close them.
       const busy = new http.Agent({ keepAlive: true });
-      const inFlight = Promise.all(Array.from({ length: 3 }, () => send(url, '/api/v1/send_push', push(SLOW), busy).then((a) => (events.push('answer'), a))));
+      const inFlight = Promise.all(
+        Array.from({ length: 3 }, () => send(url, '/api/v1/send_push', push(SLOW), busy).then((a) => (events.push('answer'), a))),
+      );
       await waitUntil('the peer holds the 3 requests', () => apns.peer.receivedFor(SLOW).length === before + 3);
 
       cli.child.kill('SIGTERM');
@@ -137,8 +147,14 @@ describe('a single process stops without losing a request', () => {
       assert.equal(late.headers.connection, 'close');
 
       const answers = await inFlight;
-      assert.deepEqual(answers.map((a) => a.text), [OK, OK, OK]);
-      assert.deepEqual(answers.map((a) => a.headers.connection), ['close', 'close', 'close']);
+      assert.deepEqual(
+        answers.map((a) => a.text),
+        [OK, OK, OK],
+      );
+      assert.deepEqual(
+        answers.map((a) => a.headers.connection),
+        ['close', 'close', 'close'],
+      );
       assert.equal(await cli.exited, 0, cli.stderr());
       assert.deepEqual(events, ['SIGTERM', 'idle connection closed', 'answer', 'answer', 'answer']);
       const lines = logLines(cli).map((l) => String(l.msg));
@@ -154,7 +170,10 @@ describe('a single process stops without losing a request', () => {
     const { cli, url } = await startProxyProcess(apns, { DrainGraceSec: 0 });
     try {
       const before = apns.peer.receivedFor(SLOW).length;
-      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then(
+        (a) => a.text,
+        (err: Error) => `error: ${err.message}`,
+      );
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
       cli.child.kill('SIGINT');
       // Two signals sent back to back may reach the process as one (the kernel keeps one pending of a kind):
@@ -163,7 +182,10 @@ describe('a single process stops without losing a request', () => {
       cli.child.kill('SIGINT');
       assert.equal(await inFlight, OK);
       assert.equal(await cli.exited, 0);
-      assert.ok(logLines(cli).some((l) => /^SIGINT received again at once: the same request to stop/.test(String(l.msg))), cli.output());
+      assert.ok(
+        logLines(cli).some((l) => /^SIGINT received again at once: the same request to stop/.test(String(l.msg))),
+        cli.output(),
+      );
     } finally {
       cli.child.kill('SIGKILL');
       apns.peer.setDeviceBehaviour(SLOW, []);
@@ -175,7 +197,10 @@ describe('a single process stops without losing a request', () => {
     const { cli, url } = await startProxyProcess(apns, { SendTimeoutSec: 120, RetryTimeoutSec: 120 });
     try {
       const before = apns.peer.receivedFor(SLOW).length;
-      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then(
+        (a) => a.text,
+        (err: Error) => `error: ${err.message}`,
+      );
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
       cli.child.kill('SIGTERM');
       await cli.waitFor(/listener closing/);
@@ -207,7 +232,9 @@ describe('a single process stops without losing a request', () => {
       socket.write('{"platform":');
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 1);
-      const forced = logLines(cli).find((l) => /still stopping 6 s after SIGTERM .*: exiting now, 1 request\(s\) under way cut/.test(String(l.msg)));
+      const forced = logLines(cli).find((l) =>
+        /still stopping 6 s after SIGTERM .*: exiting now, 1 request\(s\) under way cut/.test(String(l.msg)),
+      );
       assert.ok(forced, cli.output());
       socket.destroy();
     } finally {
@@ -221,13 +248,19 @@ describe('a single process stops without losing a request', () => {
     const { cli, url } = await startProxyProcess(apns, { EnableConsoleLog: true, EnableFileLog: true, LogFileLocation: logFile });
     try {
       assert.equal((await send(url, '/api/v1/send_push', push())).text, OK);
-      await waitUntil('the delivery reaches the log file', () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('push delivered'));
+      await waitUntil(
+        'the delivery reaches the log file',
+        () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('push delivered'),
+      );
       renameSync(logFile, `${logFile}.1`);
 
       cli.child.kill('SIGHUP');
       await cli.waitFor(/SIGHUP received: log file .* reopened; the rest of the configuration is not reloaded/);
       assert.equal((await send(url, '/api/v1/send_push', push())).text, OK);
-      await waitUntil('a new log file holds the new delivery', () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('push delivered'));
+      await waitUntil(
+        'a new log file holds the new delivery',
+        () => existsSync(logFile) && readFileSync(logFile, 'utf8').includes('push delivered'),
+      );
       assert.match(readFileSync(logFile, 'utf8'), /SIGHUP received/);
       assert.doesNotMatch(readFileSync(`${logFile}.1`, 'utf8'), /SIGHUP received/, 'the moved file gets nothing after the reopen');
       assert.equal(cli.child.exitCode, null, 'still running');
@@ -274,7 +307,18 @@ describe('npm start', () => {
   it("SIGHUP to the proxy npm start runs (as logrotate's postrotate does) stops nothing: it reopens its log and keeps serving; SIGTERM to npm then drains", async () => {
     const dir = tempDir();
     const logFile = path.join(dir, 'push_proxy.log');
-    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, EnableFileLog: true, EnableConsoleLog: true, LogFileLocation: logFile }));
+    const config = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({
+        ListenAddress: '127.0.0.1:0',
+        LogFormat: 'json',
+        DrainGraceSec: 0,
+        EnableFileLog: true,
+        EnableConsoleLog: true,
+        LogFileLocation: logFile,
+      }),
+    );
     const started = npmStart(config);
     let proxyPids: number[] = [];
     try {
@@ -300,12 +344,19 @@ describe('npm start', () => {
     apns.peer.setDeviceBehaviour(SLOW, { delayMs: 1_500 });
     const dir = tempDir();
     const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
-    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, ApplePushSettings: [apns.entry()] }));
+    const config = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 0, ApplePushSettings: [apns.entry()] }),
+    );
     // A process group of its own, as a terminal's foreground job: the signal goes to the whole group.
     const started = npmStart(config, { env: { ...process.env, NODE_EXTRA_CA_CERTS: caFile }, detached: true });
     try {
       const url = await started.url();
-      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then(
+        (a) => a.text,
+        (err: Error) => `error: ${err.message}`,
+      );
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === 1);
       process.kill(-started.npm.pid!, 'SIGINT');
       assert.equal(await inFlight, OK);
@@ -318,7 +369,11 @@ describe('npm start', () => {
   });
 
   it('passes SIGTERM on to the proxy, which drains and exits 0 (no process left behind)', async () => {
-    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 1 }));
+    const config = writeTemp(
+      tempDir(),
+      'push-proxy.json',
+      JSON.stringify({ ListenAddress: '127.0.0.1:0', LogFormat: 'json', DrainGraceSec: 1 }),
+    );
     const started = npmStart(config);
     let proxyPids: number[] = [];
     try {
@@ -358,21 +413,41 @@ describe('Workers: 2 processes stop without losing a request', () => {
       assert.equal(pids.length, 2);
       renameSync(logFile, `${logFile}.1`);
       cli.child.kill('SIGHUP');
-      await waitUntil('the primary and both workers reopened', () => logLines(cli).filter((l) => /^SIGHUP received: log file .* reopened/.test(String(l.msg))).length === 3);
-      assert.equal(new Set(logLines(cli).filter((l) => /^SIGHUP received/.test(String(l.msg))).map((l) => l.worker)).size, 3, 'primary, worker 1, worker 2');
-      await waitUntil('the new log file holds the workers\' lines', () => existsSync(logFile) && (readFileSync(logFile, 'utf8').match(/SIGHUP received/g)?.length ?? 0) === 3);
+      await waitUntil(
+        'the primary and both workers reopened',
+        () => logLines(cli).filter((l) => /^SIGHUP received: log file .* reopened/.test(String(l.msg))).length === 3,
+      );
+      assert.equal(
+        new Set(
+          logLines(cli)
+            .filter((l) => /^SIGHUP received/.test(String(l.msg)))
+            .map((l) => l.worker),
+        ).size,
+        3,
+        'primary, worker 1, worker 2',
+      );
+      await waitUntil(
+        "the new log file holds the workers' lines",
+        () => existsSync(logFile) && (readFileSync(logFile, 'utf8').match(/SIGHUP received/g)?.length ?? 0) === 3,
+      );
       assert.deepEqual(workerPids(cli.child.pid!), pids, 'no worker replaced');
 
       const before = apns.peer.receivedFor(SLOW).length;
       const inFlight = Promise.all(Array.from({ length: 4 }, () => send(url, '/api/v1/send_push', push(SLOW))));
       await waitUntil('the peer holds the 4 requests', () => apns.peer.receivedFor(SLOW).length === before + 4);
       cli.child.kill('SIGTERM');
-      await waitUntil('both workers drain', () => logLines(cli).filter((l) => /^SIGTERM received: \/readyz answers 503/.test(String(l.msg))).length === 2);
+      await waitUntil(
+        'both workers drain',
+        () => logLines(cli).filter((l) => /^SIGTERM received: \/readyz answers 503/.test(String(l.msg))).length === 2,
+      );
       const ready = await send(url, '/readyz');
       assert.equal(ready.status, 503);
       assert.equal((JSON.parse(ready.text) as { status: string }).status, 'draining');
 
-      assert.deepEqual((await inFlight).map((a) => a.text), [OK, OK, OK, OK]);
+      assert.deepEqual(
+        (await inFlight).map((a) => a.text),
+        [OK, OK, OK, OK],
+      );
       assert.equal(await cli.exited, 0, cli.stderr());
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
       assert.equal(logLines(cli).filter((l) => l.msg === 'stopped: every accepted request was answered').length, 2);
@@ -389,7 +464,10 @@ describe('Workers: 2 processes stop without losing a request', () => {
     const pids = workerPids(cli.child.pid!);
     try {
       const before = apns.peer.receivedFor(SLOW).length;
-      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then((a) => a.text, (err: Error) => `error: ${err.message}`);
+      const inFlight = send(url, '/api/v1/send_push', push(SLOW)).then(
+        (a) => a.text,
+        (err: Error) => `error: ${err.message}`,
+      );
       await waitUntil('the peer holds the request', () => apns.peer.receivedFor(SLOW).length === before + 1);
       cli.child.kill('SIGTERM');
       await waitUntil('both workers drain', () => logLines(cli).filter((l) => /^listener closing/.test(String(l.msg))).length === 2);
@@ -397,7 +475,10 @@ describe('Workers: 2 processes stop without losing a request', () => {
       cli.child.kill('SIGTERM');
       assert.equal(await cli.exited, 1);
       assert.match(await inFlight, /^error: /);
-      assert.ok(logLines(cli).some((l) => /SIGTERM received again: killing [12] worker\(s\)/.test(String(l.msg))), cli.output());
+      assert.ok(
+        logLines(cli).some((l) => /SIGTERM received again: killing [12] worker\(s\)/.test(String(l.msg))),
+        cli.output(),
+      );
       for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
     } finally {
       cli.child.kill('SIGKILL');

@@ -4,8 +4,7 @@ import { emojize } from '../src/payload/emoji';
 import codemap from '../src/payload/emoji-codemap.json';
 
 const SMILE = '\u{1F604}';
-const RI = (pair: string) =>
-  [...pair].map((ch) => String.fromCodePoint(0x1f1e6 + ch.charCodeAt(0) - 0x61)).join('');
+const RI = (pair: string) => [...pair].map((ch) => String.fromCodePoint(0x1f1e6 + ch.charCodeAt(0) - 0x61)).join('');
 
 test('the examples of docs/protocol.md, Emoji conversion', () => {
   assert.equal(emojize('hi :smile:'), `hi ${SMILE} `);

@@ -18,7 +18,12 @@ import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
 import { buildFcmMessage } from '../src/payload/fcm';
 import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
-import { createCertificateAuthority, createGoogleServiceAccount, createServerCertificate, type GoogleServiceAccount } from '../src/sandbox/tls';
+import {
+  createCertificateAuthority,
+  createGoogleServiceAccount,
+  createServerCertificate,
+  type GoogleServiceAccount,
+} from '../src/sandbox/tls';
 import { createAndroidService, loadServiceAccount, type AndroidServiceResult } from '../src/services/android';
 import { SkippingClock } from './skipping-clock';
 import { capturedLogger, tempDir, writeTemp } from './support';
@@ -46,7 +51,10 @@ async function startFixture(project = 'delivery-test'): Promise<Fixture> {
   const dir = tempDir();
   const file = writeTemp(dir, 'service-account.json', JSON.stringify(account, null, 2));
   return {
-    peer, account, file, dir,
+    peer,
+    account,
+    file,
+    dir,
     entry: (overrides = {}) => ({ Type: 'android_rn', ServiceFileLocation: file, AndroidApiKey: '', FcmEndpoint: peer.url, ...overrides }),
     close: () => peer.close(),
   };
@@ -70,8 +78,18 @@ function newToken(): string {
 function push(fields: Partial<PushNotification> = {}): PushNotification {
   return {
     ...emptyPushNotification(),
-    platform: 'android_rn-v2', server_id: 'srv1', device_id: newToken(), type: 'message', version: 'v2', message: 'hello :smile:',
-    channel_id: 'ch1', channel_name: 'Town Square', sender_name: 'alice', ack_id: 'ack1', badge: 2, signature: 'sig',
+    platform: 'android_rn-v2',
+    server_id: 'srv1',
+    device_id: newToken(),
+    type: 'message',
+    version: 'v2',
+    message: 'hello :smile:',
+    channel_id: 'ch1',
+    channel_name: 'Town Square',
+    sender_name: 'alice',
+    ack_id: 'ack1',
+    badge: 2,
+    signature: 'sig',
     ...fields,
   };
 }
@@ -154,7 +172,13 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
 
   it('FAIL INVALID_ARGUMENT for a malformed device token (never REMOVE: the token is malformed, not known dead)', async () => {
     const result = await deliver(service, push({ device_id: 'not a token!' }));
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'The registration token is not a valid FCM registration token', reason: 'INVALID_ARGUMENT', attempts: 1, evidence: { kind: 'credentials-accepted' } });
+    assert.deepEqual(result, {
+      outcome: 'FAIL',
+      error: 'The registration token is not a valid FCM registration token',
+      reason: 'INVALID_ARGUMENT',
+      attempts: 1,
+      evidence: { kind: 'credentials-accepted' },
+    });
   });
 
   it('FAIL UNAVAILABLE when FCM asks to come back later than the library waits (Retry-After > 60 s)', async () => {
@@ -198,7 +222,12 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     const n = push();
     fx.peer.setTokenBehaviour(n.device_id, { status: 502, body: '<html>Bad Gateway</html>', headers: { 'content-type': 'text/html' } });
     const result = await deliver(service, n);
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'unexpected http response with status: 502\n<html>Bad Gateway</html>', reason: 'HTTP 502', attempts: 1 });
+    assert.deepEqual(result, {
+      outcome: 'FAIL',
+      error: 'unexpected http response with status: 502\n<html>Bad Gateway</html>',
+      reason: 'HTTP 502',
+      attempts: 1,
+    });
   });
 
   it('fetches one access token for many concurrent sends', async () => {
@@ -240,7 +269,7 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     }
   });
 
-  it('TLS to FcmEndpoint is checked against the endpoint\'s host name', async () => {
+  it("TLS to FcmEndpoint is checked against the endpoint's host name", async () => {
     // The sandbox certificate names localhost and 127.0.0.1; this one names localhost only.
     const localhostOnly = new FcmPeer({ tls: createServerCertificate(ca, ['localhost']) });
     await localhostOnly.start();
@@ -248,7 +277,9 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
       const { account, publicKeyPem } = createGoogleServiceAccount(GOOGLE_TOKEN_URI, 'delivery-test');
       localhostOnly.addServiceAccount(account.client_email, publicKeyPem, 'delivery-test');
       const file = writeTemp(fx.dir, 'names.json', JSON.stringify(account));
-      const byName = ready(createAndroidService(fx.entry({ ServiceFileLocation: file, FcmEndpoint: `https://localhost:${localhostOnly.port}` }), deps()));
+      const byName = ready(
+        createAndroidService(fx.entry({ ServiceFileLocation: file, FcmEndpoint: `https://localhost:${localhostOnly.port}` }), deps()),
+      );
       // Tokens from the main peer (a non-Google token_uri is kept), sends to the endpoint by IP: refused in TLS.
       const byIp = ready(createAndroidService(fx.entry({ FcmEndpoint: `https://127.0.0.1:${localhostOnly.port}` }), deps()));
       try {
@@ -267,7 +298,7 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     }
   });
 
-  it('FcmEndpoint also takes token requests meant for Google (token_uri path kept, aud stays Google\'s)', async () => {
+  it("FcmEndpoint also takes token requests meant for Google (token_uri path kept, aud stays Google's)", async () => {
     const { account, publicKeyPem } = createGoogleServiceAccount(GOOGLE_TOKEN_URI, 'delivery-test');
     fx.peer.addServiceAccount(account.client_email, publicKeyPem, 'delivery-test');
     const file = writeTemp(fx.dir, 'google-token-uri.json', JSON.stringify(account));
@@ -308,7 +339,9 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     const clock = new SkippingClock();
     const observed: string[] = [];
     // The skipped waits still count against the budget: 8 s leaves room for three attempts and 1 s + 2 s of backoff on a slow machine.
-    const own = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, observeAttempt: (platform) => observed.push(platform) })));
+    const own = ready(
+      createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, observeAttempt: (platform) => observed.push(platform) })),
+    );
     try {
       return await run(own, clock, observed);
     } finally {
@@ -335,7 +368,10 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
       fx.peer.setTokenBehaviour(n.device_id, [{ error: 'INTERNAL' }, { ok: true }]);
       const result = await deliver(skipping, n);
       assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 2 });
-      assert.deepEqual(fx.peer.receivedFor(n.device_id).map((m) => m.status), [500, 200]);
+      assert.deepEqual(
+        fx.peer.receivedFor(n.device_id).map((m) => m.status),
+        [500, 200],
+      );
       assert.deepEqual(clock.sleeps, [1000]);
       assert.deepEqual(observed, ['android', 'android'], 'each attempt is observed for the histograms');
     });
@@ -346,7 +382,10 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     fx.peer.setTokenBehaviour(n.device_id, [{ reset: true }, { ok: true }]);
     const result = await deliver(service, n);
     assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 1 });
-    assert.deepEqual(fx.peer.receivedFor(n.device_id).map((m) => m.behaviour ?? m.status), ['reset', 200]);
+    assert.deepEqual(
+      fx.peer.receivedFor(n.device_id).map((m) => m.behaviour ?? m.status),
+      ['reset', 200],
+    );
   });
 
   it('a hanging peer: FAIL "context deadline exceeded" within the budget, and nothing reaches FCM afterwards', SLOW, async () => {
@@ -363,7 +402,7 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     assert.equal(fx.peer.receivedFor(n.device_id).length, 2, 'no request after the attempts ended');
   });
 
-  it('the library\'s own re-sends of a 503 stop when the attempt ends', SLOW, async () => {
+  it("the library's own re-sends of a 503 stop when the attempt ends", SLOW, async () => {
     // firebase-admin re-sends a 503 at once, then after 1, 2 and 4 s (measured: 5 requests in ~7 s).
     // With attempts cut at 1 s, each attempt gets the immediate re-send only, and nothing follows.
     const n = push();
@@ -372,21 +411,25 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     assert.deepEqual(result, { outcome: 'FAIL', error: 'context deadline exceeded', reason: 'context deadline exceeded', attempts: 2 });
     assert.equal(fx.peer.receivedFor(n.device_id).length, 4);
     await sleep(3000);
-    assert.equal(fx.peer.receivedFor(n.device_id).length, 4, 'the library\'s delayed re-sends never went out');
+    assert.equal(fx.peer.receivedFor(n.device_id).length, 4, "the library's delayed re-sends never went out");
   });
 
-  it('within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (docs/protocol.md, Retries and timeouts)', SLOW, async () => {
-    const patient = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 20_000, retryTimeoutMs: 15_000 })));
-    try {
-      const n = push();
-      fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
-      const result = await deliver(patient, n);
-      assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS.UNAVAILABLE.message, reason: 'UNAVAILABLE', attempts: 1 });
-      assert.equal(fx.peer.receivedFor(n.device_id).length, 5);
-    } finally {
-      await patient.close();
-    }
-  });
+  it(
+    'within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (docs/protocol.md, Retries and timeouts)',
+    SLOW,
+    async () => {
+      const patient = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 20_000, retryTimeoutMs: 15_000 })));
+      try {
+        const n = push();
+        fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
+        const result = await deliver(patient, n);
+        assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS.UNAVAILABLE.message, reason: 'UNAVAILABLE', attempts: 1 });
+        assert.equal(fx.peer.receivedFor(n.device_id).length, 5);
+      } finally {
+        await patient.close();
+      }
+    },
+  );
 });
 
 describe('Android delivery: async context tracking only while an attempt is under way', () => {
@@ -408,8 +451,14 @@ describe('Android delivery: async context tracking only while an attempt is unde
     // On Node 20 and 22 an enabled AsyncLocalStorage tracks every promise; Node 24's does not.
     const during = Number(process.versions.node.split('.')[0]) < 24;
     assert.deepEqual(seen, {
-      storageTracks: during, before: false, duringSlow: during, fastOutcome: 'OK', afterFast: during,
-      slowReason: 'context deadline exceeded', afterAll: false, later: false,
+      storageTracks: during,
+      before: false,
+      duringSlow: during,
+      fastOutcome: 'OK',
+      afterFast: during,
+      slowReason: 'context deadline exceeded',
+      afterAll: false,
+      later: false,
     });
     // Two attempts of a re-sent 503 each (docs/protocol.md, Retries and timeouts); the library's delayed re-sends found no attempt.
     assert.equal(fx.peer.receivedFor(slow.device_id).length, 4, 'a re-send outside any attempt went out');
@@ -438,7 +487,7 @@ describe('Android delivery: access tokens', () => {
     }
   });
 
-  it('a revoked access token: FAIL with Google\'s UNAUTHENTICATED message, never REMOVE', async () => {
+  it("a revoked access token: FAIL with Google's UNAUTHENTICATED message, never REMOVE", async () => {
     const fx = await startFixture();
     const service = ready(createAndroidService(fx.entry(), deps()));
     try {
@@ -501,7 +550,8 @@ describe('createAndroidService: configuration', () => {
     );
   }
 
-  const file = (name: string, content: unknown): string => writeTemp(fx.dir, name, typeof content === 'string' ? content : JSON.stringify(content));
+  const file = (name: string, content: unknown): string =>
+    writeTemp(fx.dir, name, typeof content === 'string' ? content : JSON.stringify(content));
 
   it('empty ServiceFileLocation: skipped with a reason', () => {
     const result = create({ ServiceFileLocation: '' });
@@ -533,7 +583,10 @@ describe('createAndroidService: configuration', () => {
 
   it('a missing file', () => {
     const missing = path.join(fx.dir, 'nope.json');
-    assertConfigError({ ServiceFileLocation: missing }, new RegExp(`ServiceFileLocation ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be read \\(ENOENT\\)\\. Check the path`));
+    assertConfigError(
+      { ServiceFileLocation: missing },
+      new RegExp(`ServiceFileLocation ${missing.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be read \\(ENOENT\\)\\. Check the path`),
+    );
   });
 
   it('an unreadable path (a directory)', () => {
@@ -543,7 +596,10 @@ describe('createAndroidService: configuration', () => {
   });
 
   it('not JSON', () => {
-    assertConfigError({ ServiceFileLocation: file('not-json.json', '{"type": "service_account",') }, /ServiceFileLocation .*not-json\.json is not JSON \(.+\)\. Use the service-account key file from the Firebase console/);
+    assertConfigError(
+      { ServiceFileLocation: file('not-json.json', '{"type": "service_account",') },
+      /ServiceFileLocation .*not-json\.json is not JSON \(.+\)\. Use the service-account key file from the Firebase console/,
+    );
   });
 
   it('JSON that is not an object', () => {
@@ -551,25 +607,37 @@ describe('createAndroidService: configuration', () => {
   });
 
   it('another kind of Google credential', () => {
-    assertConfigError({ ServiceFileLocation: file('user.json', { type: 'authorized_user', client_id: 'x', refresh_token: 'y' }) }, /holds a "authorized_user" credential, not a service account/);
+    assertConfigError(
+      { ServiceFileLocation: file('user.json', { type: 'authorized_user', client_id: 'x', refresh_token: 'y' }) },
+      /holds a "authorized_user" credential, not a service account/,
+    );
   });
 
   for (const key of ['project_id', 'client_email', 'private_key', 'token_uri'] as const) {
     it(`lacking ${key}`, () => {
       const { [key]: _dropped, ...rest } = fx.account;
-      assertConfigError({ ServiceFileLocation: file(`no-${key}.json`, rest) }, new RegExp(`lacks ${key}\\. Use the service-account key file`));
+      assertConfigError(
+        { ServiceFileLocation: file(`no-${key}.json`, rest) },
+        new RegExp(`lacks ${key}\\. Use the service-account key file`),
+      );
     });
   }
 
   it('names every missing key at once', () => {
-    assertConfigError({ ServiceFileLocation: file('empty.json', { type: 'service_account', project_id: '' }) }, /lacks project_id, client_email, private_key, token_uri\./);
+    assertConfigError(
+      { ServiceFileLocation: file('empty.json', { type: 'service_account', project_id: '' }) },
+      /lacks project_id, client_email, private_key, token_uri\./,
+    );
   });
 
   it('an unparsable private key', () => {
     // The generated key's PEM armour around a body that is not a key.
     const lines = fx.account.private_key.trim().split('\n');
     const damaged = `${lines[0]}\nnot a key\n${lines[lines.length - 1]}\n`;
-    assertConfigError({ ServiceFileLocation: file('bad-key.json', { ...fx.account, private_key: damaged }) }, /the private_key in ServiceFileLocation .* cannot be read/);
+    assertConfigError(
+      { ServiceFileLocation: file('bad-key.json', { ...fx.account, private_key: damaged }) },
+      /the private_key in ServiceFileLocation .* cannot be read/,
+    );
   });
 
   it('a private key that is not RSA', () => {
@@ -578,8 +646,14 @@ describe('createAndroidService: configuration', () => {
   });
 
   it('a token_uri that is not an https URL', () => {
-    assertConfigError({ ServiceFileLocation: file('bad-uri.json', { ...fx.account, token_uri: 'oauth2.googleapis.com/token' }) }, /the token_uri .* is not a URL/);
-    assertConfigError({ ServiceFileLocation: file('http-uri.json', { ...fx.account, token_uri: 'http://oauth2.googleapis.com/token' }) }, /must be an https URL/);
+    assertConfigError(
+      { ServiceFileLocation: file('bad-uri.json', { ...fx.account, token_uri: 'oauth2.googleapis.com/token' }) },
+      /the token_uri .* is not a URL/,
+    );
+    assertConfigError(
+      { ServiceFileLocation: file('http-uri.json', { ...fx.account, token_uri: 'http://oauth2.googleapis.com/token' }) },
+      /must be an https URL/,
+    );
   });
 
   it('an FcmEndpoint that is not https://host[:port]', () => {

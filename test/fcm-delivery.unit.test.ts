@@ -14,19 +14,61 @@ describe('FCM transport helpers', () => {
 
   it('classifyFcmAnswer: only the FcmError detail decides REMOVE', () => {
     const body = (status: string, code: number, errorCode?: string): string =>
-      JSON.stringify({ error: { code, message: 'm', status, ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}) } });
-    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED' });
-    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'NOT_FOUND' });
+      JSON.stringify({
+        error: {
+          code,
+          message: 'm',
+          status,
+          ...(errorCode ? { details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }] } : {}),
+        },
+      });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404, 'UNREGISTERED') }), {
+      kind: 'final',
+      outcome: 'REMOVE',
+      error: 'm',
+      reason: 'UNREGISTERED',
+    });
+    assert.deepEqual(classifyFcmAnswer({ status: 404, body: body('NOT_FOUND', 404) }), {
+      kind: 'final',
+      outcome: 'FAIL',
+      error: 'm',
+      reason: 'NOT_FOUND',
+    });
     // SENDER_ID_MISMATCH keeps its old metrics label; the provider's own code and the suspicion travel beside it.
     const mismatch = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403, 'SENDER_ID_MISMATCH') });
     assert.ok(mismatch.kind === 'final' && mismatch.evidence?.kind === 'suspect');
-    assert.deepEqual({ ...mismatch, evidence: undefined }, { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED', providerReason: 'SENDER_ID_MISMATCH', evidence: undefined });
+    assert.deepEqual(
+      { ...mismatch, evidence: undefined },
+      { kind: 'final', outcome: 'REMOVE', error: 'm', reason: 'UNREGISTERED', providerReason: 'SENDER_ID_MISMATCH', evidence: undefined },
+    );
     const denied = classifyFcmAnswer({ status: 403, body: body('PERMISSION_DENIED', 403) });
-    assert.ok(denied.kind === 'final' && denied.outcome === 'FAIL' && denied.reason === 'PERMISSION_DENIED' && denied.evidence?.kind === 'credentials-refused');
+    assert.ok(
+      denied.kind === 'final' &&
+        denied.outcome === 'FAIL' &&
+        denied.reason === 'PERMISSION_DENIED' &&
+        denied.evidence?.kind === 'credentials-refused',
+    );
     const unauthenticated = classifyFcmAnswer({ status: 401, body: body('UNAUTHENTICATED', 401) });
-    assert.ok(unauthenticated.kind === 'final' && unauthenticated.reason === 'UNAUTHENTICATED' && unauthenticated.evidence?.kind === 'credentials-refused');
-    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), { kind: 'final', outcome: 'FAIL', error: 'm', reason: 'INTERNAL' });
-    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), { kind: 'retryable', error: 'm', reason: 'INTERNAL' });
-    assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), { kind: 'retryable', error: 'm', reason: 'QUOTA_EXCEEDED' });
+    assert.ok(
+      unauthenticated.kind === 'final' &&
+        unauthenticated.reason === 'UNAUTHENTICATED' &&
+        unauthenticated.evidence?.kind === 'credentials-refused',
+    );
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500) }), {
+      kind: 'final',
+      outcome: 'FAIL',
+      error: 'm',
+      reason: 'INTERNAL',
+    });
+    assert.deepEqual(classifyFcmAnswer({ status: 500, body: body('INTERNAL', 500, 'INTERNAL') }), {
+      kind: 'retryable',
+      error: 'm',
+      reason: 'INTERNAL',
+    });
+    assert.deepEqual(classifyFcmAnswer({ status: 429, body: body('RESOURCE_EXHAUSTED', 429, 'QUOTA_EXCEEDED') }), {
+      kind: 'retryable',
+      error: 'm',
+      reason: 'QUOTA_EXCEEDED',
+    });
   });
 });

@@ -17,17 +17,43 @@ function data(fields: Partial<PushNotification>): Record<string, string> {
 
 /** Every key a message carries, with what a full server request puts in it. */
 const FULL: Partial<PushNotification> = {
-  ack_id: 'ack1', type: 'message', sub_type: '', version: 'v2', channel_id: 'ch1', root_id: '', channel_name: 'Town Square',
-  team_id: 'team1', sender_id: 'u1', sender_name: 'alice', post_id: 'p1', category: 'CAN_REPLY', message: 'hello :smile:',
-  badge: 3, is_crt_enabled: true, signature: 'sig', override_username: 'bot', override_icon_url: 'https://i/x.png', from_webhook: 'true',
-  sound: 'default', cont_ava: 1,
+  ack_id: 'ack1',
+  type: 'message',
+  sub_type: '',
+  version: 'v2',
+  channel_id: 'ch1',
+  root_id: '',
+  channel_name: 'Town Square',
+  team_id: 'team1',
+  sender_id: 'u1',
+  sender_name: 'alice',
+  post_id: 'p1',
+  category: 'CAN_REPLY',
+  message: 'hello :smile:',
+  badge: 3,
+  is_crt_enabled: true,
+  signature: 'sig',
+  override_username: 'bot',
+  override_icon_url: 'https://i/x.png',
+  from_webhook: 'true',
+  sound: 'default',
+  cont_ava: 1,
 };
 
 /** The keys present on every push, for a push of `type` with otherwise empty fields. */
 function always(type: string, extra: Record<string, string> = {}): Record<string, string> {
   return {
-    ack_id: '', type, sub_type: '', version: '', channel_id: '', is_crt_enabled: 'false', server_id: 'srv1', category: '',
-    signature: 'NO_SIGNATURE', badge: '0', ...extra,
+    ack_id: '',
+    type,
+    sub_type: '',
+    version: '',
+    channel_id: '',
+    is_crt_enabled: 'false',
+    server_id: 'srv1',
+    category: '',
+    signature: 'NO_SIGNATURE',
+    badge: '0',
+    ...extra,
   };
 }
 
@@ -45,7 +71,10 @@ describe('buildFcmMessage: the message around the data', () => {
     for (const type of ['message', 'session', 'clear', 'update_badge', 'test', '']) {
       for (const idLoaded of [false, true]) {
         const values = Object.values(data({ ...FULL, type, is_id_loaded: idLoaded, root_id: 'r1' }));
-        assert.ok(values.every((v) => typeof v === 'string'), `${type} id_loaded=${idLoaded}`);
+        assert.ok(
+          values.every((v) => typeof v === 'string'),
+          `${type} id_loaded=${idLoaded}`,
+        );
       }
     }
   });
@@ -54,17 +83,42 @@ describe('buildFcmMessage: the message around the data', () => {
 describe('buildFcmMessage: message and session', () => {
   it('message with every field: echoes them all, emoji-converted message', () => {
     assert.deepEqual(data(FULL), {
-      ack_id: 'ack1', type: 'message', sub_type: '', version: 'v2', channel_id: 'ch1', is_crt_enabled: 'true', server_id: 'srv1',
-      category: 'CAN_REPLY', signature: 'sig', badge: '3', team_id: 'team1', sender_id: 'u1', sender_name: 'alice',
-      message: 'hello 😄 ', channel_name: 'Town Square', post_id: 'p1', override_username: 'bot',
-      override_icon_url: 'https://i/x.png', from_webhook: 'true',
+      ack_id: 'ack1',
+      type: 'message',
+      sub_type: '',
+      version: 'v2',
+      channel_id: 'ch1',
+      is_crt_enabled: 'true',
+      server_id: 'srv1',
+      category: 'CAN_REPLY',
+      signature: 'sig',
+      badge: '3',
+      team_id: 'team1',
+      sender_id: 'u1',
+      sender_name: 'alice',
+      message: 'hello 😄 ',
+      channel_name: 'Town Square',
+      post_id: 'p1',
+      override_username: 'bot',
+      override_icon_url: 'https://i/x.png',
+      from_webhook: 'true',
     });
   });
 
   it('message with empty fields: the message/session keys are present even when empty', () => {
     assert.deepEqual(
       data({ type: 'message' }),
-      always('message', { team_id: '', sender_id: '', sender_name: '', message: '', channel_name: '', post_id: '', override_username: '', override_icon_url: '', from_webhook: '' }),
+      always('message', {
+        team_id: '',
+        sender_id: '',
+        sender_name: '',
+        message: '',
+        channel_name: '',
+        post_id: '',
+        override_username: '',
+        override_icon_url: '',
+        from_webhook: '',
+      }),
     );
   });
 
@@ -72,8 +126,17 @@ describe('buildFcmMessage: message and session', () => {
     assert.deepEqual(
       data({ type: 'session', message: 'Session expired :+1:', version: 'v2', badge: 1 }),
       always('session', {
-        version: 'v2', badge: '1', team_id: '', sender_id: '', sender_name: '', message: 'Session expired 👍 ', channel_name: '',
-        post_id: '', override_username: '', override_icon_url: '', from_webhook: '',
+        version: 'v2',
+        badge: '1',
+        team_id: '',
+        sender_id: '',
+        sender_name: '',
+        message: 'Session expired 👍 ',
+        channel_name: '',
+        post_id: '',
+        override_username: '',
+        override_icon_url: '',
+        from_webhook: '',
       }),
     );
   });
@@ -87,19 +150,39 @@ describe('buildFcmMessage: message and session', () => {
 
 describe('buildFcmMessage: types without content', () => {
   it('clear: only the common keys (plus root_id), nothing echoed, no conversion', () => {
-    assert.deepEqual(
-      data({ ...FULL, type: 'clear', root_id: 'r1', badge: 0 }),
-      { ack_id: 'ack1', type: 'clear', sub_type: '', version: 'v2', channel_id: 'ch1', is_crt_enabled: 'true', server_id: 'srv1', category: 'CAN_REPLY', signature: 'sig', badge: '0', root_id: 'r1' },
-    );
+    assert.deepEqual(data({ ...FULL, type: 'clear', root_id: 'r1', badge: 0 }), {
+      ack_id: 'ack1',
+      type: 'clear',
+      sub_type: '',
+      version: 'v2',
+      channel_id: 'ch1',
+      is_crt_enabled: 'true',
+      server_id: 'srv1',
+      category: 'CAN_REPLY',
+      signature: 'sig',
+      badge: '0',
+      root_id: 'r1',
+    });
   });
 
   it('update_badge', () => {
-    assert.deepEqual(data({ type: 'update_badge', badge: 7, version: 'v2', sound: 'none', cont_ava: 1 }), always('update_badge', { badge: '7', version: 'v2' }));
+    assert.deepEqual(
+      data({ type: 'update_badge', badge: 7, version: 'v2', sound: 'none', cont_ava: 1 }),
+      always('update_badge', { badge: '7', version: 'v2' }),
+    );
   });
 
   it('test (System Console): badge -1 leaves the badge key out', () => {
     assert.deepEqual(data({ type: 'test', badge: -1, version: '2', message: 'test :smile:' }), {
-      ack_id: '', type: 'test', sub_type: '', version: '2', channel_id: '', is_crt_enabled: 'false', server_id: 'srv1', category: '', signature: 'NO_SIGNATURE',
+      ack_id: '',
+      type: 'test',
+      sub_type: '',
+      version: '2',
+      channel_id: '',
+      is_crt_enabled: 'false',
+      server_id: 'srv1',
+      category: '',
+      signature: 'NO_SIGNATURE',
     });
   });
 
@@ -111,13 +194,27 @@ describe('buildFcmMessage: types without content', () => {
 
 describe('buildFcmMessage: ID-loaded pushes', () => {
   const idLoadedExtras = (message: string): Record<string, string> => ({
-    post_id: 'p1', message, id_loaded: 'true', sender_id: 'u1', sender_name: 'Someone', team_id: 'team1',
+    post_id: 'p1',
+    message,
+    id_loaded: 'true',
+    sender_id: 'u1',
+    sender_name: 'Someone',
+    team_id: 'team1',
   });
   for (const type of ['message', 'session', 'clear', 'update_badge', 'test', '']) {
     it(`${type || '(empty type)'}: raw message, sender_name forced to Someone, no channel_name or overrides`, () => {
       assert.deepEqual(data({ ...FULL, type, is_id_loaded: true, message: 'You have a new message :smile:' }), {
-        ack_id: 'ack1', type, sub_type: '', version: 'v2', channel_id: 'ch1', is_crt_enabled: 'true', server_id: 'srv1',
-        category: 'CAN_REPLY', signature: 'sig', badge: '3', ...idLoadedExtras('You have a new message :smile:'),
+        ack_id: 'ack1',
+        type,
+        sub_type: '',
+        version: 'v2',
+        channel_id: 'ch1',
+        is_crt_enabled: 'true',
+        server_id: 'srv1',
+        category: 'CAN_REPLY',
+        signature: 'sig',
+        badge: '3',
+        ...idLoadedExtras('You have a new message :smile:'),
       });
     });
   }
@@ -161,7 +258,10 @@ describe('buildFcmMessage: field rules', () => {
 
   it('transport voip is ignored: the same data push as standard', () => {
     for (const type of ['message', 'clear', 'test']) {
-      assert.deepEqual(buildFcmMessage(push({ ...FULL, type, transport: 'voip' })), buildFcmMessage(push({ ...FULL, type, transport: '' })));
+      assert.deepEqual(
+        buildFcmMessage(push({ ...FULL, type, transport: 'voip' })),
+        buildFcmMessage(push({ ...FULL, type, transport: '' })),
+      );
     }
   });
 

@@ -5,7 +5,12 @@ import https from 'node:https';
 import http2 from 'node:http2';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { FCM_ERRORS, FCM_SCOPE, FcmPeer, GOOGLE_TOKEN_URI, JWT_BEARER_GRANT, type FcmErrorCode } from '../src/sandbox/fcm-peer';
-import { createCertificateAuthority, createGoogleServiceAccount, createServerCertificate, type GoogleServiceAccount } from '../src/sandbox/tls';
+import {
+  createCertificateAuthority,
+  createGoogleServiceAccount,
+  createServerCertificate,
+  type GoogleServiceAccount,
+} from '../src/sandbox/tls';
 
 const ca = createCertificateAuthority('FCM peer test CA');
 const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
@@ -69,9 +74,17 @@ function jwt(header: object, claims: object, key: KeyObject | string): string {
   return `${unsigned}.${sign('sha256', Buffer.from(unsigned), key).toString('base64url')}`;
 }
 
-function assertion(account: GoogleServiceAccount, overrides: Record<string, unknown> = {}, key: KeyObject | string = account.private_key): string {
+function assertion(
+  account: GoogleServiceAccount,
+  overrides: Record<string, unknown> = {},
+  key: KeyObject | string = account.private_key,
+): string {
   const now = Math.floor(Date.now() / 1000);
-  return jwt({ alg: 'RS256', typ: 'JWT' }, { iss: account.client_email, scope: FCM_SCOPE, aud: account.token_uri, iat: now, exp: now + 3600, ...overrides }, key);
+  return jwt(
+    { alg: 'RS256', typ: 'JWT' },
+    { iss: account.client_email, scope: FCM_SCOPE, aud: account.token_uri, iat: now, exp: now + 3600, ...overrides },
+    key,
+  );
 }
 
 function form(fields: Record<string, string>): { headers: Record<string, string>; body: string } {
@@ -87,7 +100,10 @@ describe('FcmPeer', () => {
   let account: GoogleServiceAccount;
   let accessToken: string;
   const sendUrl = (project = account.project_id): string => `${peer.url}/v1/projects/${project}/messages:send`;
-  const bearer = (token = accessToken): Record<string, string> => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+  const bearer = (token = accessToken): Record<string, string> => ({
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/json',
+  });
   const send = (message: unknown, token = accessToken, extra: object = {}): Promise<Answer> =>
     http1(sendUrl(), { headers: bearer(token), body: JSON.stringify({ message, ...extra }) });
 
@@ -130,21 +146,30 @@ describe('FcmPeer', () => {
       assert.equal(peer.tokenRequests[0]!.httpVersion, '2.0');
     });
 
-    it('accepts Google\'s token URL as audience (requests redirected from Google to the peer)', async () => {
-      const answer = await http1(peer.tokenUri, form({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { aud: GOOGLE_TOKEN_URI }) }));
+    it("accepts Google's token URL as audience (requests redirected from Google to the peer)", async () => {
+      const answer = await http1(
+        peer.tokenUri,
+        form({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { aud: GOOGLE_TOKEN_URI }) }),
+      );
       assert.equal(answer.status, 200, answer.text);
     });
 
     const refusals: Array<{ name: string; fields: () => Record<string, string>; error: string; description: () => string }> = [
       {
         name: 'a bad signature',
-        fields: () => ({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, {}, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey) }),
+        fields: () => ({
+          grant_type: JWT_BEARER_GRANT,
+          assertion: assertion(account, {}, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),
+        }),
         error: 'invalid_grant',
         description: () => 'Invalid JWT Signature.',
       },
       {
         name: 'an unknown account',
-        fields: () => ({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { iss: 'nobody@elsewhere.iam.gserviceaccount.com' }) }),
+        fields: () => ({
+          grant_type: JWT_BEARER_GRANT,
+          assertion: assertion(account, { iss: 'nobody@elsewhere.iam.gserviceaccount.com' }),
+        }),
         error: 'invalid_grant',
         description: () => 'Invalid grant: account not found',
       },
@@ -170,17 +195,22 @@ describe('FcmPeer', () => {
         name: 'an expired assertion',
         fields: () => ({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { iat: 1_000_000, exp: 1_003_600 }) }),
         error: 'invalid_grant',
-        description: () => 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+        description: () =>
+          'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
       },
       {
         name: 'an assertion valid for more than an hour',
         fields: () => ({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { exp: Math.floor(Date.now() / 1000) + 7200 }) }),
         error: 'invalid_grant',
-        description: () => 'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
+        description: () =>
+          'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
       },
       {
         name: 'no FCM scope',
-        fields: () => ({ grant_type: JWT_BEARER_GRANT, assertion: assertion(account, { scope: 'https://www.googleapis.com/auth/userinfo.email' }) }),
+        fields: () => ({
+          grant_type: JWT_BEARER_GRANT,
+          assertion: assertion(account, { scope: 'https://www.googleapis.com/auth/userinfo.email' }),
+        }),
         error: 'invalid_scope',
         description: () => 'Invalid OAuth scope or ID token audience provided.',
       },
@@ -225,7 +255,10 @@ describe('FcmPeer', () => {
     });
 
     it('accepts over HTTP/2, accepts any syntactically valid made-up token, and records validate_only', async () => {
-      const answer = await h2(sendUrl(), { headers: bearer(), body: JSON.stringify({ message: { token: 'abc', data: {} }, validate_only: true }) });
+      const answer = await h2(sendUrl(), {
+        headers: bearer(),
+        body: JSON.stringify({ message: { token: 'abc', data: {} }, validate_only: true }),
+      });
       assert.equal(answer.status, 200);
       assert.equal(peer.received[0]!.httpVersion, '2.0');
       assert.equal(peer.received[0]!.validateOnly, true);
@@ -254,11 +287,18 @@ describe('FcmPeer', () => {
     });
 
     it('refuses a token issued for another project: 403 PERMISSION_DENIED without an FcmError detail', async () => {
-      const answer = await http1(sendUrl('someone-elses-project'), { headers: bearer(), body: JSON.stringify({ message: { token: DEVICE } }) });
+      const answer = await http1(sendUrl('someone-elses-project'), {
+        headers: bearer(),
+        body: JSON.stringify({ message: { token: DEVICE } }),
+      });
       assert.equal(answer.status, 403);
       assert.deepEqual(
         answer.json,
-        googleError(403, 'PERMISSION_DENIED', "Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/someone-elses-project' (or it may not exist)."),
+        googleError(
+          403,
+          'PERMISSION_DENIED',
+          "Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/someone-elses-project' (or it may not exist).",
+        ),
       );
     });
 
@@ -276,7 +316,10 @@ describe('FcmPeer', () => {
       {
         name: 'an object data value',
         body: { message: { token: DEVICE, data: { nested: { a: 1 } } } },
-        expected: badRequest('message.data[0].value', "Invalid value at 'message.data[0].value' (TYPE_STRING), Starting an object on a scalar field"),
+        expected: badRequest(
+          'message.data[0].value',
+          "Invalid value at 'message.data[0].value' (TYPE_STRING), Starting an object on a scalar field",
+        ),
       },
       {
         name: 'no recipient',
@@ -324,18 +367,15 @@ describe('FcmPeer', () => {
     }
 
     it('uses the documented messages for the codes named in the spec', () => {
-      assert.deepEqual(
-        Object.fromEntries(codes.map((c) => [c, [FCM_ERRORS[c].code, FCM_ERRORS[c].status]])),
-        {
-          UNREGISTERED: [404, 'NOT_FOUND'],
-          INVALID_ARGUMENT: [400, 'INVALID_ARGUMENT'],
-          SENDER_ID_MISMATCH: [403, 'PERMISSION_DENIED'],
-          QUOTA_EXCEEDED: [429, 'RESOURCE_EXHAUSTED'],
-          INTERNAL: [500, 'INTERNAL'],
-          UNAVAILABLE: [503, 'UNAVAILABLE'],
-          THIRD_PARTY_AUTH_ERROR: [401, 'UNAUTHENTICATED'],
-        },
-      );
+      assert.deepEqual(Object.fromEntries(codes.map((c) => [c, [FCM_ERRORS[c].code, FCM_ERRORS[c].status]])), {
+        UNREGISTERED: [404, 'NOT_FOUND'],
+        INVALID_ARGUMENT: [400, 'INVALID_ARGUMENT'],
+        SENDER_ID_MISMATCH: [403, 'PERMISSION_DENIED'],
+        QUOTA_EXCEEDED: [429, 'RESOURCE_EXHAUSTED'],
+        INTERNAL: [500, 'INTERNAL'],
+        UNAVAILABLE: [503, 'UNAVAILABLE'],
+        THIRD_PARTY_AUTH_ERROR: [401, 'UNAUTHENTICATED'],
+      });
       assert.equal(FCM_ERRORS.UNREGISTERED.message, 'Requested entity was not found.');
     });
 
@@ -356,7 +396,10 @@ describe('FcmPeer', () => {
       assert.equal(second.text, 'not json');
       assert.equal((await send({ token: DEVICE })).status, 200);
       assert.equal((await send({ token: DEVICE })).status, 200);
-      assert.deepEqual(peer.receivedFor(DEVICE).map((m) => m.status), [503, 200, 200, 200]);
+      assert.deepEqual(
+        peer.receivedFor(DEVICE).map((m) => m.status),
+        [503, 200, 200, 200],
+      );
     });
 
     it('waitForMessages resolves once enough sends arrived', async () => {
@@ -380,17 +423,26 @@ describe('FcmPeer', () => {
     const agent = new https.Agent({ keepAlive: true, ca: ca.certPem });
     const token = await new Promise<string>((resolve, reject) => {
       const body = new URLSearchParams({ grant_type: JWT_BEARER_GRANT, assertion: assertion(created.account) }).toString();
-      const req = https.request(own.tokenUri, { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => resolve((JSON.parse(text) as { access_token: string }).access_token));
-      });
+      const req = https.request(
+        own.tokenUri,
+        { method: 'POST', agent, headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+        (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve((JSON.parse(text) as { access_token: string }).access_token));
+        },
+      );
       req.on('error', reject);
       req.end(body);
     });
     own.setTokenBehaviour(DEVICE, { hang: true });
     const hanging = new Promise<string>((resolve) => {
-      const req = https.request(`${own.url}/v1/projects/closing/messages:send`, { method: 'POST', ca: ca.certPem, agent: false, headers: { authorization: `Bearer ${token}` } });
+      const req = https.request(`${own.url}/v1/projects/closing/messages:send`, {
+        method: 'POST',
+        ca: ca.certPem,
+        agent: false,
+        headers: { authorization: `Bearer ${token}` },
+      });
       req.on('error', (err) => resolve(err.message));
       req.on('response', () => resolve('answered'));
       req.end(JSON.stringify({ message: { token: DEVICE } }));

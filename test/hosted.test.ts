@@ -10,10 +10,26 @@ import { after, before, describe, it } from 'node:test';
 import forge from 'node-forge';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RunningProxy } from '../src/proxy';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
+import {
+  createCertificateAuthority,
+  createClientCertificate,
+  createServerCertificate,
+  type CertificateAuthority,
+  type PemPair,
+} from '../src/sandbox/tls';
 import { tenantsAdd, tenantsRevoke } from '../src/tenants/command';
 import { startRedis, type RedisServer } from './redis-server';
-import { APPLE_TOKEN, capturedLogger, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
+import {
+  APPLE_TOKEN,
+  capturedLogger,
+  get,
+  startApnsFixture,
+  startTestProxy,
+  tempDir,
+  testConfig,
+  writeTemp,
+  type ApnsFixture,
+} from './support';
 
 interface Answer {
   status: number;
@@ -22,7 +38,10 @@ interface Answer {
 }
 
 /** node:http(s) with a URL object: userinfo becomes Basic credentials, as Go's client does. */
-function request(url: string, options: { body?: string | object; headers?: Record<string, string>; ca?: string; client?: PemPair; method?: string } = {}): Promise<Answer> {
+function request(
+  url: string,
+  options: { body?: string | object; headers?: Record<string, string>; ca?: string; client?: PemPair; method?: string } = {},
+): Promise<Answer> {
   const target = new URL(url);
   const body = options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body);
   const requestOptions: https.RequestOptions = {
@@ -77,7 +96,12 @@ function tlsFiles(): TlsFiles {
   const ca = createCertificateAuthority('Proxy Test CA');
   const server = createServerCertificate(ca, ['localhost', '127.0.0.1']);
   const dir = tempDir();
-  return { ca, certFile: writeTemp(dir, 'server.pem', server.certPem), keyFile: writeTemp(dir, 'server-key.pem', server.keyPem), caFile: writeTemp(dir, 'ca.pem', ca.certPem) };
+  return {
+    ca,
+    certFile: writeTemp(dir, 'server.pem', server.certPem),
+    keyFile: writeTemp(dir, 'server-key.pem', server.keyPem),
+    caFile: writeTemp(dir, 'ca.pem', ca.certPem),
+  };
 }
 
 describe('inbound TLS and mTLS', () => {
@@ -89,7 +113,9 @@ describe('inbound TLS and mTLS', () => {
   before(async () => {
     apns = await startApnsFixture();
     files = tlsFiles();
-    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], TLSCertFile: files.certFile, TLSKeyFile: files.keyFile }), [apns.ca.certPem]);
+    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], TLSCertFile: files.certFile, TLSKeyFile: files.keyFile }), [
+      apns.ca.certPem,
+    ]);
     mtlsProxy = await startTestProxy(
       testConfig({ apple: [apns.entry()], TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TLSClientCAFile: files.caFile }),
       [apns.ca.certPem],
@@ -139,14 +165,24 @@ describe('inbound TLS and mTLS', () => {
       /TLSClientCAFile .*ca\.pem: certificate 2 of 2 cannot be read \(.*illegal padding\)/,
     );
     await assert.rejects(
-      startTestProxy(testConfig({ TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TLSClientCAFile: writeTemp(tempDir(), 'empty.pem', 'no pem here') }), []),
+      startTestProxy(
+        testConfig({
+          TLSCertFile: files.certFile,
+          TLSKeyFile: files.keyFile,
+          TLSClientCAFile: writeTemp(tempDir(), 'empty.pem', 'no pem here'),
+        }),
+        [],
+      ),
       /TLSClientCAFile .*empty\.pem holds no PEM certificate/,
     );
   });
 
   it('mTLS: a certificate from another CA, no connection', async () => {
     const client = createClientCertificate(createCertificateAuthority('Another CA'));
-    await assert.rejects(request(`${mtlsProxy.url}/healthz`, { ca: files.ca.certPem, client }), /certificate|socket hang up|ECONNRESET|alert|unknown ca/i);
+    await assert.rejects(
+      request(`${mtlsProxy.url}/healthz`, { ca: files.ca.certPem, client }),
+      /certificate|socket hang up|ECONNRESET|alert|unknown ca/i,
+    );
   });
 });
 
@@ -167,7 +203,13 @@ describe('hosted mode: tenants', () => {
     acmeKey = keyFrom(await tenantsAdd(tenantsFile, { id: 'acme' }));
     limitedKey = keyFrom(await tenantsAdd(tenantsFile, { id: 'limited', serverIds: ['srv-ok'], platforms: ['apple_rn'] }));
     proxy = await startTestProxy(
-      testConfig({ Mode: 'hosted', apple: [apns.entry(), apns.entry({ Type: 'apple' })], TLSCertFile: files.certFile, TLSKeyFile: files.keyFile, TenantsFile: tenantsFile }),
+      testConfig({
+        Mode: 'hosted',
+        apple: [apns.entry(), apns.entry({ Type: 'apple' })],
+        TLSCertFile: files.certFile,
+        TLSKeyFile: files.keyFile,
+        TenantsFile: tenantsFile,
+      }),
       [apns.ca.certPem],
       log.logger,
     );
@@ -177,7 +219,8 @@ describe('hosted mode: tenants', () => {
     await apns.close();
   });
 
-  const send = (base: string, body: object, headers?: Record<string, string>) => request(`${base}/api/v1/send_push`, { body, ca: files.ca.certPem, headers });
+  const send = (base: string, body: object, headers?: Record<string, string>) =>
+    request(`${base}/api/v1/send_push`, { body, ca: files.ca.certPem, headers });
 
   it('an unmodified client with https://TENANT:KEY@host is served', async () => {
     apns.peer.reset();
@@ -263,7 +306,13 @@ describe('hosted mode behind a trusted load balancer', () => {
     const tenantsFile = `${tempDir()}/tenants.json`;
     key = keyFrom(await tenantsAdd(tenantsFile, { id: 'acme' }));
     proxy = await startTestProxy(
-      testConfig({ Mode: 'hosted', apple: [apns.entry()], TrustedProxies: ['127.0.0.0/8'], TenantsFile: tenantsFile, RateLimits: { PerClientPerSec: 3, PerServerIdPerSec: 0, PerTenantPerSec: 0 } }),
+      testConfig({
+        Mode: 'hosted',
+        apple: [apns.entry()],
+        TrustedProxies: ['127.0.0.0/8'],
+        TenantsFile: tenantsFile,
+        RateLimits: { PerClientPerSec: 3, PerServerIdPerSec: 0, PerTenantPerSec: 0 },
+      }),
       [apns.ca.certPem],
     );
   });
@@ -273,7 +322,10 @@ describe('hosted mode behind a trusted load balancer', () => {
   });
 
   const send = (forwardedFor: string, proto = 'https') =>
-    request(`${proxy.url}/api/v1/send_push`, { body: push(), headers: { Authorization: `Bearer ${key}`, 'X-Forwarded-Proto': proto, 'X-Forwarded-For': forwardedFor } });
+    request(`${proxy.url}/api/v1/send_push`, {
+      body: push(),
+      headers: { Authorization: `Bearer ${key}`, 'X-Forwarded-Proto': proto, 'X-Forwarded-For': forwardedFor },
+    });
 
   it('HTTPS at the balancer (X-Forwarded-Proto) is accepted; plain HTTP is refused', async () => {
     assert.equal((await send('198.51.100.7')).text, OK);

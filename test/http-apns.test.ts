@@ -14,7 +14,18 @@ import { buildApnsRequest } from '../src/payload/apns';
 import type { RunningProxy } from '../src/proxy';
 import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
 import { SkippingClock } from './skipping-clock';
-import { APPLE_TOKEN, TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, writeTemp, type ApnsFixture } from './support';
+import {
+  APPLE_TOKEN,
+  TOPIC,
+  capturedLogger,
+  get,
+  post,
+  startApnsFixture,
+  startTestProxy,
+  testConfig,
+  writeTemp,
+  type ApnsFixture,
+} from './support';
 
 const OK = '{"status":"OK"}\n';
 const REMOVE = '{"status":"REMOVE"}\n';
@@ -22,9 +33,22 @@ const fail = (error: string) => JSON.stringify({ error, status: 'FAIL' }) + '\n'
 
 function message(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    platform: 'apple_rn-v2', server_id: 'srv1', device_id: APPLE_TOKEN, type: 'message', version: 'v2',
-    message: 'Hello :smile:', channel_name: 'Town Square', channel_id: 'ch1', ack_id: 'ack1', category: 'CAN_REPLY',
-    sender_name: 'alice', badge: 2, is_crt_enabled: false, is_id_loaded: false, signature: 'sig', ...fields,
+    platform: 'apple_rn-v2',
+    server_id: 'srv1',
+    device_id: APPLE_TOKEN,
+    type: 'message',
+    version: 'v2',
+    message: 'Hello :smile:',
+    channel_name: 'Town Square',
+    channel_id: 'ch1',
+    ack_id: 'ack1',
+    category: 'CAN_REPLY',
+    sender_name: 'alice',
+    badge: 2,
+    is_crt_enabled: false,
+    is_id_loaded: false,
+    signature: 'sig',
+    ...fields,
   };
 }
 
@@ -149,7 +173,9 @@ describe('HTTP API → APNs sandbox', () => {
     const stuck = 'cd'.repeat(32);
     apns.peer.setDeviceBehaviour(stuck, { hang: true });
     const hanging = post(send, message({ device_id: stuck }));
-    const others = await Promise.all(Array.from({ length: 30 }, (_, i) => post(send, message({ device_id: (i + 16).toString(16).padStart(64, 'e') }))));
+    const others = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => post(send, message({ device_id: (i + 16).toString(16).padStart(64, 'e') }))),
+    );
     assert.deepEqual(new Set(others.map((a) => a.text)), new Set([OK]));
     assert.equal((await hanging).text, fail('unknown transport error'));
   });
@@ -189,7 +215,10 @@ describe('HTTP API → APNs sandbox', () => {
     const before = await counts();
     assert.equal((await post(send, message())).text, OK);
     const after = await counts();
-    assert.deepEqual(after.map((n, i) => n - before[i]!), [1, 1, 1]);
+    assert.deepEqual(
+      after.map((n, i) => n - before[i]!),
+      [1, 1, 1],
+    );
   });
 });
 
@@ -201,7 +230,10 @@ describe('HTTP API: validation, routing and the original texts', () => {
   before(async () => {
     apns = await startApnsFixture();
     proxy = await startTestProxy(
-      testConfig({ apple: [apns.entry(), apns.entry({ Type: 'apple', AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' })], ThrottlePerSec: 300 }),
+      testConfig({
+        apple: [apns.entry(), apns.entry({ Type: 'apple', AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' })],
+        ThrottlePerSec: 300,
+      }),
       [apns.ca.certPem],
     );
     base = proxy.url;
@@ -215,11 +247,23 @@ describe('HTTP API: validation, routing and the original texts', () => {
     ['empty body', '', fail('Failed to read message body: EOF')],
     ['truncated JSON', '{"server_id":', fail('Failed to read message body: unexpected EOF')],
     ['not JSON', 'hello', fail("Failed to read message body: invalid character 'h' looking for beginning of value")],
-    ['wrong type', { server_id: 's', device_id: 'd', badge: '3' }, fail('Failed to read message body: json: cannot unmarshal string into Go struct field PushNotification.badge of type int')],
+    [
+      'wrong type',
+      { server_id: 's', device_id: 'd', badge: '3' },
+      fail('Failed to read message body: json: cannot unmarshal string into Go struct field PushNotification.badge of type int'),
+    ],
     ['missing server id', { device_id: 'd', platform: 'apple_rn' }, fail('Failed because of missing server Id')],
     ['missing device id', { server_id: 's', platform: 'apple_rn' }, fail('Failed because of missing device Id serverId=s')],
-    ['unknown platform', { server_id: 's', device_id: 'd', platform: 'windows-v2' }, fail('Did not send message because of missing platform property type=windows serverId=s')],
-    ['a skipped entry routes nowhere', { server_id: 's', device_id: 'd', platform: 'apple' }, fail('Did not send message because of missing platform property type=apple serverId=s')],
+    [
+      'unknown platform',
+      { server_id: 's', device_id: 'd', platform: 'windows-v2' },
+      fail('Did not send message because of missing platform property type=windows serverId=s'),
+    ],
+    [
+      'a skipped entry routes nowhere',
+      { server_id: 's', device_id: 'd', platform: 'apple' },
+      fail('Did not send message because of missing platform property type=apple serverId=s'),
+    ],
   ];
   for (const [name, body, expected] of cases) {
     it(`send_push, ${name}: HTTP 200 and the original text`, async () => {
@@ -230,7 +274,10 @@ describe('HTTP API: validation, routing and the original texts', () => {
   }
 
   it('keys are matched case-insensitively and trailing bytes ignored', async () => {
-    const answer = await post(`${base}/api/v1/send_push`, `{"Platform":"apple_rn","SERVER_ID":"s","device_id":"${APPLE_TOKEN}","type":"clear"} trailing`);
+    const answer = await post(
+      `${base}/api/v1/send_push`,
+      `{"Platform":"apple_rn","SERVER_ID":"s","device_id":"${APPLE_TOKEN}","type":"clear"} trailing`,
+    );
     assert.equal(answer.text, OK);
   });
 
@@ -262,7 +309,10 @@ describe('HTTP API: validation, routing and the original texts', () => {
       req.write('{"server_id":"s",', () => setTimeout(() => req.destroy(), 50));
       req.on('close', () => resolve());
     });
-    assert.equal((await post(`${base}/api/v1/send_push?from=query`, { server_id: 's', device_id: APPLE_TOKEN, platform: 'apple_rn' })).text, OK);
+    assert.equal(
+      (await post(`${base}/api/v1/send_push?from=query`, { server_id: 's', device_id: APPLE_TOKEN, platform: 'apple_rn' })).text,
+      OK,
+    );
   });
 
   const ackCases: Array<[string, string | object, string]> = [
@@ -271,7 +321,11 @@ describe('HTTP API: validation, routing and the original texts', () => {
     ['missing id', { platform: 'ios', type: 'message' }, fail('Failed because of missing ack Id')],
     ['missing platform', { id: 'a', type: 'message' }, fail('Failed because of missing ack platform')],
     ['missing type', { id: 'a', platform: 'ios' }, fail('Failed because of missing ack type')],
-    ['wrong type', { id: 'a', platform: 'ios', type: 'm', received_at: 'now' }, fail('Failed to read ack body: json: cannot unmarshal string into Go struct field PushNotificationAck.received_at of type int64')],
+    [
+      'wrong type',
+      { id: 'a', platform: 'ios', type: 'm', received_at: 'now' },
+      fail('Failed to read ack body: json: cannot unmarshal string into Go struct field PushNotificationAck.received_at of type int64'),
+    ],
   ];
   for (const [name, body, expected] of ackCases) {
     it(`ack, ${name}`, async () => {
@@ -321,7 +375,13 @@ describe('HTTP API: validation, routing and the original texts', () => {
     const ready = await get(`${base}/readyz`);
     assert.equal(ready.status, 200);
     const body = JSON.parse(ready.text) as { entries: Array<{ type: string; state: string; reason?: string }> };
-    assert.deepEqual(body.entries.map((e) => [e.type, e.state]), [['apple_rn', 'ready'], ['apple', 'skipped']]);
+    assert.deepEqual(
+      body.entries.map((e) => [e.type, e.state]),
+      [
+        ['apple_rn', 'ready'],
+        ['apple', 'skipped'],
+      ],
+    );
     assert.match(body.entries[1]!.reason!, /no credentials/);
   });
 });
@@ -331,7 +391,10 @@ describe('HTTP API: an APNs endpoint that refuses connections', () => {
     const apns = await startApnsFixture();
     const endpoint = apns.peer.url;
     await apns.close();
-    const proxy = await startTestProxy(testConfig({ apple: [apns.entry({ AppleEndpoint: endpoint })], SendTimeoutSec: 10, RetryTimeoutSec: 2 }), [apns.ca.certPem]);
+    const proxy = await startTestProxy(
+      testConfig({ apple: [apns.entry({ AppleEndpoint: endpoint })], SendTimeoutSec: 10, RetryTimeoutSec: 2 }),
+      [apns.ca.certPem],
+    );
     try {
       const answer = await post(`${proxy.url}/api/v1/send_push`, message());
       assert.equal(answer.text, fail('unknown transport error'));
@@ -344,9 +407,14 @@ describe('HTTP API: an APNs endpoint that refuses connections', () => {
 describe('HTTP API → APNs sandbox with certificate auth', () => {
   const noToken = { AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' };
 
-  async function deliverWith(entryFields: (apns: ApnsFixture) => Record<string, unknown>): Promise<{ text: string; auth?: string; topic?: string }> {
+  async function deliverWith(
+    entryFields: (apns: ApnsFixture) => Record<string, unknown>,
+  ): Promise<{ text: string; auth?: string; topic?: string }> {
     const apns = await startApnsFixture();
-    const proxy = await startTestProxy(testConfig({ apple: [apns.entry({ ...noToken, ...entryFields(apns) })], SendTimeoutSec: 3, RetryTimeoutSec: 1 }), [apns.ca.certPem]);
+    const proxy = await startTestProxy(
+      testConfig({ apple: [apns.entry({ ...noToken, ...entryFields(apns) })], SendTimeoutSec: 3, RetryTimeoutSec: 1 }),
+      [apns.ca.certPem],
+    );
     try {
       const answer = await post(`${proxy.url}/api/v1/send_push`, message());
       const received = apns.peer.received[0];
@@ -368,7 +436,11 @@ describe('HTTP API → APNs sandbox with certificate auth', () => {
   it('a password-protected .p12, topic taken from the certificate', async () => {
     const result = await deliverWith((apns) => {
       const pair = createAppleClientCertificate(apns.ca, { topic: TOPIC });
-      return { ApplePushCertPrivate: writeTemp(apns.dir, 'push.p12', toPkcs12(pair, 's3cret')), ApplePushCertPassword: 's3cret', ApplePushTopic: '' };
+      return {
+        ApplePushCertPrivate: writeTemp(apns.dir, 'push.p12', toPkcs12(pair, 's3cret')),
+        ApplePushCertPassword: 's3cret',
+        ApplePushTopic: '',
+      };
     });
     assert.deepEqual(result, { text: OK, auth: 'certificate', topic: TOPIC });
   });
@@ -386,7 +458,9 @@ describe('push API: a delivery that throws or rejects still gets an answer', () 
   const servers: http.Server[] = [];
   after(() => servers.forEach((server) => server.close()));
 
-  const serve = async (send: () => Promise<unknown>): Promise<{ url: string; lines: () => Array<Record<string, unknown>>; metrics: ProxyMetrics }> => {
+  const serve = async (
+    send: () => Promise<unknown>,
+  ): Promise<{ url: string; lines: () => Array<Record<string, unknown>>; metrics: ProxyMetrics }> => {
     const { logger, lines } = capturedLogger();
     const metrics = new ProxyMetrics();
     const api = createPushApi({
@@ -403,7 +477,12 @@ describe('push API: a delivery that throws or rejects still gets an answer', () 
   };
 
   for (const [how, send] of [
-    ['throws', () => { throw new Error('dispatcher bug'); }],
+    [
+      'throws',
+      () => {
+        throw new Error('dispatcher bug');
+      },
+    ],
     ['rejects', () => Promise.reject(new Error('dispatcher bug'))],
     ['rejects with nothing', () => Promise.reject(undefined)],
   ] as const) {

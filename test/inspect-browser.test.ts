@@ -20,8 +20,15 @@ import { APPLE_TOKEN, post, startTestProxy, tempDir, testConfig } from './suppor
 const CHROMIUM = '/usr/bin/chromium';
 // The machine has no network: without these Chromium's own background connections fail and slow it down.
 const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-dev-shm-usage',
 ];
 const XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
 const XSS_SERVER = '<svg onload="window.__xss=3">';
@@ -29,8 +36,16 @@ const SLOW = { timeout: 60_000 };
 
 function message(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    platform: 'apple_rn-v2', server_id: 'demo', device_id: APPLE_TOKEN, type: 'message', version: 'v2',
-    channel_name: 'Town Square', channel_id: 'ch1', sender_name: 'alice', message: 'hello :wave:', ...fields,
+    platform: 'apple_rn-v2',
+    server_id: 'demo',
+    device_id: APPLE_TOKEN,
+    type: 'message',
+    version: 'v2',
+    channel_name: 'Town Square',
+    channel_id: 'ch1',
+    sender_name: 'alice',
+    message: 'hello :wave:',
+    ...fields,
   };
 }
 
@@ -43,7 +58,10 @@ describe('inspector page in a real browser', () => {
   const problems: string[] = [];
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install chromium). It never skips.`);
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: this test needs Debian's chromium (apt-get install chromium). It never skips.`,
+    );
     sandbox = await startSandbox(pino({ level: 'silent' }));
     proxy = await startTestProxy(
       testConfig({ apple: sandbox.appleEntries, android: sandbox.androidEntries, Mode: 'test', Inspector: true }),
@@ -83,12 +101,18 @@ describe('inspector page in a real browser', () => {
       const page = await open(context);
       await page.locator('#mode:not([hidden])').waitFor();
       assert.match((await page.locator('#mode').textContent()) ?? '', /Test service \(mode: test\)/);
-      assert.match((await page.locator('#curl').textContent()) ?? '', new RegExp(`^curl -s ${proxy.url}/api/v1/send_push -d '\\{"platform":"apple_rn-v2"`));
+      assert.match(
+        (await page.locator('#curl').textContent()) ?? '',
+        new RegExp(`^curl -s ${proxy.url}/api/v1/send_push -d '\\{"platform":"apple_rn-v2"`),
+      );
       assert.match((await page.locator('#status').textContent()) ?? '', /Live · 0 notifications shown: enter a server id/);
       // Test mode without a server id: nothing listed, and a visible explanation of how to ask.
       assert.equal(await page.locator('#list > li').count(), 0);
       assert.ok(await page.locator('#empty').isVisible());
-      assert.match((await page.locator('#empty').textContent()) ?? '', /one chat server's notifications at a time.*\?server_id=YOUR_SERVER_ID/);
+      assert.match(
+        (await page.locator('#empty').textContent()) ?? '',
+        /one chat server's notifications at a time.*\?server_id=YOUR_SERVER_ID/,
+      );
       assert.equal(await page.locator('#server-id').getAttribute('placeholder'), 'your server id');
     } finally {
       await context.close();
@@ -99,7 +123,16 @@ describe('inspector page in a real browser', () => {
     // A representative mix: delivered, VoIP, Android, a dead token (REMOVE), an unknown platform (FAIL).
     const dead = 'de'.repeat(32);
     sandbox.apns.unregister(dead);
-    await sendOk(message({ server_id: 'demo', platform: 'android_rn-v2', device_id: 'fcm-token-0123456789', message: 'Lunch at noon?', channel_name: 'Off-Topic', sender_name: 'bob' }));
+    await sendOk(
+      message({
+        server_id: 'demo',
+        platform: 'android_rn-v2',
+        device_id: 'fcm-token-0123456789',
+        message: 'Lunch at noon?',
+        channel_name: 'Off-Topic',
+        sender_name: 'bob',
+      }),
+    );
     await sendOk(message({ server_id: 'demo', device_id: dead, message: 'Anyone there?' }));
     await sendOk(message({ server_id: 'demo', platform: 'windows-v2', message: 'Not routed' }));
     await sendOk(message({ server_id: 'demo', transport: 'voip', sub_type: 'calls', type: 'message', message: 'Incoming call' }));
@@ -188,54 +221,58 @@ describe('inspector page in a real browser', () => {
     }
   });
 
-  it('test mode: shows only the server id entered, keeps it in the URL, a shared link opens filtered, and none without one', SLOW, async () => {
-    await sendOk(message({ server_id: 'acme-chat', message: 'for acme only' }));
-    await sendOk(message({ message: 'demo, never shown to acme' }));
-    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
-    try {
-      const page = await open(context);
-      assert.equal(await page.locator('#list > li').count(), 0);
+  it(
+    'test mode: shows only the server id entered, keeps it in the URL, a shared link opens filtered, and none without one',
+    SLOW,
+    async () => {
+      await sendOk(message({ server_id: 'acme-chat', message: 'for acme only' }));
+      await sendOk(message({ message: 'demo, never shown to acme' }));
+      const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+      try {
+        const page = await open(context);
+        assert.equal(await page.locator('#list > li').count(), 0);
 
-      await page.locator('#server-id').fill('acme-chat');
-      await page.locator('#server-id').press('Enter');
-      await page.waitForURL(/\/inspect\?server_id=acme-chat$/);
-      await page.locator('#status.live').waitFor();
-      await page.locator('#list > li', { hasText: 'for acme only' }).waitFor();
-      assert.equal(await page.locator('#list > li:not([data-server="acme-chat"])').count(), 0);
-      assert.equal(await page.locator('#list > li', { hasText: 'demo, never shown to acme' }).count(), 0);
-      assert.ok(await page.locator('#empty').isHidden());
+        await page.locator('#server-id').fill('acme-chat');
+        await page.locator('#server-id').press('Enter');
+        await page.waitForURL(/\/inspect\?server_id=acme-chat$/);
+        await page.locator('#status.live').waitFor();
+        await page.locator('#list > li', { hasText: 'for acme only' }).waitFor();
+        assert.equal(await page.locator('#list > li:not([data-server="acme-chat"])').count(), 0);
+        assert.equal(await page.locator('#list > li', { hasText: 'demo, never shown to acme' }).count(), 0);
+        assert.ok(await page.locator('#empty').isHidden());
 
-      // Live rows are filtered too.
-      await sendOk(message({ message: 'demo, hidden by the filter' }));
-      await sendOk(message({ server_id: 'acme-chat', message: 'acme again' }));
-      await page.locator('#list > li', { hasText: 'acme again' }).waitFor();
-      assert.equal(await page.locator('#list > li', { hasText: 'demo, hidden by the filter' }).count(), 0);
-      assert.equal(await page.locator('#list > li').count(), 2);
+        // Live rows are filtered too.
+        await sendOk(message({ message: 'demo, hidden by the filter' }));
+        await sendOk(message({ server_id: 'acme-chat', message: 'acme again' }));
+        await page.locator('#list > li', { hasText: 'acme again' }).waitFor();
+        assert.equal(await page.locator('#list > li', { hasText: 'demo, hidden by the filter' }).count(), 0);
+        assert.equal(await page.locator('#list > li').count(), 2);
 
-      const shared = await open(context, '?server_id=acme-chat');
-      assert.equal(await shared.locator('#server-id').inputValue(), 'acme-chat');
-      assert.equal(await shared.locator('#list > li').count(), 2);
-      assert.match((await shared.locator('#status').textContent()) ?? '', /2 notifications shown from server id “acme-chat”/);
+        const shared = await open(context, '?server_id=acme-chat');
+        assert.equal(await shared.locator('#server-id').inputValue(), 'acme-chat');
+        assert.equal(await shared.locator('#list > li').count(), 2);
+        assert.match((await shared.locator('#status').textContent()) ?? '', /2 notifications shown from server id “acme-chat”/);
 
-      // Cleared: nothing again, and the explanation instead.
-      await page.locator('#server-id').fill('');
-      await page.locator('#server-id').press('Enter');
-      await page.waitForURL(/\/inspect$/);
-      await page.locator('#status.live').waitFor();
-      await page.locator('#empty:not([hidden])').waitFor();
-      assert.equal(await page.locator('#list > li').count(), 0);
-      assert.match((await page.locator('#empty').textContent()) ?? '', /\?server_id=YOUR_SERVER_ID/);
-      await sendOk(message({ message: 'demo, after clearing' }));
-      await sendOk(message({ server_id: 'acme-chat', message: 'acme, after clearing' }));
-      // The shared page (still on acme-chat) gets its row: by then the cleared page would have had its own.
-      await shared.locator('#list > li', { hasText: 'acme, after clearing' }).waitFor();
-      assert.equal(await page.locator('#list > li').count(), 0);
-    } finally {
-      await context.close();
-    }
-  });
+        // Cleared: nothing again, and the explanation instead.
+        await page.locator('#server-id').fill('');
+        await page.locator('#server-id').press('Enter');
+        await page.waitForURL(/\/inspect$/);
+        await page.locator('#status.live').waitFor();
+        await page.locator('#empty:not([hidden])').waitFor();
+        assert.equal(await page.locator('#list > li').count(), 0);
+        assert.match((await page.locator('#empty').textContent()) ?? '', /\?server_id=YOUR_SERVER_ID/);
+        await sendOk(message({ message: 'demo, after clearing' }));
+        await sendOk(message({ server_id: 'acme-chat', message: 'acme, after clearing' }));
+        // The shared page (still on acme-chat) gets its row: by then the cleared page would have had its own.
+        await shared.locator('#list > li', { hasText: 'acme, after clearing' }).waitFor();
+        assert.equal(await page.locator('#list > li').count(), 0);
+      } finally {
+        await context.close();
+      }
+    },
+  );
 
-  it('eas mode: every server\'s notifications without a server id, and the filter still works', SLOW, async () => {
+  it("eas mode: every server's notifications without a server id, and the filter still works", SLOW, async () => {
     const eas = await startTestProxy(
       testConfig({ apple: sandbox.appleEntries, android: sandbox.androidEntries, Inspector: true }),
       sandbox.trustedCa,

@@ -19,8 +19,16 @@ import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, t
 
 function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
   return {
-    at: new Date(), serverId, platform: 'apple_rn-v2', pushType: 'message', transport: '', outcome: 'OK',
-    attempts: 1, ms: 5, device: 'abcdefgh…', ...fields,
+    at: new Date(),
+    serverId,
+    platform: 'apple_rn-v2',
+    pushType: 'message',
+    transport: '',
+    outcome: 'OK',
+    attempts: 1,
+    ms: 5,
+    device: 'abcdefgh…',
+    ...fields,
   };
 }
 
@@ -55,15 +63,23 @@ async function openStream(url: string): Promise<{
       let fields = 0;
       for (const line of block.split('\n')) {
         if (line.startsWith(':')) comments++;
-        else if (line.startsWith('event: ')) (event = line.slice(7)), fields++;
-        else if (line.startsWith('data: ')) data.push(line.slice(6)), fields++;
+        else if (line.startsWith('event: ')) {
+          event = line.slice(7);
+          fields++;
+        } else if (line.startsWith('data: ')) {
+          data.push(line.slice(6));
+          fields++;
+        }
       }
       if (fields > 0 && data.length > 0) events.push({ event, data: data.join('\n') });
     }
     for (const wake of waiters.splice(0)) wake();
   });
   const ended = new Promise<void>((resolve) => {
-    response.once('end', resolve).once('close', resolve).once('error', () => resolve());
+    response
+      .once('end', resolve)
+      .once('close', resolve)
+      .once('error', () => resolve());
   });
   return {
     response,
@@ -81,15 +97,26 @@ async function openStream(url: string): Promise<{
   };
 }
 
-async function fetchInspect(base: string, query = ''): Promise<{ status: number; body: { notifications: InspectedNotification[]; hint?: string; status?: string; error?: string } }> {
+async function fetchInspect(
+  base: string,
+  query = '',
+): Promise<{ status: number; body: { notifications: InspectedNotification[]; hint?: string; status?: string; error?: string } }> {
   const answer = await get(`${base}/api/v1/inspect${query}`);
   return { status: answer.status, body: JSON.parse(answer.text) };
 }
 
 function message(fields: Record<string, unknown> = {}): Record<string, unknown> {
   return {
-    platform: 'apple_rn-v2', server_id: 'srv1', device_id: APPLE_TOKEN, type: 'message', version: 'v2',
-    message: 'Hello from the inspector test', channel_name: 'Town Square', channel_id: 'ch1', sender_name: 'alice', ...fields,
+    platform: 'apple_rn-v2',
+    server_id: 'srv1',
+    device_id: APPLE_TOKEN,
+    type: 'message',
+    version: 'v2',
+    message: 'Hello from the inspector test',
+    channel_name: 'Town Square',
+    channel_id: 'ch1',
+    sender_name: 'alice',
+    ...fields,
   };
 }
 
@@ -107,7 +134,10 @@ describe('inspector over HTTP, end to end', () => {
     assert.equal((await post(send, message())).text, '{"status":"OK"}\n');
     assert.equal((await post(send, message({ server_id: 'srv2', device_id: REMOVED_TOKEN }))).text, '{"status":"REMOVE"}\n');
     const refused = await post(send, message({ platform: 'windows-v2' }));
-    assert.equal(refused.text, '{"error":"Did not send message because of missing platform property type=windows serverId=srv1","status":"FAIL"}\n');
+    assert.equal(
+      refused.text,
+      '{"error":"Did not send message because of missing platform property type=windows serverId=srv1","status":"FAIL"}\n',
+    );
   });
   after(async () => {
     await proxy.close();
@@ -119,7 +149,10 @@ describe('inspector over HTTP, end to end', () => {
     assert.equal(status, 200);
     const [failed, removed, delivered] = body.notifications;
     assert.equal(body.notifications.length, 3);
-    assert.deepEqual(body.notifications.map((n) => n.outcome), ['FAIL', 'REMOVE', 'OK']);
+    assert.deepEqual(
+      body.notifications.map((n) => n.outcome),
+      ['FAIL', 'REMOVE', 'OK'],
+    );
     assert.ok(failed!.id > removed!.id && removed!.id > delivered!.id);
 
     assert.equal(delivered!.serverId, 'srv1');
@@ -154,21 +187,37 @@ describe('inspector over HTTP, end to end', () => {
   });
 
   it('?server_id= filters, ?limit= bounds, both together', async () => {
-    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv2')).body.notifications.map((n) => n.outcome), ['REMOVE']);
-    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv1')).body.notifications.map((n) => n.outcome), ['FAIL', 'OK']);
-    assert.deepEqual((await fetchInspect(proxy.url, '?limit=1')).body.notifications.map((n) => n.outcome), ['FAIL']);
-    assert.deepEqual((await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.outcome), ['FAIL']);
+    assert.deepEqual(
+      (await fetchInspect(proxy.url, '?server_id=srv2')).body.notifications.map((n) => n.outcome),
+      ['REMOVE'],
+    );
+    assert.deepEqual(
+      (await fetchInspect(proxy.url, '?server_id=srv1')).body.notifications.map((n) => n.outcome),
+      ['FAIL', 'OK'],
+    );
+    assert.deepEqual(
+      (await fetchInspect(proxy.url, '?limit=1')).body.notifications.map((n) => n.outcome),
+      ['FAIL'],
+    );
+    assert.deepEqual(
+      (await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.outcome),
+      ['FAIL'],
+    );
     assert.deepEqual((await fetchInspect(proxy.url, '?server_id=nobody')).body.notifications, []);
     assert.equal((await fetchInspect(proxy.url, '?server_id=')).body.notifications.length, 3);
   });
 
-  it('eas mode: without a server id, every server\'s notifications and no hint', async () => {
+  it("eas mode: without a server id, every server's notifications and no hint", async () => {
     const { body } = await fetchInspect(proxy.url);
     assert.deepEqual([...new Set(body.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
     assert.equal(body.hint, undefined);
     const stream = await openStream(`${proxy.url}/inspect/events`);
     try {
-      const data = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      const data = JSON.parse((await stream.next()).data) as {
+        notifications: InspectedNotification[];
+        serverIdRequired: boolean;
+        hint?: string;
+      };
       assert.equal(data.serverIdRequired, false);
       assert.equal(data.hint, undefined);
       assert.deepEqual([...new Set(data.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
@@ -204,7 +253,10 @@ describe('inspector over HTTP, end to end', () => {
       assert.equal(snapshot.event, 'snapshot');
       const data = JSON.parse(snapshot.data) as { capacity: number; notifications: InspectedNotification[] };
       assert.equal(data.capacity, 200);
-      assert.deepEqual(data.notifications.map((n) => n.outcome), ['FAIL', 'OK']);
+      assert.deepEqual(
+        data.notifications.map((n) => n.outcome),
+        ['FAIL', 'OK'],
+      );
 
       // Another server's notification is not sent to this stream; the next one of srv1's is, at once.
       assert.equal((await post(send, message({ server_id: 'srv2' }))).text, '{"status":"OK"}\n');
@@ -254,7 +306,16 @@ describe('inspector over HTTP, end to end', () => {
   });
 
   it('the page script builds the DOM from text only', () => {
-    for (const sink of ['innerHTML', 'outerHTML', 'insertAdjacentHTML', 'document.write', 'eval(', 'new Function', 'srcdoc', 'createContextualFragment']) {
+    for (const sink of [
+      'innerHTML',
+      'outerHTML',
+      'insertAdjacentHTML',
+      'document.write',
+      'eval(',
+      'new Function',
+      'srcdoc',
+      'createContextualFragment',
+    ]) {
       assert.ok(!INSPECTOR_SCRIPT.includes(sink), `the script uses ${sink}`);
     }
     // It must parse as JavaScript (it is shipped as a string, so tsc does not check it).
@@ -279,13 +340,16 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
     await apns.close();
   });
 
-  it('JSON: only the asked server id\'s notifications; none without one, with a hint saying how to ask', async () => {
+  it("JSON: only the asked server id's notifications; none without one, with a hint saying how to ask", async () => {
     const alice = await get(`${proxy.url}/api/v1/inspect?server_id=alice-server`);
     const aliceBody = JSON.parse(alice.text) as { notifications: InspectedNotification[]; hint?: string };
-    assert.deepEqual(aliceBody.notifications.map((n) => n.serverId), ['alice-server']);
+    assert.deepEqual(
+      aliceBody.notifications.map((n) => n.serverId),
+      ['alice-server'],
+    );
     assert.equal(aliceBody.hint, undefined);
     assert.ok(alice.text.includes('secret of alice'));
-    assert.ok(!alice.text.includes('secret of bob'), 'another server\'s message text is shown');
+    assert.ok(!alice.text.includes('secret of bob'), "another server's message text is shown");
 
     for (const query of ['', '?server_id=', '?limit=5']) {
       const answer = await get(`${proxy.url}/api/v1/inspect${query}`);
@@ -298,10 +362,17 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
   it('event stream: the snapshot and live notifications of the asked server id only', async () => {
     const stream = await openStream(`${proxy.url}/inspect/events?server_id=bob-server`);
     try {
-      const snapshot = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      const snapshot = JSON.parse((await stream.next()).data) as {
+        notifications: InspectedNotification[];
+        serverIdRequired: boolean;
+        hint?: string;
+      };
       assert.equal(snapshot.serverIdRequired, true);
       assert.equal(snapshot.hint, undefined);
-      assert.deepEqual(snapshot.notifications.map((n) => n.serverId), ['bob-server']);
+      assert.deepEqual(
+        snapshot.notifications.map((n) => n.serverId),
+        ['bob-server'],
+      );
       // Sent in this order, so the first event this stream gets tells whether alice's was let through.
       assert.equal((await post(send, message({ server_id: 'alice-server', message: 'alice live' }))).text, '{"status":"OK"}\n');
       assert.equal((await post(send, message({ server_id: 'bob-server', message: 'bob live' }))).text, '{"status":"OK"}\n');
@@ -318,7 +389,11 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
     const stream = await openStream(`${proxy.url}/inspect/events`);
     const alice = await openStream(`${proxy.url}/inspect/events?server_id=alice-server`);
     try {
-      const snapshot = JSON.parse((await stream.next()).data) as { notifications: InspectedNotification[]; serverIdRequired: boolean; hint?: string };
+      const snapshot = JSON.parse((await stream.next()).data) as {
+        notifications: InspectedNotification[];
+        serverIdRequired: boolean;
+        hint?: string;
+      };
       assert.deepEqual(snapshot, { capacity: 200, serverId: null, serverIdRequired: true, notifications: [], hint: SERVER_ID_HINT });
       await alice.next();
       assert.equal((await post(send, message({ server_id: 'alice-server', message: 'alice again' }))).text, '{"status":"OK"}\n');

@@ -7,8 +7,16 @@ import { readInspectQuery } from '../src/inspect/routes';
 
 function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
   return {
-    at: new Date(), serverId, platform: 'apple_rn-v2', pushType: 'message', transport: '', outcome: 'OK',
-    attempts: 1, ms: 5, device: 'abcdefgh…', ...fields,
+    at: new Date(),
+    serverId,
+    platform: 'apple_rn-v2',
+    pushType: 'message',
+    transport: '',
+    outcome: 'OK',
+    attempts: 1,
+    ms: 5,
+    device: 'abcdefgh…',
+    ...fields,
   };
 }
 
@@ -17,24 +25,44 @@ describe('NotificationInspector', () => {
     const inspector = new NotificationInspector(3);
     assert.deepEqual(inspector.list(), []);
     for (let i = 1; i <= 5; i++) inspector.record(record(`s${i}`));
-    assert.deepEqual(inspector.list().map((n) => n.id), [5, 4, 3]);
-    assert.deepEqual(inspector.list().map((n) => n.serverId), ['s5', 's4', 's3']);
+    assert.deepEqual(
+      inspector.list().map((n) => n.id),
+      [5, 4, 3],
+    );
+    assert.deepEqual(
+      inspector.list().map((n) => n.serverId),
+      ['s5', 's4', 's3'],
+    );
   });
 
   it('gives the time as ISO text and keeps every field', () => {
     const inspector = new NotificationInspector(2);
     const at = new Date('2030-01-02T03:04:05.678Z');
     inspector.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }));
-    assert.deepEqual(inspector.list(), [{ ...record('s', { outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }), at: at.toISOString(), id: 1 }]);
+    assert.deepEqual(inspector.list(), [
+      { ...record('s', { outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }), at: at.toISOString(), id: 1 },
+    ]);
   });
 
   it('filters by server id and limits, after a wrap too', () => {
     const inspector = new NotificationInspector(4);
     for (const id of ['a', 'b', 'a', 'b', 'a', 'a']) inspector.record(record(id));
-    assert.deepEqual(inspector.list({ serverId: 'a' }).map((n) => n.id), [6, 5, 3]);
-    assert.deepEqual(inspector.list({ serverId: 'b' }).map((n) => n.id), [4]);
-    assert.deepEqual(inspector.list({ serverId: 'a', limit: 2 }).map((n) => n.id), [6, 5]);
-    assert.deepEqual(inspector.list({ limit: 99 }).map((n) => n.id), [6, 5, 4, 3]);
+    assert.deepEqual(
+      inspector.list({ serverId: 'a' }).map((n) => n.id),
+      [6, 5, 3],
+    );
+    assert.deepEqual(
+      inspector.list({ serverId: 'b' }).map((n) => n.id),
+      [4],
+    );
+    assert.deepEqual(
+      inspector.list({ serverId: 'a', limit: 2 }).map((n) => n.id),
+      [6, 5],
+    );
+    assert.deepEqual(
+      inspector.list({ limit: 99 }).map((n) => n.id),
+      [6, 5, 4, 3],
+    );
     assert.deepEqual(inspector.list({ serverId: 'nobody' }), []);
   });
 
@@ -52,7 +80,10 @@ describe('NotificationInspector', () => {
     inspector.record(record('s'));
     assert.deepEqual(seen, [1, 2]);
     assert.equal(inspector.subscribers, 1);
-    assert.deepEqual(inspector.list().map((n) => n.id), [3, 2]);
+    assert.deepEqual(
+      inspector.list().map((n) => n.id),
+      [3, 2],
+    );
   });
 });
 
@@ -65,8 +96,16 @@ describe('readInspectQuery', () => {
 
   it('refuses repeated, nested and out-of-range values instead of throwing', () => {
     for (const query of [
-      { server_id: ['a', 'b'] }, { server_id: { x: 'a' } }, { limit: '0' }, { limit: '201' }, { limit: '-1' }, { limit: '1.5' },
-      { limit: 'ten' }, { limit: '' }, { limit: ['1', '2'] }, { limit: '99999999999999999999' },
+      { server_id: ['a', 'b'] },
+      { server_id: { x: 'a' } },
+      { limit: '0' },
+      { limit: '201' },
+      { limit: '-1' },
+      { limit: '1.5' },
+      { limit: 'ten' },
+      { limit: '' },
+      { limit: ['1', '2'] },
+      { limit: '99999999999999999999' },
     ]) {
       const result = readInspectQuery(query, 200);
       assert.equal(result.ok, false, JSON.stringify(query));

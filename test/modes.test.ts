@@ -26,7 +26,9 @@ describe('AllowedClients', () => {
   before(async () => {
     apns = await startApnsFixture();
     allowed = await startTestProxy(testConfig({ apple: [apns.entry()], AllowedClients: ['127.0.0.0/8', '::1/128'] }), [apns.ca.certPem]);
-    refused = await startTestProxy(testConfig({ apple: [apns.entry()], AllowedClients: ['10.0.0.0/8', '192.168.0.0/16'] }), [apns.ca.certPem]);
+    refused = await startTestProxy(testConfig({ apple: [apns.entry()], AllowedClients: ['10.0.0.0/8', '192.168.0.0/16'] }), [
+      apns.ca.certPem,
+    ]);
   });
   after(async () => {
     await Promise.all([allowed.close(), refused.close()]);
@@ -49,6 +51,9 @@ describe('AllowedClients', () => {
   });
 
   it('a bad CIDR stops start-up naming the key', async () => {
-    await assert.rejects(startTestProxy(testConfig({ AllowedClients: ['10.0.0.0/33'] }), []), /AllowedClients entry "10\.0\.0\.0\/33" is not an IP address or CIDR/);
+    await assert.rejects(
+      startTestProxy(testConfig({ AllowedClients: ['10.0.0.0/33'] }), []),
+      /AllowedClients entry "10\.0\.0\.0\/33" is not an IP address or CIDR/,
+    );
   });
 });

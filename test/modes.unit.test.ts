@@ -6,8 +6,16 @@ import { rateLimitSettings } from '../src/proxy';
 
 describe('mode defaults', () => {
   it('test mode: APNs development endpoints unless an entry says otherwise, the inspector on, stricter limits', () => {
-    const { config } = parseConfig({ Mode: 'test', ApplePushSettings: [{ Type: 'a' }, { Type: 'b', ApplePushUseDevelopment: false }] }, 'f', {}, 'eas');
-    assert.deepEqual(config.ApplePushSettings.map((e) => e.ApplePushUseDevelopment), [true, false]);
+    const { config } = parseConfig(
+      { Mode: 'test', ApplePushSettings: [{ Type: 'a' }, { Type: 'b', ApplePushUseDevelopment: false }] },
+      'f',
+      {},
+      'eas',
+    );
+    assert.deepEqual(
+      config.ApplePushSettings.map((e) => e.ApplePushUseDevelopment),
+      [true, false],
+    );
     assert.equal(config.Inspector, true);
     assert.deepEqual(rateLimitSettings(config), { perClientPerSec: 50, perServerIdPerSec: 20, perTenantPerSec: 100 });
   });

@@ -14,7 +14,12 @@ import type { ServiceDeps } from '../src/delivery/service';
 import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import { createAppleClientCertificate, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
+import {
+  createAppleClientCertificate,
+  createCertificateAuthority,
+  createGoogleServiceAccount,
+  createServerCertificate,
+} from '../src/sandbox/tls';
 import { createAndroidService } from '../src/services/android';
 import { createAppleService } from '../src/services/apple';
 import { openTunnel } from '../src/transport/outbound-proxy';
@@ -23,14 +28,17 @@ import { SkippingClock } from './skipping-clock';
 import { APPLE_TOKEN, TOPIC, capturedLogger, startApnsFixture, tempDir, writeTemp, type ApnsFixture } from './support';
 
 const TRANSPORT_FAIL = { outcome: 'FAIL', error: 'unknown transport error', reason: 'unknown transport error' } as const;
-const CREDENTIAL_FAILED = 'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: ';
+const CREDENTIAL_FAILED =
+  'Credential implementation provided to initializeApp() via the "credential" property failed to fetch a valid Google OAuth2 access token with the following error: ';
 const USER = 'relay';
 // tinyproxy's BasicAuth takes [-_.a-zA-Z0-9] only; percent-decoding is checked against a bare TCP server.
 const PASSWORD = 'pass-word.1';
 const PASSWORD_IN_URL = encodeURIComponent(PASSWORD);
 
 /** A TCP server that echoes, or one that accepts and never answers; both count their open connections. */
-function startServer(mode: 'echo' | 'silent'): Promise<{ port: number; open: () => number; received: () => string; close: () => Promise<void> }> {
+function startServer(
+  mode: 'echo' | 'silent',
+): Promise<{ port: number; open: () => number; received: () => string; close: () => Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let received = '';
   const server = net.createServer((socket) => {
@@ -100,8 +108,19 @@ describe('through tinyproxy', () => {
   const apnsTarget = (): string => `127.0.0.1:${apns.peer.port}`;
   const fcmTarget = (): string => `127.0.0.1:${fcm.port}`;
 
-  function deps(settings: { env?: Record<string, string>; outboundProxy?: string; sendTimeoutMs?: number; clock?: Clock }, logger = silent): ServiceDeps {
-    return { logger, sendTimeoutMs: settings.sendTimeoutMs ?? 3000, retryTimeoutMs: 1000, trustedCa: [apns.ca.certPem, fcmCa.certPem], env: settings.env ?? {}, outboundProxy: settings.outboundProxy, clock: settings.clock };
+  function deps(
+    settings: { env?: Record<string, string>; outboundProxy?: string; sendTimeoutMs?: number; clock?: Clock },
+    logger = silent,
+  ): ServiceDeps {
+    return {
+      logger,
+      sendTimeoutMs: settings.sendTimeoutMs ?? 3000,
+      retryTimeoutMs: 1000,
+      trustedCa: [apns.ca.certPem, fcmCa.certPem],
+      env: settings.env ?? {},
+      outboundProxy: settings.outboundProxy,
+      clock: settings.clock,
+    };
   }
 
   function apple(d: ServiceDeps, entry: Partial<AppleEntryConfig> = {}): PushService {
@@ -112,7 +131,12 @@ describe('through tinyproxy', () => {
 
   function certificateEntry(): Partial<AppleEntryConfig> {
     const pair = createAppleClientCertificate(apns.ca, { topic: TOPIC });
-    return { AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '', ApplePushCertPrivate: writeTemp(apns.dir, 'push.pem', pair.certPem + pair.keyPem) };
+    return {
+      AppleAuthKeyFile: '',
+      AppleAuthKeyID: '',
+      AppleTeamID: '',
+      ApplePushCertPrivate: writeTemp(apns.dir, 'push.pem', pair.certPem + pair.keyPem),
+    };
   }
 
   function android(d: ServiceDeps): PushService {
@@ -124,7 +148,15 @@ describe('through tinyproxy', () => {
   let fcmTokens = 0;
   function push(platform: 'apple' | 'android'): PushNotification {
     const device = platform === 'apple' ? APPLE_TOKEN : `proxy-device-${++fcmTokens}:APA91b${'x'.repeat(40)}`;
-    return { ...emptyPushNotification(), platform: `${platform}_rn-v2`, server_id: 'srv1', device_id: device, type: 'message', version: 'v2', message: 'through the proxy' };
+    return {
+      ...emptyPushNotification(),
+      platform: `${platform}_rn-v2`,
+      server_id: 'srv1',
+      device_id: device,
+      type: 'message',
+      version: 'v2',
+      message: 'through the proxy',
+    };
   }
 
   /** Delivers once and reports what the proxy and the peers saw meanwhile. */
@@ -222,7 +254,12 @@ describe('through tinyproxy', () => {
         assert.equal(await until(() => mute.open() === 0, 1000), true);
 
         const abort = new AbortController();
-        const opening = openTunnel(new URL(`http://127.0.0.1:${mute.port}`), { host: 'fcm.googleapis.com', port: 443 }, 10_000, abort.signal);
+        const opening = openTunnel(
+          new URL(`http://127.0.0.1:${mute.port}`),
+          { host: 'fcm.googleapis.com', port: 443 },
+          10_000,
+          abort.signal,
+        );
         assert.equal(await until(() => mute.open() === 1, 1000), true);
         abort.abort();
         await assert.rejects(opening, { code: 'ABORT_ERR' });
@@ -238,14 +275,20 @@ describe('through tinyproxy', () => {
       apns.peer.reset();
       const seen = await deliver(apple(deps({ env: { HTTPS_PROXY: proxyUrl() } })), 'apple');
       assert.deepEqual(seen, { result: OK, connects: [apnsTarget()], apnsConnections: 1, fcmConnections: 0 });
-      assert.deepEqual(apns.peer.received.map((r) => [r.auth, r.token, r.status]), [['token', APPLE_TOKEN, 200]]);
+      assert.deepEqual(
+        apns.peer.received.map((r) => [r.auth, r.token, r.status]),
+        [['token', APPLE_TOKEN, 200]],
+      );
     });
 
     it('APNs certificate auth (the client certificate survives the tunnel), from https_proxy', async () => {
       apns.peer.reset();
       const seen = await deliver(apple(deps({ env: { https_proxy: proxyUrl() } }), certificateEntry()), 'apple');
       assert.deepEqual(seen, { result: OK, connects: [apnsTarget()], apnsConnections: 1, fcmConnections: 0 });
-      assert.deepEqual(apns.peer.received.map((r) => [r.auth, r.topic, r.status]), [['certificate', TOPIC, 200]]);
+      assert.deepEqual(
+        apns.peer.received.map((r) => [r.auth, r.topic, r.status]),
+        [['certificate', TOPIC, 200]],
+      );
     });
 
     it('FCM: the token request and the send, from HTTP_PROXY', async () => {
@@ -253,8 +296,14 @@ describe('through tinyproxy', () => {
       const seen = await deliver(android(deps({ env: { HTTP_PROXY: proxyUrl() } })), 'android');
       // One tunnel for the token request, one for the send (each has its own agent).
       assert.deepEqual(seen, { result: OK, connects: [fcmTarget(), fcmTarget()], apnsConnections: 0, fcmConnections: 2 });
-      assert.deepEqual(fcm.tokenRequests.map((t) => t.status), [200]);
-      assert.deepEqual(fcm.received.map((m) => [m.status, m.headers.host]), [[200, 'fcm.googleapis.com']]);
+      assert.deepEqual(
+        fcm.tokenRequests.map((t) => t.status),
+        [200],
+      );
+      assert.deepEqual(
+        fcm.received.map((m) => [m.status, m.headers.host]),
+        [[200, 'fcm.googleapis.com']],
+      );
     });
   });
 
@@ -262,25 +311,43 @@ describe('through tinyproxy', () => {
     it('NO_PROXY=127.0.0.1: straight to the peers, the proxy sees nothing', async () => {
       const env = { HTTPS_PROXY: proxyUrl(), NO_PROXY: '127.0.0.1' };
       assert.deepEqual(await deliver(apple(deps({ env })), 'apple'), { result: OK, connects: [], apnsConnections: 1, fcmConnections: 0 });
-      assert.deepEqual(await deliver(android(deps({ env })), 'android'), { result: OK, connects: [], apnsConnections: 0, fcmConnections: 2 });
+      assert.deepEqual(await deliver(android(deps({ env })), 'android'), {
+        result: OK,
+        connects: [],
+        apnsConnections: 0,
+        fcmConnections: 2,
+      });
     });
 
     it('OutboundProxy overrides the environment (and its NO_PROXY)', async () => {
       const env = { HTTPS_PROXY: `http://127.0.0.1:${await freePort()}`, NO_PROXY: '127.0.0.1' };
       const settings = { env, outboundProxy: proxyUrl() };
-      assert.deepEqual(await deliver(apple(deps(settings)), 'apple'), { result: OK, connects: [apnsTarget()], apnsConnections: 1, fcmConnections: 0 });
-      assert.deepEqual(await deliver(android(deps(settings)), 'android'), { result: OK, connects: [fcmTarget(), fcmTarget()], apnsConnections: 0, fcmConnections: 2 });
+      assert.deepEqual(await deliver(apple(deps(settings)), 'apple'), {
+        result: OK,
+        connects: [apnsTarget()],
+        apnsConnections: 1,
+        fcmConnections: 0,
+      });
+      assert.deepEqual(await deliver(android(deps(settings)), 'android'), {
+        result: OK,
+        connects: [fcmTarget(), fcmTarget()],
+        apnsConnections: 0,
+        fcmConnections: 2,
+      });
     });
 
     it('an unusable proxy setting stops start-up (ConfigError)', () => {
-      assert.throws(() => apple(deps({ env: { HTTPS_PROXY: 'socks5://127.0.0.1:1080' } })), (err: Error) => {
-        assert.ok(err instanceof ConfigError);
-        assert.equal(
-          err.message,
-          `HTTPS_PROXY "socks5://127.0.0.1:1080": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port (needed for ApplePushSettings entry "apple_rn", which connects to ${apnsTarget()})`,
-        );
-        return true;
-      });
+      assert.throws(
+        () => apple(deps({ env: { HTTPS_PROXY: 'socks5://127.0.0.1:1080' } })),
+        (err: Error) => {
+          assert.ok(err instanceof ConfigError);
+          assert.equal(
+            err.message,
+            `HTTPS_PROXY "socks5://127.0.0.1:1080": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port (needed for ApplePushSettings entry "apple_rn", which connects to ${apnsTarget()})`,
+          );
+          return true;
+        },
+      );
       assert.throws(() => android(deps({ outboundProxy: 'ftp://user:pw@proxy' })), {
         name: 'ConfigError',
         message: `OutboundProxy "ftp://***@proxy": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port (needed for AndroidPushSettings entry "android_rn", which connects to ${fcmTarget()})`,
@@ -310,7 +377,10 @@ describe('through tinyproxy', () => {
       assert.ok(fcmTime.ms < 500, `FCM answered after ${fcmTime.ms} ms`);
       const warnings = log.lines().filter((l) => l.msg === 'APNs connection through the outbound proxy failed');
       assert.equal(warnings.length, 3);
-      assert.deepEqual(warnings[0]!.err, `outbound proxy http://127.0.0.1:${port}: cannot open a tunnel to ${apnsTarget()}: connect ECONNREFUSED 127.0.0.1:${port}`);
+      assert.deepEqual(
+        warnings[0]!.err,
+        `outbound proxy http://127.0.0.1:${port}: cannot open a tunnel to ${apnsTarget()}: connect ECONNREFUSED 127.0.0.1:${port}`,
+      );
     });
 
     it('proxy killed after deliveries went through it: the next ones FAIL', async () => {
@@ -320,22 +390,34 @@ describe('through tinyproxy', () => {
         const d = deps({ outboundProxy: doomed.url, sendTimeoutMs: 4000, clock });
         const [appleService, androidService] = [apple(d), android(d)];
         try {
-          const ok = await Promise.all([appleService.deliver(push('apple'), { appVersion: 2 }), androidService.deliver(push('android'), { appVersion: 2 })]);
-          assert.deepEqual(ok.map((r) => r.outcome), ['OK', 'OK']);
+          const ok = await Promise.all([
+            appleService.deliver(push('apple'), { appVersion: 2 }),
+            androidService.deliver(push('android'), { appVersion: 2 }),
+          ]);
+          assert.deepEqual(
+            ok.map((r) => r.outcome),
+            ['OK', 'OK'],
+          );
           assert.deepEqual(doomed.connects().sort(), [apnsTarget(), fcmTarget(), fcmTarget()].sort());
           await doomed.stop();
           const started = Date.now();
-          const [appleResult, androidResult] = await Promise.all([appleService.deliver(push('apple'), { appVersion: 2 }), androidService.deliver(push('android'), { appVersion: 2 })]);
+          const [appleResult, androidResult] = await Promise.all([
+            appleService.deliver(push('apple'), { appVersion: 2 }),
+            androidService.deliver(push('android'), { appVersion: 2 }),
+          ]);
           const elapsed = Date.now() - started;
           assert.deepEqual({ ...appleResult, request: undefined }, { ...TRANSPORT_FAIL, attempts: 3, request: undefined });
           assert.deepEqual(clock.sleeps, [1000, 2000]);
-          assert.deepEqual({ ...androidResult, request: undefined }, {
-            outcome: 'FAIL',
-            error: `Error while making request: outbound proxy http://127.0.0.1:${doomed.port}: cannot open a tunnel to ${fcmTarget()}: connect ECONNREFUSED 127.0.0.1:${doomed.port}. Error code: ECONNREFUSED`,
-            reason: 'UNAVAILABLE',
-            attempts: 1,
-            request: undefined,
-          });
+          assert.deepEqual(
+            { ...androidResult, request: undefined },
+            {
+              outcome: 'FAIL',
+              error: `Error while making request: outbound proxy http://127.0.0.1:${doomed.port}: cannot open a tunnel to ${fcmTarget()}: connect ECONNREFUSED 127.0.0.1:${doomed.port}. Error code: ECONNREFUSED`,
+              reason: 'UNAVAILABLE',
+              attempts: 1,
+              request: undefined,
+            },
+          );
           assert.ok(elapsed + 3000 < 4000, `answered after ${elapsed} ms and 3000 ms of skipped backoff`);
         } finally {
           await Promise.all([appleService.close(), androidService.close()]);
@@ -353,7 +435,12 @@ describe('through tinyproxy', () => {
         const [apnsSeen, fcmSeen] = await Promise.all([deliver(apple(d), 'apple', apnsTime), deliver(android(d), 'android', fcmTime)]);
         // Attempts at 0 and 2 s, 1 s each; a third would start at 5 s, past the budget.
         assert.deepEqual(apnsSeen.result, { ...TRANSPORT_FAIL, attempts: 2 });
-        assert.deepEqual(fcmSeen.result, { outcome: 'FAIL', error: 'context deadline exceeded', reason: 'context deadline exceeded', attempts: 2 });
+        assert.deepEqual(fcmSeen.result, {
+          outcome: 'FAIL',
+          error: 'context deadline exceeded',
+          reason: 'context deadline exceeded',
+          attempts: 2,
+        });
         for (const ms of [apnsTime.ms, fcmTime.ms]) assert.ok(ms >= 2900 && ms < 3500, `answered after ${ms} ms`);
         assert.equal(await until(() => mute.open() === 0, 1500), true, `${mute.open()} connections to the proxy left open`);
       } finally {
@@ -378,7 +465,12 @@ describe('through tinyproxy', () => {
         attempts: 1,
       });
       const warnings = log.lines().filter((l) => l.msg === 'APNs connection through the outbound proxy failed');
-      assert.deepEqual(warnings[0], { ...warnings[0], proxy: `http://127.0.0.1:${denying.port}`, target: apnsTarget(), err: `outbound proxy http://127.0.0.1:${denying.port} refused CONNECT ${apnsTarget()}: HTTP/1.0 403 Access denied` });
+      assert.deepEqual(warnings[0], {
+        ...warnings[0],
+        proxy: `http://127.0.0.1:${denying.port}`,
+        target: apnsTarget(),
+        err: `outbound proxy http://127.0.0.1:${denying.port} refused CONNECT ${apnsTarget()}: HTTP/1.0 403 Access denied`,
+      });
       assert.equal(denying.connects().length, 0);
     });
   });

@@ -84,12 +84,16 @@ describe('resolveOutboundProxy', () => {
 
   it('an unusable proxy setting is an error that names it and hides the credentials', () => {
     assert.throws(() => resolve({ HTTPS_PROXY: 'socks5://127.0.0.1:1080' }), {
-      message: 'HTTPS_PROXY "socks5://127.0.0.1:1080": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
+      message:
+        'HTTPS_PROXY "socks5://127.0.0.1:1080": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
     });
     assert.throws(() => resolve({ http_proxy: 'https://user:secret@proxy:3128' }), {
-      message: 'http_proxy "https://***@proxy:3128": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
+      message:
+        'http_proxy "https://***@proxy:3128": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port',
     });
-    assert.throws(() => resolve({}, 'http://user:secret@[bad'), { message: 'OutboundProxy "http://***@[bad" is not a URL: use http://[user:password@]host:port' });
+    assert.throws(() => resolve({}, 'http://user:secret@[bad'), {
+      message: 'OutboundProxy "http://***@[bad" is not a URL: use http://[user:password@]host:port',
+    });
     // an exempt destination never looks at the setting
     assert.equal(resolve({ HTTPS_PROXY: 'socks5://127.0.0.1:1080', NO_PROXY: 'apple.com' }), undefined);
   });

@@ -34,13 +34,27 @@ const encoded = (text: string): number => Buffer.byteLength(JSON.stringify(text)
 
 describe('jsonStringBytes', () => {
   it('counts what JSON.stringify writes: escapes, multi-byte characters, pairs and lone surrogates', () => {
-    for (const text of ['', 'abc', '"\\', '\n\t\b\f\r', '\u0000\u0001\u001f', 'é€😀', '\ud800', '\udc00x', '\ud83d\ude00\ud83d', '\u2028/<>&']) {
+    for (const text of [
+      '',
+      'abc',
+      '"\\',
+      '\n\t\b\f\r',
+      '\u0000\u0001\u001f',
+      'é€😀',
+      '\ud800',
+      '\udc00x',
+      '\ud83d\ude00\ud83d',
+      '\u2028/<>&',
+    ]) {
       assert.equal(jsonStringBytes(text), encoded(text), JSON.stringify(text));
     }
   });
 
   it('agrees with JSON.stringify on random strings, lone surrogates included', () => {
-    fc.assert(fc.property(fc.string({ unit: anyUnit() }), (text) => jsonStringBytes(text) === encoded(text)), { numRuns: 500 });
+    fc.assert(
+      fc.property(fc.string({ unit: anyUnit() }), (text) => jsonStringBytes(text) === encoded(text)),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -103,12 +117,15 @@ function push(fields: Partial<PushNotification>): PushNotification {
 const apnsBytes = (n: PushNotification): number => Buffer.byteLength(JSON.stringify(buildApnsRequest(n, TARGET).payload));
 const fcmBytes = (n: PushNotification): number => Buffer.byteLength(JSON.stringify(buildFcmMessage(n).data));
 
-
 describe('builders within the limits', () => {
   it('an ordinary message is sent whole, a long one is cut to fit exactly up to the limit', () => {
     const ordinary = push({ type: 'message', version: 'v2', message: 'hello :smile:', channel_name: 'Town Square', sender_name: 'alice' });
     assert.deepEqual(buildApnsRequest(ordinary, TARGET).payload.aps, {
-      alert: { body: 'hello 😄 ', title: 'Town Square' }, badge: 0, 'content-available': 1, 'mutable-content': 1, sound: 'default',
+      alert: { body: 'hello 😄 ', title: 'Town Square' },
+      badge: 0,
+      'content-available': 1,
+      'mutable-content': 1,
+      sound: 'default',
     });
     assert.equal(buildFcmMessage(ordinary).data.message, 'hello 😄 ');
 
@@ -123,7 +140,10 @@ describe('builders within the limits', () => {
     const code = mostGrowingEmojiCode();
     const raw = truncateNotification(push({ type: 'message', message: code.repeat(2000) })).message;
     const converted = emojize(raw);
-    assert.ok(Buffer.byteLength(converted) > APNS_PAYLOAD_LIMIT_BYTES, 'the conversion must outgrow the limit for this test to mean anything');
+    assert.ok(
+      Buffer.byteLength(converted) > APNS_PAYLOAD_LIMIT_BYTES,
+      'the conversion must outgrow the limit for this test to mean anything',
+    );
     const unit = emojize(code);
     const alert = buildApnsRequest(push({ type: 'message', message: raw }), TARGET).payload.aps as { alert: string };
     assert.ok(converted.startsWith(alert.alert));
@@ -158,7 +178,14 @@ describe('builders within the limits', () => {
   });
 
   it('large ids leave the message less room, and the names go last', () => {
-    const n = push({ type: 'message', version: 'v2', message: 'hello world', channel_name: 'c'.repeat(64), sender_name: 'alice', signature: 'g'.repeat(3800) });
+    const n = push({
+      type: 'message',
+      version: 'v2',
+      message: 'hello world',
+      channel_name: 'c'.repeat(64),
+      sender_name: 'alice',
+      signature: 'g'.repeat(3800),
+    });
     const aps = buildApnsRequest(n, TARGET).payload.aps as { alert: { body?: string; title: string } };
     assert.equal(aps.alert.body, undefined);
     assert.ok(aps.alert.title.length < 64);
@@ -181,14 +208,30 @@ describe('builders within the limits', () => {
   it('what cannot be shortened and does not fit: PayloadTooLargeError naming the field and the limit', () => {
     const cases: Array<[() => unknown, string, number]> = [
       [() => buildApnsRequest(push({ type: 'message', signature: 'x'.repeat(5000) }), TARGET), 'signature', APNS_PAYLOAD_LIMIT_BYTES],
-      [() => buildApnsRequest(push({ type: 'message', override_icon_url: 'https://i/' + 'x'.repeat(4100) }), TARGET), 'override_icon_url', APNS_PAYLOAD_LIMIT_BYTES],
+      [
+        () => buildApnsRequest(push({ type: 'message', override_icon_url: 'https://i/' + 'x'.repeat(4100) }), TARGET),
+        'override_icon_url',
+        APNS_PAYLOAD_LIMIT_BYTES,
+      ],
       [() => buildApnsRequest(push({ transport: 'voip', root_id: 'r'.repeat(6000) }), TARGET), 'root_id', APNS_VOIP_PAYLOAD_LIMIT_BYTES],
       [() => buildFcmMessage(push({ type: 'clear', ack_id: '\u0001'.repeat(700) })), 'ack_id', FCM_DATA_LIMIT_BYTES],
       // The device token is not in the payload (APNs: the path; FCM: beside the data): never the one named.
-      [() => buildApnsRequest(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) }), TARGET), 'signature', APNS_PAYLOAD_LIMIT_BYTES],
-      [() => buildFcmMessage(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) })), 'signature', FCM_DATA_LIMIT_BYTES],
+      [
+        () => buildApnsRequest(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) }), TARGET),
+        'signature',
+        APNS_PAYLOAD_LIMIT_BYTES,
+      ],
+      [
+        () => buildFcmMessage(push({ type: 'message', device_id: 'ab'.repeat(100_000), signature: 'x'.repeat(5000) })),
+        'signature',
+        FCM_DATA_LIMIT_BYTES,
+      ],
       // aps.thread-id repeats the root id of a CRT reply: the field is root_id.
-      [() => buildApnsRequest(push({ type: 'message', is_crt_enabled: true, channel_id: 'c', root_id: 'r'.repeat(2100) }), TARGET), 'root_id', APNS_PAYLOAD_LIMIT_BYTES],
+      [
+        () => buildApnsRequest(push({ type: 'message', is_crt_enabled: true, channel_id: 'c', root_id: 'r'.repeat(2100) }), TARGET),
+        'root_id',
+        APNS_PAYLOAD_LIMIT_BYTES,
+      ],
     ];
     for (const [build, field, limit] of cases) {
       assert.throws(build, (err: unknown) => {
@@ -196,7 +239,12 @@ describe('builders within the limits', () => {
         assert.equal(err.field, field);
         assert.equal(err.limit, limit);
         assert.ok(err.bytes > limit);
-        assert.match(err.message, new RegExp(`would be ${err.bytes} bytes with message and names emptied, over its limit of ${limit}; the largest field that cannot be shortened is ${field} \\(${err.fieldBytes} bytes as sent\\) serverId=srv1$`));
+        assert.match(
+          err.message,
+          new RegExp(
+            `would be ${err.bytes} bytes with message and names emptied, over its limit of ${limit}; the largest field that cannot be shortened is ${field} \\(${err.fieldBytes} bytes as sent\\) serverId=srv1$`,
+          ),
+        );
         return true;
       });
     }
@@ -204,7 +252,12 @@ describe('builders within the limits', () => {
 
   it('the cheap bound that skips measuring holds for every shape with its strings empty or all set', () => {
     const shapes: Array<Partial<PushNotification>> = [
-      { type: 'message', version: 'v2' }, { type: 'session' }, { type: 'message', is_id_loaded: true }, { type: 'clear' }, { type: '' }, { transport: 'voip' },
+      { type: 'message', version: 'v2' },
+      { type: 'session' },
+      { type: 'message', is_id_loaded: true },
+      { type: 'clear' },
+      { type: '' },
+      { transport: 'voip' },
     ];
     for (const fill of ['', 'x', '\u0001']) {
       const strings = Object.fromEntries(STRING_FIELDS.filter((f) => f !== 'type' && f !== 'version').map((f) => [f, fill]));
@@ -212,16 +265,31 @@ describe('builders within the limits', () => {
         const n = { ...emptyPushNotification(), ...strings, badge: -9223372036854775808, is_crt_enabled: true, ...shape };
         const text = n.transport === 'voip' ? '' : n.is_id_loaded ? n.message : emojize(n.message);
         const sizes = [apnsBytes(n), fcmBytes(n)];
-        for (const size of sizes) assert.ok(size <= upperBoundBytes(n, text), `${JSON.stringify(shape)} fill ${JSON.stringify(fill)}: ${size} > ${upperBoundBytes(n, text)}`);
+        for (const size of sizes)
+          assert.ok(
+            size <= upperBoundBytes(n, text),
+            `${JSON.stringify(shape)} fill ${JSON.stringify(fill)}: ${size} > ${upperBoundBytes(n, text)}`,
+          );
       }
     }
   });
 
   it('a realistic notification (400-character signature, ids, a message) is not measured; one with a control character is', () => {
     const real = push({
-      type: 'message', version: 'v2', ack_id: 'a'.repeat(26), channel_id: 'c'.repeat(26), team_id: 't'.repeat(26), post_id: 'p'.repeat(26),
-      sender_id: 's'.repeat(26), server_id: 'v'.repeat(26), root_id: 'r'.repeat(26), signature: 'g'.repeat(420), sender_name: 'Alice Ärger',
-      channel_name: 'Town Square', category: 'CAN_REPLY', message: 'Lunch at noon?\n"Sure" 😀 :smile:'.repeat(10),
+      type: 'message',
+      version: 'v2',
+      ack_id: 'a'.repeat(26),
+      channel_id: 'c'.repeat(26),
+      team_id: 't'.repeat(26),
+      post_id: 'p'.repeat(26),
+      sender_id: 's'.repeat(26),
+      server_id: 'v'.repeat(26),
+      root_id: 'r'.repeat(26),
+      signature: 'g'.repeat(420),
+      sender_name: 'Alice Ärger',
+      channel_name: 'Town Square',
+      category: 'CAN_REPLY',
+      message: 'Lunch at noon?\n"Sure" 😀 :smile:'.repeat(10),
     });
     assert.equal(fitsWithoutMeasuring(real, emojize(real.message), APNS_PAYLOAD_LIMIT_BYTES), true);
     const controlled = { ...real, message: real.message + '\u0001' };
@@ -261,26 +329,57 @@ function anyUnit(): fc.Arbitrary<string> {
 function text(): fc.Arbitrary<string> {
   return fc.oneof(
     { arbitrary: fc.string({ unit: anyUnit(), maxLength: 40 }), weight: 6 },
-    { arbitrary: fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 4 }), fc.integer({ min: 20, max: 400 })).map(([s, k]) => s.repeat(k)), weight: 1 },
-    { arbitrary: fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 6 }), fc.integer({ min: 100, max: 8_000 })).map(([s, k]) => s.repeat(k)), weight: 1 },
+    {
+      arbitrary: fc
+        .tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 4 }), fc.integer({ min: 20, max: 400 }))
+        .map(([s, k]) => s.repeat(k)),
+      weight: 1,
+    },
+    {
+      arbitrary: fc
+        .tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 6 }), fc.integer({ min: 100, max: 8_000 }))
+        .map(([s, k]) => s.repeat(k)),
+      weight: 1,
+    },
   );
 }
 
 const STRING_FIELDS = [
-  'ack_id', 'server_id', 'post_id', 'category', 'message', 'team_id', 'channel_id', 'root_id', 'channel_name', 'type', 'sub_type',
-  'sender_id', 'sender_name', 'override_username', 'override_icon_url', 'from_webhook', 'version', 'signature',
+  'ack_id',
+  'server_id',
+  'post_id',
+  'category',
+  'message',
+  'team_id',
+  'channel_id',
+  'root_id',
+  'channel_name',
+  'type',
+  'sub_type',
+  'sender_id',
+  'sender_name',
+  'override_username',
+  'override_icon_url',
+  'from_webhook',
+  'version',
+  'signature',
 ] as const;
 /** Shortened to fit; every other field is sent exactly as received or the build fails. */
 const FREE_TEXT = ['message', 'sender_name', 'override_username', 'channel_name'] as const;
 
 function notification(): fc.Arbitrary<PushNotification> {
-  const strings = Object.fromEntries(STRING_FIELDS.map((field) => [field, text()])) as Record<(typeof STRING_FIELDS)[number], fc.Arbitrary<string>>;
+  const strings = Object.fromEntries(STRING_FIELDS.map((field) => [field, text()])) as Record<
+    (typeof STRING_FIELDS)[number],
+    fc.Arbitrary<string>
+  >;
   return fc
     .record({
       ...strings,
       type: fc.oneof(fc.constantFrom('message', 'session', 'clear', 'test', 'update_badge', '', 'other'), text()),
       version: fc.constantFrom('v2', '', 'v1'),
       transport: fc.constantFrom('', 'voip'),
+      // Go's int64 bounds as a JSON parser reads them (the nearest doubles), written as the same literals on purpose.
+      // eslint-disable-next-line no-loss-of-precision
       badge: fc.oneof(fc.integer({ min: -1, max: 100 }), fc.constantFrom(-9223372036854775808, 9223372036854775807)),
       is_crt_enabled: fc.boolean(),
       is_id_loaded: fc.boolean(),
@@ -308,11 +407,21 @@ function withoutFreeText(n: PushNotification): PushNotification {
 describe('property: both builders stay within the limits for any notification', () => {
   it('the bounds that skip measuring never claim a fit the payload does not have, also for sparse notifications', () => {
     // A few fields, each a short random run repeated: sizes around the bounds' break-even, escapes dense or absent.
-    const run = fc.tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 1_300 })).map(([s, k]) => s.repeat(k));
+    const run = fc
+      .tuple(fc.string({ unit: anyUnit(), minLength: 1, maxLength: 3 }), fc.integer({ min: 1, max: 1_300 }))
+      .map(([s, k]) => s.repeat(k));
     const sparse = fc
-      .tuple(notification(), fc.uniqueArray(fc.constantFrom(...STRING_FIELDS), { minLength: 1, maxLength: 3 }), fc.array(run, { minLength: 3, maxLength: 3 }))
+      .tuple(
+        notification(),
+        fc.uniqueArray(fc.constantFrom(...STRING_FIELDS), { minLength: 1, maxLength: 3 }),
+        fc.array(run, { minLength: 3, maxLength: 3 }),
+      )
       .map(([n, fields, values]) => {
-        const cleared: PushNotification = { ...n, ...Object.fromEntries(STRING_FIELDS.map((field) => [field, ''])), type: n.type.length < 20 ? n.type : 'message' };
+        const cleared: PushNotification = {
+          ...n,
+          ...Object.fromEntries(STRING_FIELDS.map((field) => [field, ''])),
+          type: n.type.length < 20 ? n.type : 'message',
+        };
         fields.forEach((field, i) => Object.assign(cleared, { [field]: values[i] }));
         return cleared;
       });
@@ -354,14 +463,25 @@ describe('property: both builders stay within the limits for any notification', 
         const aps = payload.aps as { alert?: string | { body?: string; title?: string } };
         const alert = aps.alert;
         if (!voip && alert !== undefined) {
-          const body = typeof alert === 'string' ? alert : alert.body ?? '';
+          const body = typeof alert === 'string' ? alert : (alert.body ?? '');
           assertPrefixAtBoundary(body, messageSent(n), 'message');
           if (typeof alert === 'object' && alert.title !== undefined) assertPrefixAtBoundary(alert.title, n.channel_name, 'title');
         }
         for (const field of ['sender_name', 'override_username', 'channel_name'] as const) {
           if (typeof payload[field] === 'string') assertPrefixAtBoundary(payload[field], n[field], field);
         }
-        for (const field of ['ack_id', 'channel_id', 'post_id', 'sender_id', 'team_id', 'override_icon_url', 'from_webhook', 'sub_type', 'server_id', 'type'] as const) {
+        for (const field of [
+          'ack_id',
+          'channel_id',
+          'post_id',
+          'sender_id',
+          'team_id',
+          'override_icon_url',
+          'from_webhook',
+          'sub_type',
+          'server_id',
+          'type',
+        ] as const) {
           if (field in payload) assert.equal(payload[field], n[field], field);
         }
         if (voip) assert.equal(payload.thread_id, n.root_id);
@@ -391,9 +511,24 @@ describe('property: both builders stay within the limits for any notification', 
         assert.equal(fitsWithoutMeasuring(n, alerting ? messageSent(n) : '', size - 1), false, 'claims a fit it does not have');
         if (data.message !== undefined) assertPrefixAtBoundary(data.message, messageSent(n), 'message');
         for (const field of FREE_TEXT) {
-          if (field !== 'message' && data[field] !== undefined && !(field === 'sender_name' && n.is_id_loaded)) assertPrefixAtBoundary(data[field], n[field], field);
+          if (field !== 'message' && data[field] !== undefined && !(field === 'sender_name' && n.is_id_loaded))
+            assertPrefixAtBoundary(data[field], n[field], field);
         }
-        for (const field of ['ack_id', 'channel_id', 'post_id', 'sender_id', 'team_id', 'override_icon_url', 'from_webhook', 'sub_type', 'server_id', 'type', 'root_id', 'category', 'version'] as const) {
+        for (const field of [
+          'ack_id',
+          'channel_id',
+          'post_id',
+          'sender_id',
+          'team_id',
+          'override_icon_url',
+          'from_webhook',
+          'sub_type',
+          'server_id',
+          'type',
+          'root_id',
+          'category',
+          'version',
+        ] as const) {
           if (field in data) assert.equal(data[field], n[field], field);
         }
       }),

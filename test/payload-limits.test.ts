@@ -17,25 +17,56 @@ import { createCertificateAuthority, createGoogleServiceAccount, createServerCer
 import { loadServiceAccount } from '../src/services/android';
 import { ApnsTransport } from '../src/transport/apns';
 import { FcmTransport } from '../src/transport/fcm';
-import { APPLE_TOKEN, TOPIC, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture, mostGrowingEmojiCode } from './support';
+import {
+  APPLE_TOKEN,
+  TOPIC,
+  get,
+  post,
+  startApnsFixture,
+  startTestProxy,
+  tempDir,
+  testConfig,
+  writeTemp,
+  type ApnsFixture,
+  mostGrowingEmojiCode,
+} from './support';
 
 const OK = '{"status":"OK"}\n';
 const FCM_TOKEN = `dGVzdC1kZXZpY2U:APA91bF${'q'.repeat(140)}`;
 const fcmCa = createCertificateAuthority('payload limits FCM CA');
 
-
 /** Four free-text fields this long, with escapes and multi-byte characters, take most of the 1 MiB body limit. */
 const HUGE = '"\\é€😀\u0001 :smile: x'.repeat(7_000);
 
 const ORDINARY = {
-  server_id: 'srv1', type: 'message', version: 'v2', channel_id: 'c'.repeat(26), team_id: 't'.repeat(26), post_id: 'p'.repeat(26),
-  root_id: 'r'.repeat(26), sender_id: 's'.repeat(26), ack_id: randomUUID(), category: 'CAN_REPLY', badge: 12, is_crt_enabled: true,
-  signature: 'g'.repeat(600), from_webhook: 'true', override_icon_url: 'https://chat.example.com/api/v4/users/abc/image?_=1700000000000',
-  message: 'hello', sender_name: 'alice', channel_name: 'Town Square', override_username: 'bot',
+  server_id: 'srv1',
+  type: 'message',
+  version: 'v2',
+  channel_id: 'c'.repeat(26),
+  team_id: 't'.repeat(26),
+  post_id: 'p'.repeat(26),
+  root_id: 'r'.repeat(26),
+  sender_id: 's'.repeat(26),
+  ack_id: randomUUID(),
+  category: 'CAN_REPLY',
+  badge: 12,
+  is_crt_enabled: true,
+  signature: 'g'.repeat(600),
+  from_webhook: 'true',
+  override_icon_url: 'https://chat.example.com/api/v4/users/abc/image?_=1700000000000',
+  message: 'hello',
+  sender_name: 'alice',
+  channel_name: 'Town Square',
+  override_username: 'bot',
 };
 
 const WORST_CASES: Record<string, Record<string, unknown>> = {
-  'every free-text field as long as the body limit allows': { message: HUGE, sender_name: HUGE, channel_name: HUGE, override_username: HUGE },
+  'every free-text field as long as the body limit allows': {
+    message: HUGE,
+    sender_name: HUGE,
+    channel_name: HUGE,
+    override_username: HUGE,
+  },
   'an emoji-dense message': { message: mostGrowingEmojiCode().repeat(5_000) },
   'an escape-heavy message': { message: '\u0001"\\\n\u001f'.repeat(20_000) },
   'an ID-loaded push with a huge message': { is_id_loaded: true, message: '\u0002'.repeat(150_000) },
@@ -43,7 +74,7 @@ const WORST_CASES: Record<string, Record<string, unknown>> = {
   'a session push with names only': { type: 'session', message: '', sender_name: HUGE, override_username: HUGE },
 };
 
-describe('payload limits: the worst requests reach the sandbox peers within Apple\'s and Google\'s limits', () => {
+describe("payload limits: the worst requests reach the sandbox peers within Apple's and Google's limits", () => {
   let apns: ApnsFixture;
   let fcm: FcmPeer;
   let proxy: RunningProxy;
@@ -57,7 +88,10 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
     fcm.addServiceAccount(account.client_email, publicKeyPem, 'limits-test');
     const file = writeTemp(tempDir(), 'service-account.json', JSON.stringify(account));
     const android = { Type: 'android_rn', ServiceFileLocation: file, AndroidApiKey: '', FcmEndpoint: fcm.url };
-    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], android: [android], SendTimeoutSec: 10, RetryTimeoutSec: 5 }), [apns.ca.certPem, fcmCa.certPem]);
+    proxy = await startTestProxy(testConfig({ apple: [apns.entry()], android: [android], SendTimeoutSec: 10, RetryTimeoutSec: 5 }), [
+      apns.ca.certPem,
+      fcmCa.certPem,
+    ]);
     send = `${proxy.url}/api/v1/send_push`;
   });
   after(async () => {
@@ -76,7 +110,10 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
       assert.ok(Buffer.byteLength(body) <= MAX_BODY_BYTES, `the request (${Buffer.byteLength(body)} bytes) must pass the body limit`);
 
       assert.equal((await post(send, { ...ORDINARY, ...fields, platform: 'apple_rn-v2', device_id: APPLE_TOKEN })).text, OK);
-      assert.equal((await post(send, { ...ORDINARY, ...fields, platform: 'apple_rn-v2', device_id: APPLE_TOKEN, transport: 'voip' })).text, OK);
+      assert.equal(
+        (await post(send, { ...ORDINARY, ...fields, platform: 'apple_rn-v2', device_id: APPLE_TOKEN, transport: 'voip' })).text,
+        OK,
+      );
       assert.equal((await post(send, { ...ORDINARY, ...fields, platform: 'android_rn-v2', device_id: FCM_TOKEN })).text, OK);
 
       const [standard, voip] = apns.peer.received;
@@ -96,21 +133,33 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
   it('a field that cannot be shortened and does not fit: FAIL naming it and the limit, nothing sent, a bad request counted', async () => {
     const before = await counters();
     const huge = { ...ORDINARY, signature: 'g'.repeat(5_000) };
-    const apple = JSON.parse((await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN })).text) as { status: string; error: string };
-    const voip = JSON.parse((await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN, transport: 'voip', signature: 'g'.repeat(6_000) })).text) as { status: string; error: string };
-    const android = JSON.parse((await post(send, { ...huge, platform: 'android_rn-v2', device_id: FCM_TOKEN })).text) as { status: string; error: string };
+    const apple = JSON.parse((await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN })).text) as {
+      status: string;
+      error: string;
+    };
+    const voip = JSON.parse(
+      (await post(send, { ...huge, platform: 'apple_rn-v2', device_id: APPLE_TOKEN, transport: 'voip', signature: 'g'.repeat(6_000) }))
+        .text,
+    ) as { status: string; error: string };
+    const android = JSON.parse((await post(send, { ...huge, platform: 'android_rn-v2', device_id: FCM_TOKEN })).text) as {
+      status: string;
+      error: string;
+    };
     // The sizes are the whole payload with message and names emptied: the ack id is a UUID, always 36 characters.
     assert.deepEqual(apple, {
       status: 'FAIL',
-      error: 'Did not send message because the APNs payload would be 5613 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
+      error:
+        'Did not send message because the APNs payload would be 5613 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
     });
     assert.deepEqual(voip, {
       status: 'FAIL',
-      error: 'Did not send message because the APNs VoIP payload would be 6325 bytes with message and names emptied, over its limit of 5120; the largest field that cannot be shortened is signature (6000 bytes as sent) serverId=srv1',
+      error:
+        'Did not send message because the APNs VoIP payload would be 6325 bytes with message and names emptied, over its limit of 5120; the largest field that cannot be shortened is signature (6000 bytes as sent) serverId=srv1',
     });
     assert.deepEqual(android, {
       status: 'FAIL',
-      error: 'Did not send message because the FCM data would be 5568 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
+      error:
+        'Did not send message because the FCM data would be 5568 bytes with message and names emptied, over its limit of 4096; the largest field that cannot be shortened is signature (5000 bytes as sent) serverId=srv1',
     });
     assert.equal(apns.peer.received.length, 0);
     assert.equal(fcm.received.length, 0);
@@ -123,7 +172,8 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
     const text = (await get(`${proxy.url}/metrics`)).text;
     const badRequest = Number(/^service_bad_request_total (\d+)/m.exec(text)?.[1] ?? 0);
     let tooLarge = 0;
-    for (const match of text.matchAll(/^service_failure_with_reason_total\{[^}]*reason="payload too large"\} (\d+)/gm)) tooLarge += Number(match[1]);
+    for (const match of text.matchAll(/^service_failure_with_reason_total\{[^}]*reason="payload too large"\} (\d+)/gm))
+      tooLarge += Number(match[1]);
     return { badRequest, tooLarge };
   }
 });
@@ -131,7 +181,7 @@ describe('payload limits: the worst requests reach the sandbox peers within Appl
 /** An answer about the message itself: the provider took the credentials (the entry stays up). */
 const ACCEPTED = { kind: 'credentials-accepted' } as const;
 
-describe('payload limits: the sandbox peers refuse one byte over, on the transports\' own wire path', () => {
+describe("payload limits: the sandbox peers refuse one byte over, on the transports' own wire path", () => {
   it('APNs: 4096 bytes accepted, 4097 → 413 PayloadTooLarge; VoIP 5120 accepted, 5121 refused', async () => {
     const apns = await startApnsFixture();
     const transport = new ApnsTransport({
@@ -146,16 +196,36 @@ describe('payload limits: the sandbox peers refuse one byte over, on the transpo
         const shell = JSON.stringify({ aps: { alert: '' } }).length;
         return {
           token: APPLE_TOKEN,
-          headers: { 'apns-topic': voip ? `${TOPIC}.voip` : TOPIC, 'apns-priority': 10, 'apns-push-type': voip ? 'voip' : 'alert', 'content-type': 'application/json; charset=utf-8' },
+          headers: {
+            'apns-topic': voip ? `${TOPIC}.voip` : TOPIC,
+            'apns-priority': 10,
+            'apns-push-type': voip ? 'voip' : 'alert',
+            'content-type': 'application/json; charset=utf-8',
+          },
           payload: { aps: { alert: 'x'.repeat(bytes - shell) } },
           transport: voip ? 'voip' : '',
         };
       };
       assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES, false), 5_000), { kind: 'final', outcome: 'OK' });
-      assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES + 1, false), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge', evidence: ACCEPTED });
+      assert.deepEqual(await transport.attempt(sized(APNS_PAYLOAD_LIMIT_BYTES + 1, false), 5_000), {
+        kind: 'final',
+        outcome: 'FAIL',
+        error: 'unknown send response error',
+        reason: 'PayloadTooLarge',
+        evidence: ACCEPTED,
+      });
       assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES, true), 5_000), { kind: 'final', outcome: 'OK' });
-      assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES + 1, true), 5_000), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: 'PayloadTooLarge', evidence: ACCEPTED });
-      assert.deepEqual(apns.peer.received.map((n) => n.status), [200, 413, 200, 413]);
+      assert.deepEqual(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES + 1, true), 5_000), {
+        kind: 'final',
+        outcome: 'FAIL',
+        error: 'unknown send response error',
+        reason: 'PayloadTooLarge',
+        evidence: ACCEPTED,
+      });
+      assert.deepEqual(
+        apns.peer.received.map((n) => n.status),
+        [200, 413, 200, 413],
+      );
     } finally {
       await transport.close();
       await apns.close();
@@ -178,7 +248,10 @@ describe('payload limits: the sandbox peers refuse one byte over, on the transpo
     try {
       // Multi-byte values: Google counts bytes, not characters.
       const sized = (bytes: number) => {
-        const data = { type: 'message', message: '€'.repeat(Math.floor((bytes - 'type'.length - 'message'.length * 2 - 'message'.length) / 3)) };
+        const data = {
+          type: 'message',
+          message: '€'.repeat(Math.floor((bytes - 'type'.length - 'message'.length * 2 - 'message'.length) / 3)),
+        };
         data.message += 'x'.repeat(bytes - dataPayloadBytes(data));
         assert.equal(dataPayloadBytes(data), bytes);
         return { token: FCM_TOKEN, data, android: { priority: 'high' as const } };
@@ -186,8 +259,17 @@ describe('payload limits: the sandbox peers refuse one byte over, on the transpo
       assert.equal(FCM_MAX_DATA_BYTES, FCM_DATA_LIMIT_BYTES);
       assert.deepEqual(await transport.attempt(sized(FCM_MAX_DATA_BYTES), 5_000), { kind: 'final', outcome: 'OK' });
       const refused = await transport.attempt(sized(FCM_MAX_DATA_BYTES + 1), 5_000);
-      assert.deepEqual(refused, { kind: 'final', outcome: 'FAIL', error: 'Android message is too big', reason: 'INVALID_ARGUMENT', evidence: ACCEPTED });
-      assert.deepEqual(peer.received.map((m) => m.status), [200, 400]);
+      assert.deepEqual(refused, {
+        kind: 'final',
+        outcome: 'FAIL',
+        error: 'Android message is too big',
+        reason: 'INVALID_ARGUMENT',
+        evidence: ACCEPTED,
+      });
+      assert.deepEqual(
+        peer.received.map((m) => m.status),
+        [200, 400],
+      );
     } finally {
       await transport.close();
       await peer.close();

@@ -87,7 +87,12 @@ describe('deliverWithRetries', () => {
   it('a final answer ends it at once', async () => {
     const clock = new FakeClock();
     const request = { payload: 'built once' };
-    const result = await deliverWithRetries(async () => ({ kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' }), POLICY, clock, request);
+    const result = await deliverWithRetries(
+      async () => ({ kind: 'final', outcome: 'REMOVE', reason: 'Unregistered' }),
+      POLICY,
+      clock,
+      request,
+    );
     assert.deepEqual(result, { outcome: 'REMOVE', error: undefined, reason: 'Unregistered', attempts: 1, request });
     assert.deepEqual(clock.sleeps, []);
   });
@@ -95,11 +100,16 @@ describe('deliverWithRetries', () => {
   it('retries with 1 s then 2 s backoff and gives the last error after three attempts', async () => {
     const clock = new FakeClock();
     const timeouts: number[] = [];
-    const result = await deliverWithRetries(async (timeout) => {
-      timeouts.push(timeout);
-      clock.time += 100;
-      return { kind: 'retryable', error: `e${timeouts.length}`, reason: 'r' };
-    }, POLICY, clock, 'the request');
+    const result = await deliverWithRetries(
+      async (timeout) => {
+        timeouts.push(timeout);
+        clock.time += 100;
+        return { kind: 'retryable', error: `e${timeouts.length}`, reason: 'r' };
+      },
+      POLICY,
+      clock,
+      'the request',
+    );
     assert.deepEqual(result, { outcome: 'FAIL', error: 'e3', reason: 'r', attempts: 3, request: 'the request' });
     assert.deepEqual(clock.sleeps, [1000, 2000]);
     assert.deepEqual(timeouts, [8000, 8000, 8000]);
@@ -107,13 +117,20 @@ describe('deliverWithRetries', () => {
 
   it('uses attemptsExhausted when the policy names one', async () => {
     const clock = new FakeClock();
-    const result = await deliverWithRetries(async () => ({ kind: 'retryable', error: 'x', reason: 'y' }), { ...POLICY, attemptsExhausted: { error: 'unknown transport error', reason: 'unknown transport error' } }, clock);
+    const result = await deliverWithRetries(
+      async () => ({ kind: 'retryable', error: 'x', reason: 'y' }),
+      { ...POLICY, attemptsExhausted: { error: 'unknown transport error', reason: 'unknown transport error' } },
+      clock,
+    );
     assert.equal(result.error, 'unknown transport error');
   });
 
   it('succeeds on the second attempt', async () => {
     const clock = new FakeClock();
-    const answers: AttemptResult[] = [{ kind: 'retryable', error: 'timeout', reason: 't' }, { kind: 'final', outcome: 'OK' }];
+    const answers: AttemptResult[] = [
+      { kind: 'retryable', error: 'timeout', reason: 't' },
+      { kind: 'final', outcome: 'OK' },
+    ];
     const result = await deliverWithRetries(async () => answers.shift()!, POLICY, clock);
     assert.equal(result.outcome, 'OK');
     assert.equal(result.attempts, 2);
@@ -122,32 +139,44 @@ describe('deliverWithRetries', () => {
   it('the last attempt gets only what is left of the budget', async () => {
     const clock = new FakeClock();
     const timeouts: number[] = [];
-    await deliverWithRetries(async (timeout) => {
-      timeouts.push(timeout);
-      clock.time += timeout;
-      return { kind: 'retryable', error: 'timeout', reason: 't' };
-    }, { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 4_000 }, clock);
+    await deliverWithRetries(
+      async (timeout) => {
+        timeouts.push(timeout);
+        clock.time += timeout;
+        return { kind: 'retryable', error: 'timeout', reason: 't' };
+      },
+      { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 4_000 },
+      clock,
+    );
     // 0–4 s, wait 1 s, 5–9 s, wait 2 s would pass the 10 s budget: stop.
     assert.deepEqual(timeouts, [4000, 4000]);
   });
 
   it('stops with the budget error when the budget ends during a wait', async () => {
     const clock = new FakeClock();
-    const result = await deliverWithRetries(async (timeout) => {
-      clock.time += timeout;
-      return { kind: 'retryable', error: 'context deadline exceeded', reason: 't' };
-    }, { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 2_500 }, clock);
+    const result = await deliverWithRetries(
+      async (timeout) => {
+        clock.time += timeout;
+        return { kind: 'retryable', error: 'context deadline exceeded', reason: 't' };
+      },
+      { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 2_500 },
+      clock,
+    );
     assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 1, request: undefined });
   });
 
   it('each attempt is bounded by what is left of the budget, not only by the per-attempt timeout', async () => {
     const clock = new FakeClock();
     const timeouts: number[] = [];
-    const result = await deliverWithRetries(async (timeout) => {
-      timeouts.push(timeout);
-      clock.time += 3000;
-      return { kind: 'retryable', error: 'slow', reason: 's' };
-    }, { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 8_000 }, clock);
+    const result = await deliverWithRetries(
+      async (timeout) => {
+        timeouts.push(timeout);
+        clock.time += 3000;
+        return { kind: 'retryable', error: 'slow', reason: 's' };
+      },
+      { ...POLICY, sendTimeoutMs: 10_000, retryTimeoutMs: 8_000 },
+      clock,
+    );
     // 0–3 s, wait 1 s, 4–7 s with 6 s left, wait 2 s, from 9 s with 1 s left.
     assert.deepEqual(timeouts, [8000, 6000, 1000]);
     assert.deepEqual(clock.sleeps, [1000, 2000]);
@@ -156,26 +185,38 @@ describe('deliverWithRetries', () => {
 
   it('the first attempt is bounded by the budget when the budget is the smaller', async () => {
     const timeouts: number[] = [];
-    await deliverWithRetries(async (timeout) => {
-      timeouts.push(timeout);
-      return { kind: 'final', outcome: 'OK' };
-    }, { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 8_000 }, new FakeClock());
+    await deliverWithRetries(
+      async (timeout) => {
+        timeouts.push(timeout);
+        return { kind: 'final', outcome: 'OK' };
+      },
+      { ...POLICY, sendTimeoutMs: 3_000, retryTimeoutMs: 8_000 },
+      new FakeClock(),
+    );
     assert.deepEqual(timeouts, [3000]);
   });
 
   it('the last backoff is repeated for attempts beyond the list', async () => {
     const clock = new FakeClock();
-    const result = await deliverWithRetries(async () => ({ kind: 'retryable', error: 'again', reason: 'a' }), { ...POLICY, maxAttempts: 5, sendTimeoutMs: 60_000 }, clock);
+    const result = await deliverWithRetries(
+      async () => ({ kind: 'retryable', error: 'again', reason: 'a' }),
+      { ...POLICY, maxAttempts: 5, sendTimeoutMs: 60_000 },
+      clock,
+    );
     assert.deepEqual(clock.sleeps, [1000, 2000, 2000, 2000]);
     assert.equal(result.attempts, 5);
   });
 
   it('no wait is started that would end at or past the budget: the answer comes at once, without sleeping', async () => {
     const clock = new FakeClock();
-    const result = await deliverWithRetries(async () => {
-      clock.time += 1500;
-      return { kind: 'retryable', error: 'again', reason: 'a' };
-    }, { ...POLICY, sendTimeoutMs: 4_500 }, clock);
+    const result = await deliverWithRetries(
+      async () => {
+        clock.time += 1500;
+        return { kind: 'retryable', error: 'again', reason: 'a' };
+      },
+      { ...POLICY, sendTimeoutMs: 4_500 },
+      clock,
+    );
     // 0–1.5 s, wait 1 s, 2.5–4 s; a 2 s wait would end at 6 s, past 4.5 s.
     assert.deepEqual(clock.sleeps, [1000]);
     assert.deepEqual(result, { outcome: 'FAIL', error: 'budget', reason: 'budget', attempts: 2, request: undefined });
@@ -184,11 +225,15 @@ describe('deliverWithRetries', () => {
   it('a budget spent during an attempt ends the loop before the next wait', async () => {
     const clock = new FakeClock();
     let attempts = 0;
-    const result = await deliverWithRetries(async () => {
-      attempts++;
-      clock.time += 5000;
-      return { kind: 'retryable', error: 'late', reason: 'l' };
-    }, { ...POLICY, sendTimeoutMs: 4_000 }, clock);
+    const result = await deliverWithRetries(
+      async () => {
+        attempts++;
+        clock.time += 5000;
+        return { kind: 'retryable', error: 'late', reason: 'l' };
+      },
+      { ...POLICY, sendTimeoutMs: 4_000 },
+      clock,
+    );
     assert.equal(attempts, 1);
     assert.deepEqual(clock.sleeps, []);
     assert.equal(result.error, 'budget');
@@ -196,10 +241,14 @@ describe('deliverWithRetries', () => {
 
   it('a negative budget fails without any attempt', async () => {
     let attempts = 0;
-    const result = await deliverWithRetries(async () => {
-      attempts++;
-      return { kind: 'final', outcome: 'OK' };
-    }, { ...POLICY, sendTimeoutMs: -1000 }, new FakeClock());
+    const result = await deliverWithRetries(
+      async () => {
+        attempts++;
+        return { kind: 'final', outcome: 'OK' };
+      },
+      { ...POLICY, sendTimeoutMs: -1000 },
+      new FakeClock(),
+    );
     assert.equal(attempts, 0);
     assert.equal(result.error, 'budget');
   });
@@ -208,18 +257,33 @@ describe('deliverWithRetries', () => {
     const clock = new FakeClock();
     const observed: number[] = [];
     const durations = [400, 1500];
-    const result = await deliverWithRetries(async () => {
-      clock.time += durations.shift()!;
-      return { kind: 'retryable', error: 'timeout', reason: 't' };
-    }, { ...POLICY, maxAttempts: 2 }, clock, undefined, (seconds) => observed.push(seconds));
+    const result = await deliverWithRetries(
+      async () => {
+        clock.time += durations.shift()!;
+        return { kind: 'retryable', error: 'timeout', reason: 't' };
+      },
+      { ...POLICY, maxAttempts: 2 },
+      clock,
+      undefined,
+      (seconds) => observed.push(seconds),
+    );
     assert.equal(result.attempts, 2);
     assert.deepEqual(observed, [0.4, 1.5]);
 
     const thrown: number[] = [];
-    await assert.rejects(deliverWithRetries(async () => {
-      clock.time += 250;
-      throw new Error('a bug in the transport');
-    }, POLICY, clock, undefined, (seconds) => thrown.push(seconds)), /a bug in the transport/);
+    await assert.rejects(
+      deliverWithRetries(
+        async () => {
+          clock.time += 250;
+          throw new Error('a bug in the transport');
+        },
+        POLICY,
+        clock,
+        undefined,
+        (seconds) => thrown.push(seconds),
+      ),
+      /a bug in the transport/,
+    );
     assert.deepEqual(thrown, [0.25]);
   });
 

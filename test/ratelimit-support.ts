@@ -9,8 +9,21 @@ const CHECK_BOUND_MS = 2000;
 
 export function captureLog() {
   const chunks: string[] = [];
-  const logger = pino({ level: 'debug' }, new Writable({ write(chunk, _enc, cb) { chunks.push(chunk.toString()); cb(); } }));
-  const lines = () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _enc, cb) {
+        chunks.push(chunk.toString());
+        cb();
+      },
+    }),
+  );
+  const lines = () =>
+    chunks
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string; err?: { message: string } });
   return { logger, warnings: () => lines().filter((l) => l.level === 40), infos: () => lines().filter((l) => l.level === 30) };
 }
 
@@ -20,7 +33,9 @@ export function memoryGate(settings: Partial<RateLimitSettings>) {
 
 export async function checkBounded(gate: RateLimitGate, keys: RateLimitKeys): Promise<RateLimitDecision> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`check did not resolve within ${CHECK_BOUND_MS} ms`)), CHECK_BOUND_MS); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`check did not resolve within ${CHECK_BOUND_MS} ms`)), CHECK_BOUND_MS);
+  });
   try {
     return await Promise.race([gate.check(keys), timeout]);
   } finally {

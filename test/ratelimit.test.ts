@@ -19,13 +19,19 @@ describe('rate limits, redis store', () => {
   let redis: RedisServer;
   const gates: RateLimitGate[] = [];
 
-  before(async () => { redis = await startRedis(); });
+  before(async () => {
+    redis = await startRedis();
+  });
   after(async () => {
     await Promise.all(gates.map((g) => g.close()));
     await redis?.stop();
   });
 
-  function redisGate(settings: Partial<RateLimitSettings>, store: Partial<Extract<RateLimitStoreSettings, { type: 'redis' }>> = {}, onFallbackChange?: (active: boolean) => void) {
+  function redisGate(
+    settings: Partial<RateLimitSettings>,
+    store: Partial<Extract<RateLimitStoreSettings, { type: 'redis' }>> = {},
+    onFallbackChange?: (active: boolean) => void,
+  ) {
     const log = captureLog();
     const gate = new RateLimitGate({
       settings: { ...OFF, ...settings },

@@ -88,7 +88,15 @@ describe('rate limits, memory store', () => {
     assert.equal(await allowedOf(gate, { serverId: 'x'.repeat(1_000_000) }, 3), 2);
     assert.equal(await allowedOf(gate, { serverId: 'a:b\n*\u0000é' }, 3), 2);
     assert.equal(await allowedOf(gate, { serverId: 'a:b\n*\u0000è' }, 3), 2, 'distinct hashed ids do not collide');
-    for (const weird of [null, undefined, 42, {}, [], { clientAddress: 5, serverId: {}, tenant: { id: 7, ratePerSec: 'x' } }, { tenant: null }]) {
+    for (const weird of [
+      null,
+      undefined,
+      42,
+      {},
+      [],
+      { clientAddress: 5, serverId: {}, tenant: { id: 7, ratePerSec: 'x' } },
+      { tenant: null },
+    ]) {
       const decision = await gate.check(weird as unknown as RateLimitKeys);
       assert.deepEqual(decision, { allowed: true });
     }
@@ -97,6 +105,14 @@ describe('rate limits, memory store', () => {
   it('rejects invalid settings at construction', () => {
     assert.throws(() => memoryGate({ perClientPerSec: -1 }), /perClientPerSec/);
     assert.throws(() => memoryGate({ perTenantPerSec: Number.NaN }), /perTenantPerSec/);
-    assert.throws(() => new RateLimitGate({ settings: OFF, store: { type: 'redis', url: 'redis://127.0.0.1:1', fallbackDivisor: 0 }, logger: captureLog().logger }), /fallbackDivisor/);
+    assert.throws(
+      () =>
+        new RateLimitGate({
+          settings: OFF,
+          store: { type: 'redis', url: 'redis://127.0.0.1:1', fallbackDivisor: 0 },
+          logger: captureLog().logger,
+        }),
+      /fallbackDivisor/,
+    );
   });
 });

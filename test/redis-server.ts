@@ -41,14 +41,21 @@ export async function startRedis(): Promise<RedisServer> {
 
   const launch = async () => {
     const output: string[] = [];
-    const proc = spawn(binary, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), '--dir', os.tmpdir()], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (chunk: Buffer) => { output.push(chunk.toString()); if (output.length > 50) output.shift(); };
+    const proc = spawn(binary, ['--save', '', '--appendonly', 'no', '--bind', '127.0.0.1', '--port', String(port), '--dir', os.tmpdir()], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const keep = (chunk: Buffer) => {
+      output.push(chunk.toString());
+      if (output.length > 50) output.shift();
+    };
     proc.stdout!.on('data', keep);
     proc.stderr!.on('data', keep);
     child = proc;
     const exited = new Promise<never>((_, reject) => {
       proc.once('error', reject);
-      proc.once('exit', (code, signal) => reject(new Error(`redis-server exited during start-up (${signal ?? code}): ${output.join('').slice(-2000)}`)));
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`redis-server exited during start-up (${signal ?? code}): ${output.join('').slice(-2000)}`)),
+      );
     });
     exited.catch(() => undefined);
     await Promise.race([waitForPong(port, START_TIMEOUT_MS), exited]);
@@ -74,8 +81,12 @@ export async function startRedis(): Promise<RedisServer> {
       process.off('exit', killOnExit);
     },
     kill: () => end('SIGKILL'),
-    freeze: () => { child?.kill('SIGSTOP'); },
-    thaw: () => { child?.kill('SIGCONT'); },
+    freeze: () => {
+      child?.kill('SIGSTOP');
+    },
+    thaw: () => {
+      child?.kill('SIGCONT');
+    },
     restart: async () => {
       await end('SIGTERM');
       await launch();
@@ -108,7 +119,10 @@ function ping(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host: '127.0.0.1' });
     let answer = '';
-    const done = (ok: boolean) => { socket.destroy(); resolve(ok); };
+    const done = (ok: boolean) => {
+      socket.destroy();
+      resolve(ok);
+    };
     socket.setTimeout(500, () => done(false));
     socket.once('error', () => done(false));
     socket.once('connect', () => socket.write('PING\r\n'));

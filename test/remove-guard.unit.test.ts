@@ -39,7 +39,10 @@ describe('RemoveGuard', () => {
     fc.assert(
       fc.property(
         // The order answers arrive in (a concurrent burst answers in any order) and the gaps between them.
-        fc.shuffledSubarray(Array.from({ length: 200 }, (_, i) => i), { minLength: 200, maxLength: 200 }),
+        fc.shuffledSubarray(
+          Array.from({ length: 200 }, (_, i) => i),
+          { minLength: 200, maxLength: 200 },
+        ),
         fc.array(fc.integer({ min: 0, max: 10_000 }), { minLength: 200, maxLength: 200 }),
         (order, gaps) => {
           const guard = new RemoveGuard(DEFAULTS);
@@ -139,7 +142,7 @@ describe('RemoveGuard', () => {
 });
 
 describe('EntryHealth and readiness', () => {
-  it('refused → failed with the advice and the first refusal\'s time; accepted → up again', () => {
+  it("refused → failed with the advice and the first refusal's time; accepted → up again", () => {
     const health = new EntryHealth();
     assert.equal(health.up, true);
     assert.equal(health.accepted(), undefined);

@@ -9,7 +9,17 @@ import { faultKinds, judge, judgeRss, planFaults, type PeerReceipt, type SentReq
 const LIMITS = { answerWithinMs: 6000, orderingToleranceMs: 20 };
 
 function sent(ackId: string, answer: Partial<SentRequest> = {}): SentRequest {
-  return { ackId, platform: 'apple', kindId: 'healthy', expected: 'OK', sentAt: 1000, answeredAt: 1010, httpStatus: 200, outcome: 'OK', ...answer };
+  return {
+    ackId,
+    platform: 'apple',
+    kindId: 'healthy',
+    expected: 'OK',
+    sentAt: 1000,
+    answeredAt: 1010,
+    httpStatus: 200,
+    outcome: 'OK',
+    ...answer,
+  };
 }
 
 function receipt(ackId: string | undefined, fields: Partial<PeerReceipt> = {}): PeerReceipt {
@@ -19,8 +29,17 @@ function receipt(ackId: string | undefined, fields: Partial<PeerReceipt> = {}): 
 describe('the soak judge', () => {
   it('passes an OK delivered once, a REMOVE and a FAIL that were not delivered', () => {
     const verdict = judge(
-      [sent('a'), sent('b', { kindId: 'dead-token', expected: 'REMOVE', outcome: 'REMOVE' }), sent('c', { kindId: 'hang-always', expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 })],
-      [receipt('a'), receipt('b', { delivery: 'no' }), receipt('c', { delivery: 'no' }), receipt('c', { delivery: 'no', receivedAt: 3000, endedAt: 3990 })],
+      [
+        sent('a'),
+        sent('b', { kindId: 'dead-token', expected: 'REMOVE', outcome: 'REMOVE' }),
+        sent('c', { kindId: 'hang-always', expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 }),
+      ],
+      [
+        receipt('a'),
+        receipt('b', { delivery: 'no' }),
+        receipt('c', { delivery: 'no' }),
+        receipt('c', { delivery: 'no', receivedAt: 3000, endedAt: 3990 }),
+      ],
       LIMITS,
     );
     assert.deepEqual(verdict.problems, []);
@@ -28,15 +47,35 @@ describe('the soak judge', () => {
   });
 
   it('reports a duplicate delivery: a slow 200 that left after the attempt timed out, then the retry', () => {
-    const verdict = judge([sent('a', { kindId: 'slow-1500ms-then-ok', answeredAt: 3100 })], [receipt('a', { receivedAt: 1001, endedAt: 2501 }), receipt('a', { receivedAt: 3000, endedAt: 3001 })], LIMITS);
-    assert.deepEqual(verdict.problems.map((p) => p.check), ['duplicate delivery']);
+    const verdict = judge(
+      [sent('a', { kindId: 'slow-1500ms-then-ok', answeredAt: 3100 })],
+      [receipt('a', { receivedAt: 1001, endedAt: 2501 }), receipt('a', { receivedAt: 3000, endedAt: 3001 })],
+      LIMITS,
+    );
+    assert.deepEqual(
+      verdict.problems.map((p) => p.check),
+      ['duplicate delivery'],
+    );
     assert.equal(verdict.okDeliveredOnce, 0);
   });
 
   it('reports a request that reached the peer after its notification was answered (beyond the ordering tolerance)', () => {
-    const requests = [sent('a', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 }), sent('b', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 })];
-    const verdict = judge(requests, [receipt('a', { delivery: 'no', receivedAt: 4200, endedAt: 4300 }), receipt('b', { delivery: 'no', receivedAt: 4020, endedAt: 4030 })], LIMITS);
-    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['a', 'received after its answer']]);
+    const requests = [
+      sent('a', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 }),
+      sent('b', { expected: 'FAIL', outcome: 'FAIL', answeredAt: 4000 }),
+    ];
+    const verdict = judge(
+      requests,
+      [
+        receipt('a', { delivery: 'no', receivedAt: 4200, endedAt: 4300 }),
+        receipt('b', { delivery: 'no', receivedAt: 4020, endedAt: 4030 }),
+      ],
+      LIMITS,
+    );
+    assert.deepEqual(
+      verdict.problems.map((p) => [p.ackId, p.check]),
+      [['a', 'received after its answer']],
+    );
     assert.equal(verdict.maxReceiptAfterAnswerMs, 200);
   });
 
@@ -50,7 +89,14 @@ describe('the soak judge', () => {
       [receipt('none'), receipt('http500'), receipt('late')],
       LIMITS,
     );
-    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['none', 'no definite answer'], ['http500', 'no definite answer'], ['late', 'late answer']]);
+    assert.deepEqual(
+      verdict.problems.map((p) => [p.ackId, p.check]),
+      [
+        ['none', 'no definite answer'],
+        ['http500', 'no definite answer'],
+        ['late', 'late answer'],
+      ],
+    );
   });
 
   it('reports an OK that was never delivered (fail closed) and a FAIL that was', () => {
@@ -59,7 +105,13 @@ describe('the soak judge', () => {
       [receipt('ok', { delivery: 'no' }), receipt('fail')],
       LIMITS,
     );
-    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['ok', 'OK but not delivered'], ['fail', 'delivered but not OK']]);
+    assert.deepEqual(
+      verdict.problems.map((p) => [p.ackId, p.check]),
+      [
+        ['ok', 'OK but not delivered'],
+        ['fail', 'delivered but not OK'],
+      ],
+    );
   });
 
   it('reports an outcome its fault kind does not expect, an exchange left open, and a receipt of no request', () => {
@@ -68,10 +120,15 @@ describe('the soak judge', () => {
       [receipt('a'), receipt('b', { delivery: 'no', endedAt: undefined }), receipt('stranger'), receipt(undefined)],
       LIMITS,
     );
-    assert.deepEqual(verdict.problems.map((p) => p.check).sort(), ['exchange never ended', 'receipt matches no request', 'receipt matches no request', 'unexpected outcome']);
+    assert.deepEqual(verdict.problems.map((p) => p.check).sort(), [
+      'exchange never ended',
+      'receipt matches no request',
+      'receipt matches no request',
+      'unexpected outcome',
+    ]);
   });
 
-  it('excuses the outcome, not the delivery, of a notification exposed to another one\'s connection drop', () => {
+  it("excuses the outcome, not the delivery, of a notification exposed to another one's connection drop", () => {
     const requests = [
       // An attempt vanished (2 attempts, 1 receipt) while `dropper` dropped the connection: may FAIL although its kind expects OK.
       sent('exposed', { kindId: 'hang-then-ok', sentAt: 1000, answeredAt: 4000, outcome: 'FAIL', attempts: 2 }),
@@ -97,22 +154,38 @@ describe('the soak judge', () => {
       receipt('dropper', { receivedAt: 2900 }),
     ];
     const verdict = judge(requests, receipts, LIMITS);
-    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [
-      ['intact', 'unexpected outcome'],
-      ['before', 'unexpected outcome'],
-      ['remove', 'unexpected outcome'],
-      ['delivered', 'delivered but not OK'],
-    ]);
+    assert.deepEqual(
+      verdict.problems.map((p) => [p.ackId, p.check]),
+      [
+        ['intact', 'unexpected outcome'],
+        ['before', 'unexpected outcome'],
+        ['remove', 'unexpected outcome'],
+        ['delivered', 'delivered but not OK'],
+      ],
+    );
     assert.equal(verdict.kinds.find((k) => k.kindId === 'hang-then-ok')!.exposed, 2);
   });
 
   it('reports a notification the log records with another outcome, twice, or not at all', () => {
     const verdict = judge(
-      [sent('a', { logged: ['OK'] }), sent('b', { logged: ['FAIL'] }), sent('c', { logged: ['OK', 'OK'] }), sent('d', { logged: [] }), sent('e')],
+      [
+        sent('a', { logged: ['OK'] }),
+        sent('b', { logged: ['FAIL'] }),
+        sent('c', { logged: ['OK', 'OK'] }),
+        sent('d', { logged: [] }),
+        sent('e'),
+      ],
       ['a', 'b', 'c', 'd', 'e'].map((ack) => receipt(ack)),
       LIMITS,
     );
-    assert.deepEqual(verdict.problems.map((p) => [p.ackId, p.check]), [['b', 'log disagrees with the answer'], ['c', 'log disagrees with the answer'], ['d', 'log disagrees with the answer']]);
+    assert.deepEqual(
+      verdict.problems.map((p) => [p.ackId, p.check]),
+      [
+        ['b', 'log disagrees with the answer'],
+        ['c', 'log disagrees with the answer'],
+        ['d', 'log disagrees with the answer'],
+      ],
+    );
   });
 
   it('counts a possible duplicate (one delivery and one of unknown fate) without failing it', () => {
@@ -135,7 +208,10 @@ describe('the soak fault plan', () => {
   it('alternates platforms and gives every cycle the weights of every kind', () => {
     const kinds = faultKinds(1000);
     const cycle = kinds.reduce((n, k) => n + k.weight.apple, 0);
-    assert.equal(kinds.reduce((n, k) => n + k.weight.android, 0), cycle);
+    assert.equal(
+      kinds.reduce((n, k) => n + k.weight.android, 0),
+      cycle,
+    );
     const plan = planFaults(cycle * 2, kinds);
     assert.deepEqual([plan[0]!.platform, plan[1]!.platform, plan[2]!.platform], ['apple', 'android', 'apple']);
     for (const kind of kinds) {

@@ -9,7 +9,14 @@ import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
 import { startPushProxy, type RunningProxy, type StartOptions } from '../src/proxy';
 import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
-import { createAppleAuthKey, createCertificateAuthority, createServerCertificate, type AppleAuthKey, type CertificateAuthority, type PemPair } from '../src/sandbox/tls';
+import {
+  createAppleAuthKey,
+  createCertificateAuthority,
+  createServerCertificate,
+  type AppleAuthKey,
+  type CertificateAuthority,
+  type PemPair,
+} from '../src/sandbox/tls';
 
 export const APPLE_TOKEN = 'a1'.repeat(32);
 export const TOPIC = 'com.mattermost.react.native';
@@ -25,7 +32,11 @@ export function writeTemp(dir: string, name: string, content: string | Buffer): 
 }
 
 /** A logger whose JSON lines the test can read back. */
-export function capturedLogger(level: pino.Level = 'debug'): { logger: Logger; lines: () => Array<Record<string, unknown>>; text: () => string } {
+export function capturedLogger(level: pino.Level = 'debug'): {
+  logger: Logger;
+  lines: () => Array<Record<string, unknown>>;
+  text: () => string;
+} {
   const chunks: string[] = [];
   const stream = new Writable({
     write(chunk, _encoding, callback) {
@@ -37,7 +48,12 @@ export function capturedLogger(level: pino.Level = 'debug'): { logger: Logger; l
   return {
     logger,
     text: () => chunks.join(''),
-    lines: () => chunks.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>),
+    lines: () =>
+      chunks
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
   };
 }
 
@@ -53,7 +69,9 @@ export interface ApnsFixture {
   close(): Promise<void>;
 }
 
-export async function startApnsFixture(options: { clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {}): Promise<ApnsFixture> {
+export async function startApnsFixture(
+  options: { clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
+): Promise<ApnsFixture> {
   const ca = createCertificateAuthority();
   const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
   const authKey = createAppleAuthKey();
@@ -67,7 +85,12 @@ export async function startApnsFixture(options: { clientCaPem?: string; topics?:
   });
   await peer.start();
   return {
-    ca, serverTls, authKey, keyFile, dir, peer,
+    ca,
+    serverTls,
+    authKey,
+    keyFile,
+    dir,
+    peer,
     entry: (overrides = {}) => ({
       Type: 'apple_rn',
       ApplePushUseDevelopment: true,
@@ -92,8 +115,18 @@ export function testConfig(patch: { apple?: AppleEntryConfig[]; android?: Androi
   return config;
 }
 
-export async function startTestProxy(config: ProxyConfig, trustedCa: string[], logger?: Logger, options: Pick<StartOptions, 'clock'> = {}): Promise<RunningProxy> {
-  return startPushProxy(config, { logger: logger ?? pino({ level: 'silent' }), trustedCa, listen: { host: '127.0.0.1', port: 0 }, ...options });
+export async function startTestProxy(
+  config: ProxyConfig,
+  trustedCa: string[],
+  logger?: Logger,
+  options: Pick<StartOptions, 'clock'> = {},
+): Promise<RunningProxy> {
+  return startPushProxy(config, {
+    logger: logger ?? pino({ level: 'silent' }),
+    trustedCa,
+    listen: { host: '127.0.0.1', port: 0 },
+    ...options,
+  });
 }
 
 export interface HttpAnswer {

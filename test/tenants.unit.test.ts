@@ -4,7 +4,15 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, wri
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ConfigError } from '../src/config/errors';
-import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRevoke, TenantsCommandError, TENANTS_USAGE } from '../src/tenants/command';
+import {
+  parseTenantsArgs,
+  runTenantsCommand,
+  tenantsAdd,
+  tenantsList,
+  tenantsRevoke,
+  TenantsCommandError,
+  TENANTS_USAGE,
+} from '../src/tenants/command';
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
 import { parseTenantsFile, TenantStore, type TenantEntry, type TenantsFileData } from '../src/tenants/store';
 import { capturedLogger, tempDir } from './support';
@@ -77,7 +85,17 @@ describe('tenants: keys', () => {
 
   it('finds no tenant id in strings that are not keys', () => {
     const secret = 'A'.repeat(43);
-    for (const text of ['', 'pp_', `pp_acme_${'A'.repeat(42)}`, `pp_acme_${'A'.repeat(44)}x`, `xx_acme_${secret}`, `pp_Acme_${secret}`, `pp__${secret}`, `pp_acme-${secret}`, `pp_acme_${'A'.repeat(42)}=`]) {
+    for (const text of [
+      '',
+      'pp_',
+      `pp_acme_${'A'.repeat(42)}`,
+      `pp_acme_${'A'.repeat(44)}x`,
+      `xx_acme_${secret}`,
+      `pp_Acme_${secret}`,
+      `pp__${secret}`,
+      `pp_acme-${secret}`,
+      `pp_acme_${'A'.repeat(42)}=`,
+    ]) {
       assert.equal(tenantIdOfKey(text), null, text);
     }
   });
@@ -151,10 +169,16 @@ describe('tenants: store', () => {
   it('loads the tenants and logs how many, without keys or hashes', async () => {
     const { store, file, log } = await openStore(base);
     assert.equal(store.size, 4);
-    assert.deepEqual(store.tenants().map((t) => t.id), ['acme', 'beta', 'gone', 'open_co']);
+    assert.deepEqual(
+      store.tenants().map((t) => t.id),
+      ['acme', 'beta', 'gone', 'open_co'],
+    );
     assert.deepEqual(store.tenants()[0], acmeTenant);
     assert.deepEqual(store.tenants()[1], { id: 'beta', revoked: false });
-    assert.deepEqual(log.lines().map((l) => [l.level, l.msg, l.file, l.tenants, l.active]), [[30, 'tenants loaded', file, 4, 3]]);
+    assert.deepEqual(
+      log.lines().map((l) => [l.level, l.msg, l.file, l.tenants, l.active]),
+      [[30, 'tenants loaded', file, 4, 3]],
+    );
   });
 
   it('authenticates HTTP Basic as Go sends it for https://tenant:key@host, and Bearer', async () => {
@@ -166,12 +190,17 @@ describe('tenants: store', () => {
 
   it('takes the scheme case-insensitively', async () => {
     const { store } = await openStore(base);
-    for (const header of [`bearer ${keys.acme}`, `BEARER ${keys.acme}`, basic('acme', keys.acme).replace('Basic', 'bAsIc'), `  Bearer ${keys.acme}  `]) {
+    for (const header of [
+      `bearer ${keys.acme}`,
+      `BEARER ${keys.acme}`,
+      basic('acme', keys.acme).replace('Basic', 'bAsIc'),
+      `  Bearer ${keys.acme}  `,
+    ]) {
       assert.deepEqual(await store.authenticate(header), { ok: true, tenant: acmeTenant }, header);
     }
   });
 
-  it('refuses a Basic username that is not the key\'s tenant', async () => {
+  it("refuses a Basic username that is not the key's tenant", async () => {
     const { store } = await openStore(base);
     assert.deepEqual(await store.authenticate(basic('beta', keys.acme)), { ok: false, reason: 'invalid' });
     assert.deepEqual(await store.authenticate(basic('', keys.acme)), { ok: false, reason: 'invalid' });
@@ -207,7 +236,7 @@ describe('tenants: store', () => {
     assert.equal(store.stats.hashVerifications, 0);
   });
 
-  it('refuses a revoked key while the tenant\'s other key works', async () => {
+  it("refuses a revoked key while the tenant's other key works", async () => {
     const { store } = await openStore(base);
     assert.deepEqual(await store.authenticate(`Bearer ${keys.betaOld}`), { ok: false, reason: 'revoked' });
     assert.deepEqual(await store.authenticate(`Bearer ${keys.betaNew}`), { ok: true, tenant: { id: 'beta', revoked: false } });
@@ -235,7 +264,10 @@ describe('tenants: store', () => {
   it('shares one verification between concurrent requests with the same new key', async () => {
     const { store } = await openStore(base);
     const results = await Promise.all(Array.from({ length: 10 }, () => store.authenticate(`Bearer ${keys.acme}`)));
-    assert.deepEqual(results.map((r) => r.ok), Array(10).fill(true));
+    assert.deepEqual(
+      results.map((r) => r.ok),
+      Array(10).fill(true),
+    );
     assert.equal(store.stats.hashVerifications, 1);
   });
 
@@ -256,8 +288,14 @@ describe('tenants: store', () => {
     const acme = store.tenants()[0]!;
     const open = store.tenants()[3]!;
     assert.deepEqual(store.allows(acme, { serverId: 'srv-1', platformType: 'apple_rn' }), { ok: true });
-    assert.deepEqual(store.allows(acme, { serverId: 'srv-2', platformType: 'apple_rn' }), { ok: false, error: 'Failed because server_id "srv-2" is not allowed for tenant "acme"' });
-    assert.deepEqual(store.allows(acme, { serverId: 'srv-1', platformType: 'android_rn' }), { ok: false, error: 'Failed because platform "android_rn" is not allowed for tenant "acme"' });
+    assert.deepEqual(store.allows(acme, { serverId: 'srv-2', platformType: 'apple_rn' }), {
+      ok: false,
+      error: 'Failed because server_id "srv-2" is not allowed for tenant "acme"',
+    });
+    assert.deepEqual(store.allows(acme, { serverId: 'srv-1', platformType: 'android_rn' }), {
+      ok: false,
+      error: 'Failed because platform "android_rn" is not allowed for tenant "acme"',
+    });
     assert.deepEqual(store.allows(open, { serverId: 'anything', platformType: 'android_rn' }), { ok: true });
   });
 
@@ -279,7 +317,13 @@ describe('tenants: store', () => {
     assert.deepEqual(await store.authenticate(`Bearer ${newKey}`), { ok: true, tenant: { id: 'newco', revoked: false } });
     assert.deepEqual(await store.authenticate(`Bearer ${keys.acme}`), { ok: false, reason: 'revoked' });
     assert.deepEqual(await store.authenticate(`Bearer ${keys.betaNew}`), { ok: false, reason: 'revoked' });
-    assert.deepEqual(log.lines().map((l) => [l.msg, l.tenants, l.active]), [['tenants loaded', 4, 3], ['tenants reloaded', 5, 3]]);
+    assert.deepEqual(
+      log.lines().map((l) => [l.msg, l.tenants, l.active]),
+      [
+        ['tenants loaded', 4, 3],
+        ['tenants reloaded', 5, 3],
+      ],
+    );
     const logged = log.text();
     for (const secret of [...Object.values(keys), newKey, ...changed.tenants.flatMap((t) => t.keys.map((k) => k.hash))]) {
       assert.equal(logged.includes(secret), false);
@@ -292,7 +336,10 @@ describe('tenants: store', () => {
     await eventually(() => store.stats.failedReloads >= 1, 'the failed reload');
     assert.equal(store.size, 4);
     assert.deepEqual(await store.authenticate(`Bearer ${keys.acme}`), { ok: true, tenant: acmeTenant });
-    const failure = log.lines().filter((l) => l.level === 50).at(-1)!;
+    const failure = log
+      .lines()
+      .filter((l) => l.level === 50)
+      .at(-1)!;
     assert.equal(failure.level, 50);
     assert.equal(failure.msg, 'TenantsFile reload failed: keeping the tenants loaded before');
     assert.equal(failure.file, file);
@@ -301,7 +348,10 @@ describe('tenants: store', () => {
 
     writeTenantsFile(file, { version: 1, tenants: [base.tenants[3]!] });
     await eventually(() => store.stats.reloads >= 1, 'the reload');
-    assert.deepEqual(store.tenants().map((t) => t.id), ['open_co']);
+    assert.deepEqual(
+      store.tenants().map((t) => t.id),
+      ['open_co'],
+    );
   });
 
   it('keeps serving while the file is gone, logging it once, and reloads when it is back', async () => {
@@ -310,11 +360,20 @@ describe('tenants: store', () => {
     await eventually(() => store.stats.failedReloads >= 1, 'the failed reload');
     await new Promise((resolve) => setTimeout(resolve, 300)); // several polls
     assert.equal(store.stats.failedReloads, 1);
-    assert.deepEqual(log.lines().filter((l) => l.level === 50).map((l) => l.problem), [`TenantsFile ${file} cannot be read (ENOENT)`]);
+    assert.deepEqual(
+      log
+        .lines()
+        .filter((l) => l.level === 50)
+        .map((l) => l.problem),
+      [`TenantsFile ${file} cannot be read (ENOENT)`],
+    );
     assert.deepEqual(await store.authenticate(`Bearer ${keys.acme}`), { ok: true, tenant: acmeTenant });
     writeTenantsFile(file, { version: 1, tenants: [base.tenants[1]!] });
     await eventually(() => store.stats.reloads >= 1, 'the reload');
-    assert.deepEqual(store.tenants().map((t) => t.id), ['beta']);
+    assert.deepEqual(
+      store.tenants().map((t) => t.id),
+      ['beta'],
+    );
   });
 
   it('answers every request under way across a reload', async () => {
@@ -324,7 +383,10 @@ describe('tenants: store', () => {
     const pending = Array.from({ length: 5 }, () => headers.map((h) => store.authenticate(h))).flat();
     assert.equal(await store.reload(), true);
     const results = await Promise.all(pending);
-    assert.deepEqual(results.map((r) => (r.ok ? r.tenant.id : r.reason)), Array(5).fill(['acme', 'beta', 'open_co', 'revoked']).flat());
+    assert.deepEqual(
+      results.map((r) => (r.ok ? r.tenant.id : r.reason)),
+      Array(5).fill(['acme', 'beta', 'open_co', 'revoked']).flat(),
+    );
     assert.equal(store.stats.reloads, 1);
   });
 
@@ -344,7 +406,10 @@ describe('tenants: store', () => {
       await rejectsWith(TenantStore.open(missing, { logger }), ConfigError),
       `TenantsFile ${missing} does not exist. Create it with "push-proxy tenants add <tenant-id>", or point TenantsFile at the tenants file.`,
     );
-    assert.equal(await rejectsWith(TenantStore.open(dir, { logger }), ConfigError), `TenantsFile ${dir} cannot be read (EISDIR). Check its path and permissions.`);
+    assert.equal(
+      await rejectsWith(TenantStore.open(dir, { logger }), ConfigError),
+      `TenantsFile ${dir} cannot be read (EISDIR). Check its path and permissions.`,
+    );
     const broken = path.join(dir, 'broken.json');
     writeFileSync(broken, '{"version":1,');
     assert.equal(
@@ -353,13 +418,17 @@ describe('tenants: store', () => {
     );
     const invalid = path.join(dir, 'invalid.json');
     writeFileSync(invalid, JSON.stringify({ version: 2, tenants: [] }));
-    assert.equal(await rejectsWith(TenantStore.open(invalid, { logger }), ConfigError), `TenantsFile ${invalid} is invalid: the file version must be 1: this Push Proxy reads version 1 files. ${FIX}`);
+    assert.equal(
+      await rejectsWith(TenantStore.open(invalid, { logger }), ConfigError),
+      `TenantsFile ${invalid} is invalid: the file version must be 1: this Push Proxy reads version 1 files. ${FIX}`,
+    );
   });
 
   it('never quotes the file in a syntax error: it may hold hashes', () => {
     const hash = base.tenants[0]!.keys[0]!.hash;
     const syntax = (text: string): string => throwsWith(() => parseTenantsFile(text, 'F'), ConfigError);
-    const notJson = (what: string): string => `TenantsFile F is not valid JSON: ${what}. Fix the syntax, or rewrite the file with "push-proxy tenants".`;
+    const notJson = (what: string): string =>
+      `TenantsFile F is not valid JSON: ${what}. Fix the syntax, or rewrite the file with "push-proxy tenants".`;
     const text = `{"version":1,"tenants":[{"id":"acme","keys":[{"hash":"${hash}"} x]}]}`;
     assert.equal(syntax(text), notJson(`Expected ',' or ']' after array element at line 1, column ${text.indexOf(' x') + 2}`));
     assert.equal(syntax(`{"hash": ${hash}}`), notJson("Unexpected token 's'"));
@@ -368,18 +437,27 @@ describe('tenants: store', () => {
 
   it('validates the file, naming the tenant and the field', () => {
     const hash = base.tenants[0]!.keys[0]!.hash;
-    const tenant = (fields: Record<string, unknown>): string => JSON.stringify({ version: 1, tenants: [{ id: 'acme', keys: [{ hash, created: CREATED }], ...fields }] });
+    const tenant = (fields: Record<string, unknown>): string =>
+      JSON.stringify({ version: 1, tenants: [{ id: 'acme', keys: [{ hash, created: CREATED }], ...fields }] });
     const problem = (text: string): string => throwsWith(() => parseTenantsFile(text, 'F'), ConfigError);
     const invalid = (what: string): string => `TenantsFile F is invalid: ${what}. ${FIX}`;
     assert.equal(
       problem(tenant({ serverIDs: ['x'] })),
-      invalid('tenant "acme" (tenants[0]) has unknown field "serverIDs" (known fields, case-sensitive: id, keys, serverIds, platforms, ratePerSec, revoked)'),
+      invalid(
+        'tenant "acme" (tenants[0]) has unknown field "serverIDs" (known fields, case-sensitive: id, keys, serverIds, platforms, ratePerSec, revoked)',
+      ),
     );
     assert.equal(problem(tenant({ serverIds: ['x', 5] })), invalid('tenant "acme" (tenants[0]) serverIds[1] must be a string'));
-    assert.equal(problem(tenant({ platforms: [] })), invalid('tenant "acme" (tenants[0]) platforms must list at least one value, or be left out to allow any'));
+    assert.equal(
+      problem(tenant({ platforms: [] })),
+      invalid('tenant "acme" (tenants[0]) platforms must list at least one value, or be left out to allow any'),
+    );
     assert.equal(problem(tenant({ ratePerSec: 0 })), invalid('tenant "acme" (tenants[0]) ratePerSec must be a number above 0'));
     assert.equal(problem(tenant({ revoked: 'no' })), invalid('tenant "acme" (tenants[0]) revoked must be a boolean'));
-    assert.equal(problem(tenant({ id: 'Acme' })), invalid('tenant "Acme" (tenants[0]) id must be 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit'));
+    assert.equal(
+      problem(tenant({ id: 'Acme' })),
+      invalid('tenant "Acme" (tenants[0]) id must be 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit'),
+    );
     assert.equal(
       problem(JSON.stringify({ version: 1, tenants: [{ id: 'acme', keys: [{ hash: 'plain-text-key', created: CREATED }] }] })),
       invalid('tenant "acme" (tenants[0]) keys[0].hash is not a hash written by "push-proxy tenants add"'),
@@ -449,7 +527,10 @@ describe('tenants: command line', () => {
     assert.equal(entry.keys[0]!.revoked, false);
     assert.equal(readFileSync(file, 'utf8').includes(key), false);
     assert.deepEqual(readdirSync(path.dirname(file)), ['tenants.json']);
-    assert.deepEqual(await authenticateOnce(file, basic('acme', key)), { ok: true, tenant: { id: 'acme', revoked: false, serverIds: ['srv-1'], platforms: ['apple_rn'] } });
+    assert.deepEqual(await authenticateOnce(file, basic('acme', key)), {
+      ok: true,
+      tenant: { id: 'acme', revoked: false, serverIds: ['srv-1'], platforms: ['apple_rn'] },
+    });
   });
 
   it('add on an existing tenant adds a second key (rotation); both work until one is revoked', async () => {
@@ -468,7 +549,10 @@ describe('tenants: command line', () => {
     assert.equal(modeOf(file), 0o600);
     assert.equal(readData(file).tenants[0]!.keys.length, 2);
     assert.deepEqual(await authenticateOnce(file, `Bearer ${first}`), { ok: true, tenant: { id: 'acme', revoked: false, ratePerSec: 25 } });
-    assert.deepEqual(await authenticateOnce(file, `Bearer ${second}`), { ok: true, tenant: { id: 'acme', revoked: false, ratePerSec: 25 } });
+    assert.deepEqual(await authenticateOnce(file, `Bearer ${second}`), {
+      ok: true,
+      tenant: { id: 'acme', revoked: false, ratePerSec: 25 },
+    });
 
     assert.equal(
       await tenantsRevoke(file, 'acme', { keyIndex: 1 }),
@@ -476,7 +560,10 @@ describe('tenants: command line', () => {
     );
     assert.equal(modeOf(file), 0o600);
     assert.deepEqual(await authenticateOnce(file, `Bearer ${first}`), { ok: false, reason: 'revoked' });
-    assert.deepEqual(await authenticateOnce(file, `Bearer ${second}`), { ok: true, tenant: { id: 'acme', revoked: false, ratePerSec: 25 } });
+    assert.deepEqual(await authenticateOnce(file, `Bearer ${second}`), {
+      ok: true,
+      tenant: { id: 'acme', revoked: false, ratePerSec: 25 },
+    });
     assert.equal(await tenantsRevoke(file, 'acme', { keyIndex: 1 }), 'Key 1 of tenant "acme" was already revoked.\n');
     assert.equal(
       await tenantsRevoke(file, 'acme', { keyIndex: 2 }),
@@ -515,13 +602,19 @@ describe('tenants: command line', () => {
       assert.equal(text.includes(secret), false);
     }
     assert.equal(text.includes('scrypt'), false);
-    assert.equal(await tenantsList(path.join(dir, 'empty.json')).catch((err: Error) => err.message), `TenantsFile ${path.join(dir, 'empty.json')} does not exist. Create it with "push-proxy tenants add <tenant-id>".`);
+    assert.equal(
+      await tenantsList(path.join(dir, 'empty.json')).catch((err: Error) => err.message),
+      `TenantsFile ${path.join(dir, 'empty.json')} does not exist. Create it with "push-proxy tenants add <tenant-id>".`,
+    );
   });
 
   it('revoke refuses the whole tenant; add then refuses to give it a key', async () => {
     const file = path.join(dir, 'revoke.json');
     const key = keyIn(await tenantsAdd(file, { id: 'acme' }));
-    assert.equal(await tenantsRevoke(file, 'acme'), 'Revoked tenant "acme": every one of its keys is refused. A running proxy refuses it once it reloads the file, within a few seconds.\n');
+    assert.equal(
+      await tenantsRevoke(file, 'acme'),
+      'Revoked tenant "acme": every one of its keys is refused. A running proxy refuses it once it reloads the file, within a few seconds.\n',
+    );
     assert.equal(readData(file).tenants[0]!.revoked, true);
     assert.equal(modeOf(file), 0o600);
     assert.deepEqual(await authenticateOnce(file, `Bearer ${key}`), { ok: false, reason: 'revoked' });
@@ -536,7 +629,10 @@ describe('tenants: command line', () => {
     const file = path.join(dir, 'errors.json');
     await tenantsAdd(file, { id: 'acme' });
     await tenantsAdd(file, { id: 'beta' });
-    assert.equal(await rejectsWith(tenantsRevoke(file, 'nobody'), TenantsCommandError), `tenant "nobody" is not in ${file} (tenants: acme, beta).`);
+    assert.equal(
+      await rejectsWith(tenantsRevoke(file, 'nobody'), TenantsCommandError),
+      `tenant "nobody" is not in ${file} (tenants: acme, beta).`,
+    );
     assert.equal(
       await rejectsWith(tenantsRevoke(file, 'acme', { keyIndex: 3 }), TenantsCommandError),
       'tenant "acme" has no key 3: its keys are 1 to 1 (see push-proxy tenants list).',
@@ -556,7 +652,10 @@ describe('tenants: command line', () => {
     const file = path.join(dir, 'run.json');
     mkdirSync(dir, { recursive: true });
     const key = keyIn(await runTenantsCommand(file, ['add', 'acme', '--platform', 'android_rn']));
-    assert.deepEqual(await authenticateOnce(file, `Bearer ${key}`), { ok: true, tenant: { id: 'acme', revoked: false, platforms: ['android_rn'] } });
+    assert.deepEqual(await authenticateOnce(file, `Bearer ${key}`), {
+      ok: true,
+      tenant: { id: 'acme', revoked: false, platforms: ['android_rn'] },
+    });
     const created = readData(file).tenants[0]!.keys[0]!.created;
     assert.equal(
       await runTenantsCommand(file, ['list']),
@@ -571,18 +670,37 @@ describe('tenants: command line', () => {
         '',
       ].join('\n'),
     );
-    assert.equal(await runTenantsCommand(file, ['revoke', 'acme', '--key', '1']), 'Revoked key 1 of tenant "acme". Tenant "acme" has no active key left: add one with "push-proxy tenants add acme". A running proxy refuses it once it reloads the file, within a few seconds.\n');
+    assert.equal(
+      await runTenantsCommand(file, ['revoke', 'acme', '--key', '1']),
+      'Revoked key 1 of tenant "acme". Tenant "acme" has no active key left: add one with "push-proxy tenants add acme". A running proxy refuses it once it reloads the file, within a few seconds.\n',
+    );
   });
 
   it('parses the arguments', () => {
     assert.deepEqual(parseTenantsArgs(['add', 'acme']), { command: 'add', id: 'acme' });
-    assert.deepEqual(parseTenantsArgs(['add', 'acme', '--server-id', 's1', '--server-id=s2', '--server-id', 's1', '--platform', 'apple_rn', '--platform=android_rn', '--rate', '12.5']), {
-      command: 'add',
-      id: 'acme',
-      serverIds: ['s1', 's2'],
-      platforms: ['apple_rn', 'android_rn'],
-      ratePerSec: 12.5,
-    });
+    assert.deepEqual(
+      parseTenantsArgs([
+        'add',
+        'acme',
+        '--server-id',
+        's1',
+        '--server-id=s2',
+        '--server-id',
+        's1',
+        '--platform',
+        'apple_rn',
+        '--platform=android_rn',
+        '--rate',
+        '12.5',
+      ]),
+      {
+        command: 'add',
+        id: 'acme',
+        serverIds: ['s1', 's2'],
+        platforms: ['apple_rn', 'android_rn'],
+        ratePerSec: 12.5,
+      },
+    );
     assert.deepEqual(parseTenantsArgs(['list']), { command: 'list' });
     assert.deepEqual(parseTenantsArgs(['revoke', 'acme']), { command: 'revoke', id: 'acme' });
     assert.deepEqual(parseTenantsArgs(['revoke', 'acme', '--key', '2']), { command: 'revoke', id: 'acme', keyIndex: 2 });
@@ -601,13 +719,20 @@ describe('tenants: command line', () => {
       [['add', 'acme', '--rate', '0'], '--rate takes requests per second above 0, not "0"'],
       [['add', 'acme', '--rate', 'fast'], '--rate takes requests per second above 0, not "fast"'],
       [['add', 'acme', '--rate', '1', '--rate', '2'], '--rate is given more than once'],
-      [['add', 'acme', '--platform', 'apple_rn-v2'], '--platform takes a platform type without its version suffix: "apple_rn", not "apple_rn-v2"'],
+      [
+        ['add', 'acme', '--platform', 'apple_rn-v2'],
+        '--platform takes a platform type without its version suffix: "apple_rn", not "apple_rn-v2"',
+      ],
       [['list', 'acme'], '"list" takes no arguments, got "acme"'],
       [['revoke', 'acme', '--key', '0'], '--key takes a key number as "list" shows it (1, 2, …), not "0"'],
       [['revoke', 'acme', '--server-id', 'x'], 'unknown option "--server-id" for "revoke"'],
     ];
     for (const [argv, problem] of cases) {
-      assert.equal(throwsWith(() => parseTenantsArgs(argv), TenantsCommandError), `${problem}\n\n${TENANTS_USAGE}`, argv.join(' '));
+      assert.equal(
+        throwsWith(() => parseTenantsArgs(argv), TenantsCommandError),
+        `${problem}\n\n${TENANTS_USAGE}`,
+        argv.join(' '),
+      );
     }
   });
 });

@@ -29,7 +29,11 @@ const push = (token = APPLE_TOKEN) => ({ platform: 'apple_rn', server_id: 'srv',
 const OK = '{"status":"OK"}\n';
 
 function logLines(cli: Cli): Array<Record<string, unknown>> {
-  return cli.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  return cli
+    .output()
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 /** Worker pids: the primary's children, as Linux lists them. */
@@ -58,7 +62,11 @@ describe('Workers: 2 processes on one port', () => {
     apns = await startApnsFixture();
     dir = tempDir();
     caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
-    const config = writeTemp(dir, 'push-proxy.json', JSON.stringify({ Workers: 2, EnableMetrics: true, ApplePushSettings: [apns.entry()] }));
+    const config = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({ Workers: 2, EnableMetrics: true, ApplePushSettings: [apns.entry()] }),
+    );
     cli = runCli(['--config', config], { NODE_EXTRA_CA_CERTS: caFile });
     url = await listeningUrl(cli);
   });
@@ -79,7 +87,11 @@ describe('Workers: 2 processes on one port', () => {
     assert.deepEqual(new Set(answers.map((a) => a.text)), new Set([OK]));
     assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 20);
     await waitUntil('20 delivery lines are logged', () => logLines(cli).filter((l) => l.msg === 'push delivered').length >= 20);
-    const workers = new Set(logLines(cli).filter((l) => l.msg === 'push delivered').map((l) => l.worker));
+    const workers = new Set(
+      logLines(cli)
+        .filter((l) => l.msg === 'push delivered')
+        .map((l) => l.worker),
+    );
     assert.equal(workers.size, 2, `deliveries by workers ${[...workers].join(', ')}`);
   });
 
@@ -116,7 +128,10 @@ describe('Workers: 2 processes on one port', () => {
     await waitUntil('the peer holds the requests', () => apns.peer.receivedFor(slow).length === 4);
     cli.child.kill('SIGTERM');
     const answers = await inFlight;
-    assert.deepEqual(answers.map((a) => a.text), [OK, OK, OK, OK]);
+    assert.deepEqual(
+      answers.map((a) => a.text),
+      [OK, OK, OK, OK],
+    );
     assert.equal(await cli.exited, 0);
     for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
   });
@@ -132,10 +147,16 @@ function safeWorkerPids(cli: Cli): number[] {
 
 describe('Workers: start-up', () => {
   it('a configuration error is reported once and ends the primary with code 2', async () => {
-    const config = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({
-      Workers: 3,
-      ApplePushSettings: [{ Type: 'apple_rn', ApplePushTopic: 't', AppleAuthKeyFile: '/nonexistent/AuthKey.p8', AppleAuthKeyID: 'K', AppleTeamID: 'T' }],
-    }));
+    const config = writeTemp(
+      tempDir(),
+      'push-proxy.json',
+      JSON.stringify({
+        Workers: 3,
+        ApplePushSettings: [
+          { Type: 'apple_rn', ApplePushTopic: 't', AppleAuthKeyFile: '/nonexistent/AuthKey.p8', AppleAuthKeyID: 'K', AppleTeamID: 'T' },
+        ],
+      }),
+    );
     const cli = runCli(['--config', config]);
     assert.equal(await cli.exited, 2, cli.stderr());
     assert.equal(cli.stderr().match(/AppleAuthKeyFile \/nonexistent\/AuthKey\.p8 cannot be read/g)?.length, 1, cli.stderr());

@@ -19,7 +19,10 @@ describe('Workers: the setting', () => {
 
   it('anything else stops start-up with what to write', () => {
     for (const value of [0, 'many', 2.5, -1]) {
-      assert.throws(() => parse({ Workers: value }), (err: unknown) => err instanceof ConfigError && /Workers must be a whole number from 1 to 256, or "auto"/.test(err.message));
+      assert.throws(
+        () => parse({ Workers: value }),
+        (err: unknown) => err instanceof ConfigError && /Workers must be a whole number from 1 to 256, or "auto"/.test(err.message),
+      );
     }
     assert.throws(() => parse({}, { PUSH_PROXY_WORKERS: 'lots' }), /PUSH_PROXY_WORKERS="lots" must be a whole number or "auto"/);
   });

@@ -89,7 +89,9 @@ function main(): void {
   } as unknown as apn.ProviderOptions);
   const bareHeaders = { 'apns-topic': entry.ApplePushTopic, 'apns-push-type': 'alert', 'apns-priority': '10' };
   const viaProvider = (headers: object, body: string, token: string): Promise<boolean> =>
-    provider.send({ headers: () => headers, compile: () => body } as unknown as apn.Notification, token).then((result) => result.sent.length > 0);
+    provider
+      .send({ headers: () => headers, compile: () => body } as unknown as apn.Notification, token)
+      .then((result) => result.sent.length > 0);
 
   let relay: (raw: Buffer) => Promise<boolean>;
   let pushApi: ReturnType<typeof createPushApi> | undefined;
@@ -115,16 +117,22 @@ function main(): void {
       requestTimeoutMs: 8_000,
     });
     const isDelivered = (result: AttemptResult): boolean => result.kind === 'final' && result.outcome === 'OK';
-    relay = layer === 'client'
-      ? (raw) => {
-          const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
-          return transport.attempt({ token: n.device_id!, headers: bareHeaders as unknown as ApnsRequest['headers'], payload: bareRoot(n), transport: '' }, 8_000).then(isDelivered);
-        }
-      : (raw) => {
-          const decoded = decodePushNotification(raw);
-          if (!decoded.ok) return Promise.resolve(false);
-          return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then(isDelivered);
-        };
+    relay =
+      layer === 'client'
+        ? (raw) => {
+            const n = JSON.parse(raw.toString('utf8')) as Record<string, string>;
+            return transport
+              .attempt(
+                { token: n.device_id!, headers: bareHeaders as unknown as ApnsRequest['headers'], payload: bareRoot(n), transport: '' },
+                8_000,
+              )
+              .then(isDelivered);
+          }
+        : (raw) => {
+            const decoded = decodePushNotification(raw);
+            if (!decoded.ok) return Promise.resolve(false);
+            return transport.attempt(buildApnsRequest(decoded.value, target), 8_000).then(isDelivered);
+          };
   } else {
     const { config: proxyConfig } = loadConfigFile(file, process.env);
     const logger = createLogger(proxyConfig);

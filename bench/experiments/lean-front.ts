@@ -33,8 +33,12 @@ function main(): void {
   const { config } = loadConfigFile(file, process.env);
   const logger = createLogger(config);
   const metrics = new ProxyMetrics();
-  const { services, states } = createServices(config, { logger, ...retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec), env: process.env,
-    observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds) });
+  const { services, states } = createServices(config, {
+    logger,
+    ...retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec),
+    env: process.env,
+    observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+  });
   const dispatcher = new PushDispatcher(services, metrics, logger);
 
   const answer = (res: http.ServerResponse, status: number, type: string, body: string): void => {
@@ -56,7 +60,8 @@ function main(): void {
           timer();
           answer(res, 200, 'text/plain; charset=utf-8', responseBody(response));
         };
-        if (size > MAX_BODY_BYTES) return send({ status: 'FAIL', error: `Failed to read message body: request body larger than ${MAX_BODY_BYTES} bytes` });
+        if (size > MAX_BODY_BYTES)
+          return send({ status: 'FAIL', error: `Failed to read message body: request body larger than ${MAX_BODY_BYTES} bytes` });
         const decoded = decodePushNotification(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
         if (!decoded.ok) {
           metrics.badRequest.inc();

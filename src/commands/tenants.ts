@@ -22,7 +22,9 @@ export async function runTenants(argv: readonly string[], env: Record<string, st
     if (configFile) file = loadConfigFile(configFile, env).config.TenantsFile || undefined;
   }
   if (!file) {
-    throw new ConfigError(`no tenants file: give --tenants-file FILE, set PUSH_PROXY_TENANTS_FILE, or set TenantsFile in the config (--config FILE).\n${TENANTS_USAGE}`);
+    throw new ConfigError(
+      `no tenants file: give --tenants-file FILE, set PUSH_PROXY_TENANTS_FILE, or set TenantsFile in the config (--config FILE).\n${TENANTS_USAGE}`,
+    );
   }
   return runTenantsCommand(file, rest);
 }

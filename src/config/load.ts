@@ -20,7 +20,11 @@ export const REQUIRE_CONFIG_FLAG = '--require-config';
 export const TEST_MODE_LISTEN_ADDRESS = ':8066';
 
 /** Environment variables for what operators change per deployment. */
-export const ENV_OVERRIDES: ReadonlyArray<{ env: string; key: keyof ProxyConfig; type: 'string' | 'integer' | 'boolean' | 'list' | 'workers' }> = [
+export const ENV_OVERRIDES: ReadonlyArray<{
+  env: string;
+  key: keyof ProxyConfig;
+  type: 'string' | 'integer' | 'boolean' | 'list' | 'workers';
+}> = [
   { env: 'PUSH_PROXY_MODE', key: 'Mode', type: 'string' },
   { env: 'PUSH_PROXY_LISTEN_ADDRESS', key: 'ListenAddress', type: 'string' },
   { env: 'PUSH_PROXY_LOG_FORMAT', key: 'LogFormat', type: 'string' },
@@ -113,7 +117,10 @@ export function searchConfigFile(argv: readonly string[], env: Env, cwd: string,
     // As given, then where the original looks for a bare name.
     const candidates = [path.resolve(cwd, named), path.resolve(cwd, 'config', named), path.resolve(cwd, '..', 'config', named)];
     const found = candidates.find((c) => existsSync(c));
-    if (!found) throw new ConfigError(`config file ${named} not found (looked in ${candidates.join(', ')}). Check the path given with --config or PUSH_PROXY_CONFIG.`);
+    if (!found)
+      throw new ConfigError(
+        `config file ${named} not found (looked in ${candidates.join(', ')}). Check the path given with --config or PUSH_PROXY_CONFIG.`,
+      );
     return { file: found, tried: candidates };
   }
   const candidates = defaultConfigCandidates(cwd, tmpDir);
@@ -151,7 +158,9 @@ export function configRequiredBy(argv: readonly string[], env: Env): string | nu
   const lower = value.toLowerCase();
   if (lower === 'true' || lower === '1') return `${REQUIRE_CONFIG_ENV}=${value}`;
   if (lower === 'false' || lower === '0') return null;
-  throw new ConfigError(`environment ${REQUIRE_CONFIG_ENV}="${value}" must be true or false (true: refuse to start without a configuration file).`);
+  throw new ConfigError(
+    `environment ${REQUIRE_CONFIG_ENV}="${value}" must be true or false (true: refuse to start without a configuration file).`,
+  );
 }
 
 /**
@@ -181,13 +190,17 @@ export function loadConfigFile(file: string, env: Env): LoadedConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check its path and permissions.`);
+    throw new ConfigError(
+      `config file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check its path and permissions.`,
+    );
   }
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`config file ${file} is not valid JSON: ${(err as Error).message}. Fix the syntax (a trailing comma or a missing quote is the usual cause).`);
+    throw new ConfigError(
+      `config file ${file} is not valid JSON: ${(err as Error).message}. Fix the syntax (a trailing comma or a missing quote is the usual cause).`,
+    );
   }
   return parseConfig(raw, file, env, 'eas');
 }
@@ -205,7 +218,10 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   }
   const warnings: string[] = [];
   const config = foldKeys(raw as Record<string, unknown>, TOP_LEVEL_KEYS, '', where, warnings);
-  for (const [list, keys] of [['ApplePushSettings', APPLE_KEYS], ['AndroidPushSettings', ANDROID_KEYS]] as const) {
+  for (const [list, keys] of [
+    ['ApplePushSettings', APPLE_KEYS],
+    ['AndroidPushSettings', ANDROID_KEYS],
+  ] as const) {
     const entries = config[list];
     if (Array.isArray(entries)) {
       config[list] = entries.map((entry, i) =>
@@ -228,7 +244,8 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   // A test service talks to APNs' development environment unless an entry says otherwise.
   if (config.Mode === 'test' && Array.isArray(config.ApplePushSettings)) {
     for (const entry of config.ApplePushSettings) {
-      if (entry !== null && typeof entry === 'object' && !('ApplePushUseDevelopment' in entry)) (entry as Record<string, unknown>).ApplePushUseDevelopment = true;
+      if (entry !== null && typeof entry === 'object' && !('ApplePushUseDevelopment' in entry))
+        (entry as Record<string, unknown>).ApplePushUseDevelopment = true;
     }
   }
 
@@ -243,11 +260,15 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   parseListenAddress(valid.ListenAddress, where);
   if (valid.HeadersTimeoutSec > valid.RequestTimeoutSec) {
     // node:http refuses a server whose headers may take longer than the whole request.
-    throw new ConfigError(`${where}: HeadersTimeoutSec (${valid.HeadersTimeoutSec}) is longer than RequestTimeoutSec (${valid.RequestTimeoutSec}). Make HeadersTimeoutSec at most RequestTimeoutSec.`);
+    throw new ConfigError(
+      `${where}: HeadersTimeoutSec (${valid.HeadersTimeoutSec}) is longer than RequestTimeoutSec (${valid.RequestTimeoutSec}). Make HeadersTimeoutSec at most RequestTimeoutSec.`,
+    );
   }
   checkTlsAndHosting(valid, where);
   if (valid.Mode === 'hosted' && valid.Inspector) {
-    warnings.push('Inspector is on in hosted mode: anyone who can reach /inspect reads every tenant\'s notifications. Turn it off unless this instance is private.');
+    warnings.push(
+      "Inspector is on in hosted mode: anyone who can reach /inspect reads every tenant's notifications. Turn it off unless this instance is private.",
+    );
   }
   warnDuplicateTypes(valid, warnings);
   return { config: valid, source, warnings };
@@ -257,7 +278,13 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
  * Go's encoding/json matches keys case-insensitively and ignores unknown ones. We do too, except for a key
  * that is almost a known one: a typo silently ignored is an outage found late.
  */
-function foldKeys(object: Record<string, unknown>, known: readonly string[], prefix: string, where: string, warnings: string[]): Record<string, unknown> {
+function foldKeys(
+  object: Record<string, unknown>,
+  known: readonly string[],
+  prefix: string,
+  where: string,
+  warnings: string[],
+): Record<string, unknown> {
   const byLower = new Map(known.map((k) => [k.toLowerCase(), k]));
   const folded: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(object)) {
@@ -309,15 +336,16 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
     if (type === 'string') config[key] = value;
     else if (type === 'list') config[key] = value.split(/[\s,]+/).filter(Boolean);
     else if (type === 'workers') {
-      if (value !== 'auto' && !/^\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number or "auto" (it sets ${key}).`);
+      if (value !== 'auto' && !/^\d+$/.test(value))
+        throw new ConfigError(`environment ${name}="${value}" must be a whole number or "auto" (it sets ${key}).`);
       config[key] = value === 'auto' ? value : Number(value);
-    }
-    else if (type === 'integer') {
+    } else if (type === 'integer') {
       if (!/^-?\d+$/.test(value)) throw new ConfigError(`environment ${name}="${value}" must be a whole number (it sets ${key}).`);
       config[key] = Number(value);
     } else {
       const lower = value.toLowerCase();
-      if (!['true', 'false', '1', '0'].includes(lower)) throw new ConfigError(`environment ${name}="${value}" must be true or false (it sets ${key}).`);
+      if (!['true', 'false', '1', '0'].includes(lower))
+        throw new ConfigError(`environment ${name}="${value}" must be true or false (it sets ${key}).`);
       config[key] = lower === 'true' || lower === '1';
     }
   }
@@ -328,8 +356,19 @@ function applyEnvOverrides(config: Record<string, unknown>, env: Env): void {
 function describeSchemaErrors(errors: ErrorObject[], config: Record<string, unknown>): string {
   const first = errors[0];
   if (!first) return 'invalid configuration';
-  const key = first.instancePath.slice(1).split('/').map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '') || '(top level)';
-  const actual = JSON.stringify(first.instancePath.split('/').slice(1).reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config));
+  const key =
+    first.instancePath
+      .slice(1)
+      .split('/')
+      .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+      .join('')
+      .replace(/^\./, '') || '(top level)';
+  const actual = JSON.stringify(
+    first.instancePath
+      .split('/')
+      .slice(1)
+      .reduce<unknown>((o, p) => (o as Record<string, unknown>)?.[p], config),
+  );
   if (key === 'Workers') return `Workers must be a whole number from 1 to 256, or "auto" (one per available core), not ${actual}.`;
   switch (first.keyword) {
     case 'type':
@@ -366,7 +405,9 @@ export function parseListenAddress(address: string, where = 'config'): ListenAdd
 
 function checkTlsAndHosting(config: ProxyConfig, where: string): void {
   if (Boolean(config.TLSCertFile) !== Boolean(config.TLSKeyFile)) {
-    throw new ConfigError(`${where}: HTTPS needs both TLSCertFile and TLSKeyFile; only ${config.TLSCertFile ? 'TLSCertFile' : 'TLSKeyFile'} is set.`);
+    throw new ConfigError(
+      `${where}: HTTPS needs both TLSCertFile and TLSKeyFile; only ${config.TLSCertFile ? 'TLSCertFile' : 'TLSKeyFile'} is set.`,
+    );
   }
   if (config.TLSClientCAFile && !config.TLSCertFile) {
     throw new ConfigError(`${where}: TLSClientCAFile (client certificates) needs HTTPS: set TLSCertFile and TLSKeyFile too.`);
@@ -378,7 +419,9 @@ function checkTlsAndHosting(config: ProxyConfig, where: string): void {
       );
     }
     if (!config.TenantsFile) {
-      throw new ConfigError(`${where}: hosted mode authenticates every chat server: set TenantsFile and add tenants with "push-proxy tenants add <id> --tenants-file FILE".`);
+      throw new ConfigError(
+        `${where}: hosted mode authenticates every chat server: set TenantsFile and add tenants with "push-proxy tenants add <id> --tenants-file FILE".`,
+      );
     }
   }
   if (config.RateLimitStore.Type === 'redis' && !/^rediss?:\/\//.test(config.RateLimitStore.URL)) {

@@ -46,13 +46,19 @@ export class PushDispatcher {
   /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. Never rejects. */
   send(received: PushNotification, tenant?: string): Promise<PushResponse> {
     if (received.server_id === '') return Promise.resolve(this.refuse(received, 'Failed because of missing server Id'));
-    if (received.device_id === '') return Promise.resolve(this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`));
+    if (received.device_id === '')
+      return Promise.resolve(this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`));
 
     const notification = truncateNotification(received);
     const { type, appVersion } = this.parsed(notification.platform);
     const service = this.services.get(type);
     if (!service) {
-      return Promise.resolve(this.refuse(notification, `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`));
+      return Promise.resolve(
+        this.refuse(
+          notification,
+          `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`,
+        ),
+      );
     }
     this.metrics.countAppVersion(type, appVersionLabel(appVersion));
 
@@ -95,8 +101,17 @@ export class PushDispatcher {
     this.metrics.badRequest.inc();
     this.logger.info({ error }, 'push refused');
     this.observe?.({
-      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport: n.transport, outcome: 'FAIL',
-      reason: 'bad request', error, attempts: 0, ms: 0, device: redactToken(n.device_id),
+      at: new Date(),
+      serverId: n.server_id,
+      platform: n.platform,
+      pushType: n.type,
+      transport: n.transport,
+      outcome: 'FAIL',
+      reason: 'bad request',
+      error,
+      attempts: 0,
+      ms: 0,
+      device: redactToken(n.device_id),
     });
     return { status: 'FAIL', error };
   }
@@ -122,8 +137,17 @@ export class PushDispatcher {
     }
     const ms = Math.round(elapsedMs);
     this.observe?.({
-      at: new Date(), serverId: n.server_id, platform: n.platform, pushType: n.type, transport, outcome: result.outcome,
-      reason: result.reason || undefined, error: result.error, attempts: result.attempts, ms, device: redactToken(n.device_id),
+      at: new Date(),
+      serverId: n.server_id,
+      platform: n.platform,
+      pushType: n.type,
+      transport,
+      outcome: result.outcome,
+      reason: result.reason || undefined,
+      error: result.error,
+      attempts: result.attempts,
+      ms,
+      device: redactToken(n.device_id),
       sent: redactRequest(result.request, n.device_id),
     });
     const failed = result.outcome === 'FAIL';

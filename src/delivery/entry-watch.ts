@@ -90,7 +90,15 @@ export class WatchedService implements PushService {
     const removeGuard = this.guardStatus();
     const failure = this.health.current;
     const guard = removeGuard ? { removeGuard } : {};
-    if (failure) return { type: this.type, platform: this.platform, state: 'failed', reason: failure.advice, since: failure.since.toISOString(), ...guard };
+    if (failure)
+      return {
+        type: this.type,
+        platform: this.platform,
+        state: 'failed',
+        reason: failure.advice,
+        since: failure.since.toISOString(),
+        ...guard,
+      };
     return { type: this.type, platform: this.platform, state: 'ready', ...guard };
   }
 
@@ -99,7 +107,13 @@ export class WatchedService implements PushService {
     const now = this.now();
     const suspect = this.guard.suspect(now);
     const { judged, suspect: suspectTokens } = this.guard.counts(now);
-    return { suspect, judgedTokens: judged, suspectTokens, withheld: this.withheld, ...(suspect && this.guardAdvice ? { advice: this.guardAdvice } : {}) };
+    return {
+      suspect,
+      judgedTokens: judged,
+      suspectTokens,
+      withheld: this.withheld,
+      ...(suspect && this.guardAdvice ? { advice: this.guardAdvice } : {}),
+    };
   }
 
   private judge(token: string, result: DeliveryResult): DeliveryResult {
@@ -137,11 +151,16 @@ export class WatchedService implements PushService {
         `REMOVE withheld for entry "${this.type}": ${advice}`,
       );
     }
-    return { ...result, outcome: 'FAIL', error: `${advice} (answered ${code}; ${suspect} of the last ${judged} device tokens got such answers)` };
+    return {
+      ...result,
+      outcome: 'FAIL',
+      error: `${advice} (answered ${code}; ${suspect} of the last ${judged} device tokens got such answers)`,
+    };
   }
 
   private noticeGuardChange(suspect: boolean): void {
-    if (this.wasSuspect && !suspect) this.deps.logger.info({ platform: this.type }, `REMOVE guard: entry "${this.type}" is answered normally again; REMOVE answers pass`);
+    if (this.wasSuspect && !suspect)
+      this.deps.logger.info({ platform: this.type }, `REMOVE guard: entry "${this.type}" is answered normally again; REMOVE answers pass`);
     this.wasSuspect = suspect;
   }
 
@@ -157,7 +176,10 @@ export class WatchedService implements PushService {
     const now = this.now();
     if (now - this.lastHealthLog >= ENTRY_ERROR_LOG_INTERVAL_MS) {
       this.lastHealthLog = now;
-      this.deps.logger.error({ platform: this.type, provider_reason: result.providerReason ?? result.reason }, `entry "${this.type}" failed: ${advice}`);
+      this.deps.logger.error(
+        { platform: this.type, provider_reason: result.providerReason ?? result.reason },
+        `entry "${this.type}" failed: ${advice}`,
+      );
     }
   }
 

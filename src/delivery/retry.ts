@@ -42,7 +42,8 @@ export function deliverWithRetries(
 ): Promise<DeliveryResult> {
   const started = clock.now();
   const deadline = started + policy.sendTimeoutMs;
-  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0) return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observeAttempt);
+  if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0)
+    return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observeAttempt);
   // Most notifications end at the first answer: no async frame and no promise but the attempt's own.
   return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then(
     (result) => {

@@ -48,7 +48,8 @@ export class TransportService<Request> implements PushService {
       request = this.build(notification, context);
     } catch (err) {
       // A notification that cannot fit the provider's limit is the sender's fault: refused, nothing sent.
-      if (err instanceof PayloadTooLargeError) return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
+      if (err instanceof PayloadTooLargeError)
+        return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
       throw err;
     }
     return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observe);

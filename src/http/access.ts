@@ -64,9 +64,8 @@ export class AccessControl {
       if (!auth.ok) {
         metrics.authFailures.inc({ reason: auth.reason });
         logger.info({ client: client.ip, reason: auth.reason }, 'request refused: tenant credentials');
-        const error = auth.reason === 'missing'
-          ? 'Missing credentials: set the push server URL to https://TENANT:KEY@host'
-          : 'Invalid credentials';
+        const error =
+          auth.reason === 'missing' ? 'Missing credentials: set the push server URL to https://TENANT:KEY@host' : 'Invalid credentials';
         return { ok: false, status: 401, error, headers: AUTH_CHALLENGE };
       }
       tenant = auth.tenant;

@@ -96,7 +96,9 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
     const entries = deps.entryStates();
     const draining = deps.draining?.() ?? false;
     const ready = !draining && isReady(entries);
-    res.status(ready ? 200 : 503).json({ status: draining ? 'draining' : ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
+    res
+      .status(ready ? 200 : 503)
+      .json({ status: draining ? 'draining' : ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
   });
 
   if (deps.enableMetrics) {
@@ -135,4 +137,3 @@ function route(app: express.Express, path: string, handler: Handler): void {
     res.status(405).end();
   });
 }
-

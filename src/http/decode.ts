@@ -9,12 +9,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import Ajv, { type ValidateFunction } from 'ajv';
-import {
-  emptyPushAck,
-  emptyPushNotification,
-  type PushAck,
-  type PushNotification,
-} from '../notification';
+import { emptyPushAck, emptyPushNotification, type PushAck, type PushNotification } from '../notification';
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -31,11 +26,34 @@ const STRING_ESCAPED = 1;
 const STRING_NON_ASCII = 2;
 const STRING_UNICODE_ESCAPE = 4;
 
-const CHAR_TAB = 0x09, CHAR_LF = 0x0a, CHAR_CR = 0x0d, CHAR_SPACE = 0x20, CHAR_QUOTE = 0x22, CHAR_PLUS = 0x2b;
-const CHAR_COMMA = 0x2c, CHAR_MINUS = 0x2d, CHAR_DOT = 0x2e, CHAR_SLASH = 0x2f, CHAR_0 = 0x30;
-const CHAR_9 = 0x39, CHAR_COLON = 0x3a, CHAR_E = 0x45, CHAR_LBRACKET = 0x5b, CHAR_BACKSLASH = 0x5c;
-const CHAR_RBRACKET = 0x5d, CHAR_a = 0x61, CHAR_b = 0x62, CHAR_e = 0x65, CHAR_f = 0x66, CHAR_n = 0x6e;
-const CHAR_r = 0x72, CHAR_t = 0x74, CHAR_u = 0x75, CHAR_z = 0x7a, CHAR_LBRACE = 0x7b, CHAR_RBRACE = 0x7d;
+const CHAR_TAB = 0x09,
+  CHAR_LF = 0x0a,
+  CHAR_CR = 0x0d,
+  CHAR_SPACE = 0x20,
+  CHAR_QUOTE = 0x22,
+  CHAR_PLUS = 0x2b;
+const CHAR_COMMA = 0x2c,
+  CHAR_MINUS = 0x2d,
+  CHAR_DOT = 0x2e,
+  CHAR_SLASH = 0x2f,
+  CHAR_0 = 0x30;
+const CHAR_9 = 0x39,
+  CHAR_COLON = 0x3a,
+  CHAR_E = 0x45,
+  CHAR_LBRACKET = 0x5b,
+  CHAR_BACKSLASH = 0x5c;
+const CHAR_RBRACKET = 0x5d,
+  CHAR_a = 0x61,
+  CHAR_b = 0x62,
+  CHAR_e = 0x65,
+  CHAR_f = 0x66,
+  CHAR_n = 0x6e;
+const CHAR_r = 0x72,
+  CHAR_t = 0x74,
+  CHAR_u = 0x75,
+  CHAR_z = 0x7a,
+  CHAR_LBRACE = 0x7b,
+  CHAR_RBRACE = 0x7d;
 
 type GoType = 'string' | 'int' | 'int64' | 'bool';
 
@@ -63,16 +81,40 @@ interface StructSpec<T> {
 const ajv = new Ajv({ allErrors: true, allowUnionTypes: true });
 
 const PUSH_NOTIFICATION = defineStruct<PushNotification>('model', 'PushNotification', emptyPushNotification, {
-  ack_id: 'string', platform: 'string', server_id: 'string', device_id: 'string', post_id: 'string',
-  category: 'string', sound: 'string', message: 'string', badge: 'int', cont_ava: 'int', team_id: 'string',
-  channel_id: 'string', root_id: 'string', channel_name: 'string', type: 'string', sub_type: 'string',
-  transport: 'string', sender_id: 'string', sender_name: 'string', override_username: 'string',
-  override_icon_url: 'string', from_webhook: 'string', version: 'string', is_crt_enabled: 'bool',
-  is_id_loaded: 'bool', signature: 'string',
+  ack_id: 'string',
+  platform: 'string',
+  server_id: 'string',
+  device_id: 'string',
+  post_id: 'string',
+  category: 'string',
+  sound: 'string',
+  message: 'string',
+  badge: 'int',
+  cont_ava: 'int',
+  team_id: 'string',
+  channel_id: 'string',
+  root_id: 'string',
+  channel_name: 'string',
+  type: 'string',
+  sub_type: 'string',
+  transport: 'string',
+  sender_id: 'string',
+  sender_name: 'string',
+  override_username: 'string',
+  override_icon_url: 'string',
+  from_webhook: 'string',
+  version: 'string',
+  is_crt_enabled: 'bool',
+  is_id_loaded: 'bool',
+  signature: 'string',
 });
 
 const PUSH_NOTIFICATION_ACK = defineStruct<PushAck>('model', 'PushNotificationAck', emptyPushAck, {
-  id: 'string', received_at: 'int64', platform: 'string', type: 'string', post_id: 'string',
+  id: 'string',
+  received_at: 'int64',
+  platform: 'string',
+  type: 'string',
+  post_id: 'string',
   is_id_loaded: 'bool',
 });
 
@@ -82,9 +124,7 @@ function defineStruct<T extends object>(
   empty: () => T,
   goTypes: { readonly [K in keyof T & string]: GoType },
 ): StructSpec<T> {
-  const fields = (Object.keys(goTypes) as (keyof T & string)[]).map(
-    (tag, index): FieldSpec => ({ tag, goType: goTypes[tag], index }),
-  );
+  const fields = (Object.keys(goTypes) as (keyof T & string)[]).map((tag, index): FieldSpec => ({ tag, goType: goTypes[tag], index }));
   // foldWellTyped marks the fields it has seen in the bits of one int32.
   if (fields.length > 31) throw new Error(`${structName} has more than 31 fields`);
   const properties: Record<string, { type: [string, 'null'] }> = {};
@@ -136,7 +176,12 @@ interface Occurrence {
  * type. Anything else (a repeated field, a value ajv refuses, a number Go's ints do not take) returns
  * undefined, and foldMembers works out which error Go reports.
  */
-function foldWellTyped<T extends object>(body: Buffer, latin1: string, members: readonly Member[], spec: StructSpec<T>): Decoded<T> | undefined {
+function foldWellTyped<T extends object>(
+  body: Buffer,
+  latin1: string,
+  members: readonly Member[],
+  spec: StructSpec<T>,
+): Decoded<T> | undefined {
   const value = spec.empty() as Record<string, unknown>;
   let seen = 0;
   for (let order = 0; order < members.length; order++) {
@@ -183,8 +228,7 @@ function foldMembers<T extends object>(body: Buffer, latin1: string, members: re
     const kind = kindOfValueAt(body[member.valueStart]);
     if (kind === 'null') continue;
     const occurrence = decodeOccurrence(body, latin1, member, field, kind, order);
-    if (occurrence.kind === 'number' && field.goType !== 'string' && field.goType !== 'bool'
-        && !isGoInt64Literal(occurrence.literal)) {
+    if (occurrence.kind === 'number' && field.goType !== 'string' && field.goType !== 'bool' && !isGoInt64Literal(occurrence.literal)) {
       noteError(occurrence);
     }
     const earlier = winners[field.index];
@@ -218,15 +262,23 @@ function decodeOccurrence(body: Buffer, latin1: string, member: Member, field: F
   let literal = '';
   let value: unknown;
   switch (kind) {
-    case 'string': value = decodeString(body, latin1, member.valueStart, member.valueEnd, member.valueFlags); break;
+    case 'string':
+      value = decodeString(body, latin1, member.valueStart, member.valueEnd, member.valueFlags);
+      break;
     case 'number':
       literal = latin1.slice(member.valueStart, member.valueEnd);
       value = Number(literal) || 0; // `-0` is Go's 0
       break;
-    case 'bool': value = body[member.valueStart] === CHAR_t; break;
+    case 'bool':
+      value = body[member.valueStart] === CHAR_t;
+      break;
     // Only the kind matters: no field takes a container, so the content is never parsed.
-    case 'object': value = {}; break;
-    case 'array': value = []; break;
+    case 'object':
+      value = {};
+      break;
+    case 'array':
+      value = [];
+      break;
   }
   return { field, order, kind, literal, value };
 }
@@ -280,18 +332,23 @@ interface Member {
   valueFlags: number;
 }
 
-type ScanResult =
-  | { ok: true; kind: JsonKind; members: Member[] }
-  | { ok: false; error: string };
+type ScanResult = { ok: true; kind: JsonKind; members: Member[] } | { ok: false; error: string };
 
 function kindOfValueAt(c: number | undefined): JsonKind {
   switch (c) {
-    case CHAR_QUOTE: return 'string';
-    case CHAR_LBRACE: return 'object';
-    case CHAR_LBRACKET: return 'array';
-    case CHAR_t: case CHAR_f: return 'bool';
-    case CHAR_n: return 'null';
-    default: return 'number';
+    case CHAR_QUOTE:
+      return 'string';
+    case CHAR_LBRACE:
+      return 'object';
+    case CHAR_LBRACKET:
+      return 'array';
+    case CHAR_t:
+    case CHAR_f:
+      return 'bool';
+    case CHAR_n:
+      return 'null';
+    default:
+      return 'number';
   }
 }
 
@@ -309,9 +366,7 @@ class FirstValueScanner {
   constructor(private readonly buf: Buffer) {}
 
   scan(): ScanResult {
-    return this.firstValue() < 0
-      ? { ok: false, error: this.error }
-      : { ok: true, kind: this.kind, members: this.members };
+    return this.firstValue() < 0 ? { ok: false, error: this.error } : { ok: true, kind: this.kind, members: this.members };
   }
 
   /** Returns where the first value ends, or -1 with the error set. */
@@ -430,8 +485,16 @@ class FirstValueScanner {
             if (++i >= len) return this.unexpectedEof();
             if (!isHexDigit(buf[i])) return this.invalid(buf[i], 'in \\u hexadecimal character escape');
           }
-        } else if (e !== CHAR_QUOTE && e !== CHAR_BACKSLASH && e !== CHAR_SLASH && e !== CHAR_b && e !== CHAR_f
-                   && e !== CHAR_n && e !== CHAR_r && e !== CHAR_t) {
+        } else if (
+          e !== CHAR_QUOTE &&
+          e !== CHAR_BACKSLASH &&
+          e !== CHAR_SLASH &&
+          e !== CHAR_b &&
+          e !== CHAR_f &&
+          e !== CHAR_n &&
+          e !== CHAR_r &&
+          e !== CHAR_t
+        ) {
           return this.invalid(e, 'in string escape code');
         }
       } else if (c < CHAR_SPACE) {
@@ -513,16 +576,26 @@ function isHexDigit(c: number): boolean {
  */
 function quoteByte(c: number): string {
   switch (c) {
-    case 0x27: return "'\\''";
-    case CHAR_QUOTE: return "'\"'";
-    case CHAR_BACKSLASH: return "'\\\\'";
-    case 0x07: return "'\\a'";
-    case 0x08: return "'\\b'";
-    case 0x0c: return "'\\f'";
-    case CHAR_LF: return "'\\n'";
-    case CHAR_CR: return "'\\r'";
-    case CHAR_TAB: return "'\\t'";
-    case 0x0b: return "'\\v'";
+    case 0x27:
+      return "'\\''";
+    case CHAR_QUOTE:
+      return "'\"'";
+    case CHAR_BACKSLASH:
+      return "'\\\\'";
+    case 0x07:
+      return "'\\a'";
+    case 0x08:
+      return "'\\b'";
+    case 0x0c:
+      return "'\\f'";
+    case CHAR_LF:
+      return "'\\n'";
+    case CHAR_CR:
+      return "'\\r'";
+    case CHAR_TAB:
+      return "'\\t'";
+    case 0x0b:
+      return "'\\v'";
   }
   const hex = c.toString(16).padStart(2, '0');
   if (c < CHAR_SPACE || c === 0x7f) return `'\\x${hex}'`;
@@ -539,13 +612,9 @@ function quoteByte(c: number): string {
  */
 function decodeString(buf: Buffer, latin1: string, start: number, end: number, flags: number): string {
   if ((flags & STRING_ESCAPED) === 0) {
-    return (flags & STRING_NON_ASCII) === 0
-      ? latin1.slice(start + 1, end - 1)
-      : decodeUtf8LikeGo(buf, start + 1, end - 1);
+    return (flags & STRING_NON_ASCII) === 0 ? latin1.slice(start + 1, end - 1) : decodeUtf8LikeGo(buf, start + 1, end - 1);
   }
-  const source = (flags & STRING_NON_ASCII) === 0
-    ? latin1.slice(start, end)
-    : decodeUtf8LikeGo(buf, start, end);
+  const source = (flags & STRING_NON_ASCII) === 0 ? latin1.slice(start, end) : decodeUtf8LikeGo(buf, start, end);
   const text = JSON.parse(source) as string;
   // Go turns an unpaired \uD800–\uDFFF escape into U+FFFD; JavaScript keeps the lone surrogate.
   return (flags & STRING_UNICODE_ESCAPE) === 0 ? text : replaceLoneSurrogates(text);

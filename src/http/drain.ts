@@ -89,7 +89,11 @@ export class RequestTracker {
 
   /** The requests still waiting, for the log line of a forced stop. */
   describe(now = Date.now()): RequestUnderWay[] {
-    return [...this.underWay].map(([res, startedAt]) => ({ method: res.req.method ?? '', path: requestPath(res.req.url), ageSec: Math.floor((now - startedAt) / 1000) }));
+    return [...this.underWay].map(([res, startedAt]) => ({
+      method: res.req.method ?? '',
+      path: requestPath(res.req.url),
+      ageSec: Math.floor((now - startedAt) / 1000),
+    }));
   }
 
   private settle(res: ServerResponse): void {

@@ -14,8 +14,12 @@ import type { ProxyConfig } from '../config/types';
 
 /** Mozilla's "intermediate" suite: forward secrecy and AEAD only; TLS 1.3 suites are always on. */
 const TLS12_CIPHERS = [
-  'ECDHE-ECDSA-AES128-GCM-SHA256', 'ECDHE-RSA-AES128-GCM-SHA256', 'ECDHE-ECDSA-AES256-GCM-SHA384',
-  'ECDHE-RSA-AES256-GCM-SHA384', 'ECDHE-ECDSA-CHACHA20-POLY1305', 'ECDHE-RSA-CHACHA20-POLY1305',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
 ].join(':');
 
 export type TlsSettings = Pick<ProxyConfig, 'TLSCertFile' | 'TLSKeyFile' | 'TLSClientCAFile'>;
@@ -26,7 +30,12 @@ export type ClientLimits = Pick<ProxyConfig, 'HeadersTimeoutSec' | 'RequestTimeo
  * The listening server, with slow and greedy clients bounded: headers and whole requests must arrive in time,
  * and past MaxConnections new connections are closed at once (logged, at most every `dropLogIntervalMs`).
  */
-export function createListener(settings: TlsSettings & ClientLimits, app: RequestListener, logger: Logger, dropLogIntervalMs = 10_000): http.Server {
+export function createListener(
+  settings: TlsSettings & ClientLimits,
+  app: RequestListener,
+  logger: Logger,
+  dropLogIntervalMs = 10_000,
+): http.Server {
   const limits: ClientLimits = settings;
   const headersTimeout = limits.HeadersTimeoutSec * 1000;
   const requestTimeout = limits.RequestTimeoutSec * 1000;
@@ -48,7 +57,10 @@ export function createListener(settings: TlsSettings & ClientLimits, app: Reques
     server.on('drop', () => {
       const dropped = drops.drop();
       if (dropped !== undefined) {
-        logger.warn({ max_connections: limits.MaxConnections, dropped }, `MaxConnections (${limits.MaxConnections}) reached: ${dropped} new connection(s) closed at once since the last such line`);
+        logger.warn(
+          { max_connections: limits.MaxConnections, dropped },
+          `MaxConnections (${limits.MaxConnections}) reached: ${dropped} new connection(s) closed at once since the last such line`,
+        );
       }
     });
   }
@@ -68,7 +80,10 @@ export class DropCounter {
   private dropped = 0;
   private lastReportAt = -Infinity;
 
-  constructor(private readonly intervalMs: number, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly intervalMs: number,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Counts one refused connection; returns how many to report (this one included), or undefined to stay quiet. */
   drop(): number | undefined {
@@ -89,19 +104,27 @@ export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {
   try {
     leaf = new X509Certificate(cert);
   } catch (err) {
-    throw new ConfigError(`TLSCertFile ${settings.TLSCertFile} holds no readable certificate (${(err as Error).message}). Give the PEM certificate, with its chain after it.`);
+    throw new ConfigError(
+      `TLSCertFile ${settings.TLSCertFile} holds no readable certificate (${(err as Error).message}). Give the PEM certificate, with its chain after it.`,
+    );
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    throw new ConfigError(`TLSKeyFile ${settings.TLSKeyFile} holds no readable private key (${(err as Error).message}). Give the unencrypted PEM key of TLSCertFile.`);
+    throw new ConfigError(
+      `TLSKeyFile ${settings.TLSKeyFile} holds no readable private key (${(err as Error).message}). Give the unencrypted PEM key of TLSCertFile.`,
+    );
   }
   if (!leaf.checkPrivateKey(privateKey)) {
-    throw new ConfigError(`TLSKeyFile ${settings.TLSKeyFile} does not belong to the certificate in TLSCertFile ${settings.TLSCertFile}. Give the key the certificate was issued for.`);
+    throw new ConfigError(
+      `TLSKeyFile ${settings.TLSKeyFile} does not belong to the certificate in TLSCertFile ${settings.TLSCertFile}. Give the key the certificate was issued for.`,
+    );
   }
   if (new Date(leaf.validTo).getTime() < Date.now()) {
-    throw new ConfigError(`the certificate in TLSCertFile ${settings.TLSCertFile} expired on ${new Date(leaf.validTo).toISOString()}. Renew it.`);
+    throw new ConfigError(
+      `the certificate in TLSCertFile ${settings.TLSCertFile} expired on ${new Date(leaf.validTo).toISOString()}. Renew it.`,
+    );
   }
   const options: https.ServerOptions = {
     cert,
@@ -123,7 +146,10 @@ export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {
 /** OpenSSL drops a CA it cannot parse without a word, and then refuses every client that CA signed. */
 function checkCaCertificates(file: string, pem: string): void {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-  if (blocks.length === 0) throw new ConfigError(`TLSClientCAFile ${file} holds no PEM certificate. Give the CA certificate(s) that sign the clients' certificates.`);
+  if (blocks.length === 0)
+    throw new ConfigError(
+      `TLSClientCAFile ${file} holds no PEM certificate. Give the CA certificate(s) that sign the clients' certificates.`,
+    );
   blocks.forEach((block, i) => {
     try {
       new X509Certificate(block);
@@ -139,7 +165,9 @@ function readPemFile(key: string, file: string): string {
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
-    throw new ConfigError(`${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check the path and that the proxy's user may read it.`);
+    throw new ConfigError(
+      `${key} ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? err}). Check the path and that the proxy's user may read it.`,
+    );
   }
 }
 
@@ -158,7 +186,13 @@ export function cidrMatcher(cidrs: readonly string[], key: string): (address: st
     const [address, prefix] = entry.split('/');
     const family = isIP(address ?? '');
     const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
-    if (family === 0 || !Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32) || (prefix !== undefined && !/^\d+$/.test(prefix))) {
+    if (
+      family === 0 ||
+      !Number.isInteger(bits) ||
+      bits < 0 ||
+      bits > (family === 6 ? 128 : 32) ||
+      (prefix !== undefined && !/^\d+$/.test(prefix))
+    ) {
       throw new ConfigError(`${key} entry "${entry}" is not an IP address or CIDR (such as "10.0.0.0/8" or "fd00::/8").`);
     }
     list.addSubnet(address!, bits, family === 6 ? 'ipv6' : 'ipv4');

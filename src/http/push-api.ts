@@ -106,11 +106,14 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     };
     // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
     if (access && admission && notification.server_id !== '' && notification.device_id !== '') {
-      access.admitPush(admission, notification.server_id, parsePlatform(notification.platform).type).then((refusal) => {
-        if (!refusal) return deliver();
-        answerRefusal(res, refusal);
-        done();
-      }).catch(failed);
+      access
+        .admitPush(admission, notification.server_id, parsePlatform(notification.platform).type)
+        .then((refusal) => {
+          if (!refusal) return deliver();
+          answerRefusal(res, refusal);
+          done();
+        })
+        .catch(failed);
       return;
     }
     deliver();
@@ -120,17 +123,30 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
     const decoded = decodePushAck(body);
     const refusal = !decoded.ok
       ? `Failed to read ack body: ${decoded.error}`
-      : decoded.value.id === '' ? 'Failed because of missing ack Id'
-      : decoded.value.platform === '' ? 'Failed because of missing ack platform'
-      : decoded.value.type === '' ? 'Failed because of missing ack type'
-      : undefined;
+      : decoded.value.id === ''
+        ? 'Failed because of missing ack Id'
+        : decoded.value.platform === ''
+          ? 'Failed because of missing ack platform'
+          : decoded.value.type === ''
+            ? 'Failed because of missing ack type'
+            : undefined;
     if (refusal !== undefined || !decoded.ok) {
       metrics.badRequest.inc();
       return answerPush(res, { status: 'FAIL', error: refusal ?? 'invalid ack' });
     }
     const ack = decoded.value;
     metrics.delivered.inc({ platform: ack.platform, type: ack.type });
-    logger.info({ ack_id: ack.id, platform: ack.platform, push_type: ack.type, post_id: ack.post_id || undefined, id_loaded: ack.is_id_loaded, received_at: ack.received_at }, 'delivery receipt');
+    logger.info(
+      {
+        ack_id: ack.id,
+        platform: ack.platform,
+        push_type: ack.type,
+        post_id: ack.post_id || undefined,
+        id_loaded: ack.is_id_loaded,
+        received_at: ack.received_at,
+      },
+      'delivery receipt',
+    );
     answerPush(res, { status: 'OK' });
   };
 
@@ -157,7 +173,10 @@ export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: Se
           metrics.badRequest.inc();
           // The rest of the body is not read: the connection cannot carry another request.
           res.shouldKeepAlive = false;
-          return answerPush(res, { status: 'FAIL', error: `Failed to read ${what} body: request body larger than ${MAX_BODY_BYTES} bytes` });
+          return answerPush(res, {
+            status: 'FAIL',
+            error: `Failed to read ${what} body: request body larger than ${MAX_BODY_BYTES} bytes`,
+          });
         }
         const started = performance.now();
         const stopTimer = (): void => metrics.observeRequest((performance.now() - started) / 1000);

@@ -25,7 +25,7 @@ export interface InspectorRouteOptions {
 
 /** What the JSON, the event stream and the page say when a server id is required and none was given. */
 export const SERVER_ID_HINT =
-  'This is a test service: the inspector shows one chat server\'s notifications at a time, and none without a server id. ' +
+  "This is a test service: the inspector shows one chat server's notifications at a time, and none without a server id. " +
   'Ask for yours with ?server_id=YOUR_SERVER_ID (the server_id your chat server sends with each notification; the curl example on /inspect uses "demo").';
 
 export const DEFAULT_MAX_STREAMS = 100;
@@ -51,8 +51,14 @@ const PAGE = Buffer.from(inspectorPage({ scriptVersion: SCRIPT.version, styleVer
  * often plain HTTP on a LAN address, where that directive would send the script request to https and fail.
  */
 const PAGE_CSP = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "img-src 'self' data:",
-  "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "connect-src 'self'",
+  "img-src 'self' data:",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
 ].join('; ');
 
 type Query = { ok: true; serverId?: string; limit?: number } | { ok: false; error: string };
@@ -84,7 +90,10 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
 
   const router = express.Router({ strict: true, caseSensitive: true });
   const get = (path: string, handler: RequestHandler): void => {
-    router.route(path).get(handler).all((_req, res) => void res.status(405).end());
+    router
+      .route(path)
+      .get(handler)
+      .all((_req, res) => void res.status(405).end());
   };
   const query = (req: Request, res: Response): Query => {
     let parsed: Query;
@@ -106,7 +115,10 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
   get('/api/v1/inspect', (req, res) => {
     const q = query(req, res);
     if (!q.ok) return;
-    res.status(200).set('Cache-Control', 'no-store').json({ notifications: listFor(q.serverId, q.limit), ...hintFor(q.serverId) });
+    res
+      .status(200)
+      .set('Cache-Control', 'no-store')
+      .json({ notifications: listFor(q.serverId, q.limit), ...hintFor(q.serverId) });
   });
 
   get('/inspect/events', (req, res) => {
@@ -131,10 +143,13 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
     let finished = false;
     // A stream never ends by itself, so server.close() would wait for it: end it once the server stops listening.
     const server = (req.socket as { server?: Server }).server;
-    const tick = setInterval(() => {
-      if (server && !server.listening) return finish('closing');
-      if (Date.now() - lastWrite >= heartbeatMs) write(': keep-alive\n\n');
-    }, Math.min(1000, heartbeatMs));
+    const tick = setInterval(
+      () => {
+        if (server && !server.listening) return finish('closing');
+        if (Date.now() - lastWrite >= heartbeatMs) write(': keep-alive\n\n');
+      },
+      Math.min(1000, heartbeatMs),
+    );
     tick.unref();
     // Subscribed in the same tick as the snapshot is taken: nothing can fall between the two.
     const unsubscribe = hiddenWithout(serverId)
@@ -144,9 +159,15 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
         });
     res.on('close', () => finish());
     write('retry: 3000\n\n');
-    write(sseEvent('snapshot', {
-      capacity: inspector.capacity, serverId: serverId ?? null, serverIdRequired: requireServerId, notifications: listFor(serverId), ...hintFor(serverId),
-    }));
+    write(
+      sseEvent('snapshot', {
+        capacity: inspector.capacity,
+        serverId: serverId ?? null,
+        serverIdRequired: requireServerId,
+        notifications: listFor(serverId),
+        ...hintFor(serverId),
+      }),
+    );
 
     function write(chunk: string): void {
       if (finished) return;

@@ -40,7 +40,6 @@ export function buildApnsRequest(n: PushNotification, target: ApnsTarget): ApnsR
   return fitPayload(n, messageAsSent(n), target, STANDARD_FIT);
 }
 
-
 const STANDARD_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
   limit: APNS_PAYLOAD_LIMIT_BYTES,
   what: 'APNs payload',

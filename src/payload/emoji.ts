@@ -25,15 +25,7 @@ function isGoSpace(c: number): boolean {
   if (c <= 0xff) {
     return (c >= 0x09 && c <= 0x0d) || c === 0x20 || c === 0x85 || c === 0xa0;
   }
-  return (
-    c === 0x1680 ||
-    (c >= 0x2000 && c <= 0x200a) ||
-    c === 0x2028 ||
-    c === 0x2029 ||
-    c === 0x202f ||
-    c === 0x205f ||
-    c === 0x3000
-  );
+  return c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000;
 }
 
 function isLowerAscii(c: number): boolean {
@@ -47,12 +39,7 @@ function isLowerAscii(c: number): boolean {
 function convertCode(code: string): string {
   const hit = CODES.get(code);
   if (hit !== undefined) return hit + PADDING;
-  if (
-    code.length === 9 &&
-    code.startsWith(':flag-') &&
-    isLowerAscii(code.charCodeAt(6)) &&
-    isLowerAscii(code.charCodeAt(7))
-  ) {
+  if (code.length === 9 && code.startsWith(':flag-') && isLowerAscii(code.charCodeAt(6)) && isLowerAscii(code.charCodeAt(7))) {
     return (
       String.fromCodePoint(REGIONAL_INDICATOR_A + code.charCodeAt(6) - 0x61) +
       String.fromCodePoint(REGIONAL_INDICATOR_A + code.charCodeAt(7) - 0x61)

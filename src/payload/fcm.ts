@@ -28,7 +28,6 @@ export function buildFcmMessage(n: PushNotification): FcmMessage {
   return fitPayload(n, messageAsSent(n), undefined, FCM_FIT);
 }
 
-
 const FCM_FIT: FitSpec<FcmMessage, undefined> = {
   limit: FCM_DATA_LIMIT_BYTES,
   what: 'FCM data',

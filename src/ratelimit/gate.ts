@@ -13,7 +13,11 @@ import type pino from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 /** Requests per second; 0 turns that limit off. */
-export interface RateLimitSettings { perClientPerSec: number; perServerIdPerSec: number; perTenantPerSec: number }
+export interface RateLimitSettings {
+  perClientPerSec: number;
+  perServerIdPerSec: number;
+  perTenantPerSec: number;
+}
 
 /**
  * `fallbackDivisor` (default 1): while Redis is unreachable each instance allows the per-second limits
@@ -31,7 +35,12 @@ export type RateLimitDecision = { allowed: true } | { allowed: false; limit: 'cl
  * `fallback`: decisions are per instance because Redis is unreachable. `since`: when the current state
  * (fallback, or back on Redis) began. `lastError`: the latest Redis problem, kept after recovery for diagnosis.
  */
-export interface RateLimitStatus { store: 'memory' | 'redis'; fallback: boolean; since?: string; lastError?: string }
+export interface RateLimitStatus {
+  store: 'memory' | 'redis';
+  fallback: boolean;
+  since?: string;
+  lastError?: string;
+}
 
 /**
  * Defaults per mode. Denied pushes are dropped by the chat server (no retry), and one post in a big channel
@@ -122,7 +131,12 @@ export class RateLimitGate {
   private resolveReady?: () => void;
   private readyTimer?: NodeJS.Timeout;
 
-  constructor(options: { settings: RateLimitSettings; store: RateLimitStoreSettings; logger: pino.Logger; onFallbackChange?: (active: boolean) => void }) {
+  constructor(options: {
+    settings: RateLimitSettings;
+    store: RateLimitStoreSettings;
+    logger: pino.Logger;
+    onFallbackChange?: (active: boolean) => void;
+  }) {
     this.logger = options.logger;
     this.onFallbackChange = options.onFallbackChange;
     const { settings, store } = options;
@@ -132,7 +146,8 @@ export class RateLimitGate {
 
     if (store.type === 'redis') {
       const divisor = store.fallbackDivisor ?? 1;
-      if (!Number.isFinite(divisor) || divisor < 1) throw new RangeError(`rate limits: fallbackDivisor must be a number >= 1, got ${String(store.fallbackDivisor)}`);
+      if (!Number.isFinite(divisor) || divisor < 1)
+        throw new RangeError(`rate limits: fallbackDivisor must be a number >= 1, got ${String(store.fallbackDivisor)}`);
       this.redis = { client: this.connect(store.url), keyPrefix: store.keyPrefix ?? DEFAULT_KEY_PREFIX, fallbackDivisor: divisor };
     }
     this.clientLimiter = perClient > 0 ? this.makeLimiter('client', perClient) : undefined;
@@ -143,16 +158,16 @@ export class RateLimitGate {
   async check(keys: RateLimitKeys): Promise<RateLimitDecision> {
     try {
       const clientKey = this.clientLimiter && clientAddressKey(keys?.clientAddress);
-      const clientDenied = clientKey && await this.consume(this.clientLimiter, clientKey, 'client');
+      const clientDenied = clientKey && (await this.consume(this.clientLimiter, clientKey, 'client'));
       if (clientDenied) return clientDenied;
 
       const serverIdKey = this.serverIdLimiter && opaqueKey(keys?.serverId);
-      const serverIdDenied = serverIdKey && await this.consume(this.serverIdLimiter, serverIdKey, 'server_id');
+      const serverIdDenied = serverIdKey && (await this.consume(this.serverIdLimiter, serverIdKey, 'server_id'));
       if (serverIdDenied) return serverIdDenied;
 
       const tenantKey = opaqueKey(keys?.tenant?.id);
       const tenantLimiter = tenantKey && this.tenantLimiter(tenantRate(keys?.tenant?.ratePerSec, this.defaultTenantRate));
-      const tenantDenied = tenantLimiter && await this.consume(tenantLimiter, tenantKey, 'tenant');
+      const tenantDenied = tenantLimiter && (await this.consume(tenantLimiter, tenantKey, 'tenant'));
       if (tenantDenied) return tenantDenied;
 
       return { allowed: true };
@@ -199,7 +214,12 @@ export class RateLimitGate {
       const ended = new Promise<void>((resolve) => client.once('end', () => resolve()));
       client.quit().catch(() => undefined);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([ended, new Promise<void>((resolve) => { timer = setTimeout(resolve, 1000); })]);
+      await Promise.race([
+        ended,
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, 1000);
+        }),
+      ]);
       clearTimeout(timer);
       if (connectionStatus(client) === 'end') return;
     }
@@ -208,7 +228,7 @@ export class RateLimitGate {
 
   /** A denial, or undefined when allowed. */
   private async consume(limiter: Limiter, key: string, limit: LimitName): Promise<RateLimitDecision | undefined> {
-    const target = this.useRedis(limiter) ? limiter.shared : limiter.local ?? limiter.shared;
+    const target = this.useRedis(limiter) ? limiter.shared : (limiter.local ?? limiter.shared);
     const probe = new ConsumeProbe();
     const epoch = this.stateEpoch;
     try {
@@ -256,7 +276,11 @@ export class RateLimitGate {
   private makeLimiter(kind: 'client' | 'sid' | 'tenant', points: number): Limiter {
     if (!this.redis) return { shared: new RateLimiterMemory({ points, duration: 1, keyPrefix: `${DEFAULT_KEY_PREFIX}:${kind}` }) };
     const { client, keyPrefix, fallbackDivisor } = this.redis;
-    const local = new InsuranceLimiter({ points: Math.max(1, Math.floor(points / fallbackDivisor)), duration: 1, keyPrefix: `fallback:${kind}` });
+    const local = new InsuranceLimiter({
+      points: Math.max(1, Math.floor(points / fallbackDivisor)),
+      duration: 1,
+      keyPrefix: `fallback:${kind}`,
+    });
     const shared = new ObservedRateLimiterRedis({
       storeClient: client,
       points,
@@ -354,7 +378,8 @@ function connectionStatus(client: Redis): string {
 }
 
 function normalizeRate(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
+    throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(value)}`);
   // A fraction of a request per 1-second window would deny everything; round down, but keep a set limit on.
   return value === 0 ? 0 : Math.max(1, Math.floor(value));
 }
@@ -385,7 +410,10 @@ function clientAddressKey(value: unknown): string | undefined {
     if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
       return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
     }
-    return `${groups.slice(0, 4).map((g) => g.toString(16)).join(':')}::/64`;
+    return `${groups
+      .slice(0, 4)
+      .map((g) => g.toString(16))
+      .join(':')}::/64`;
   }
   return opaqueKey(value);
 }

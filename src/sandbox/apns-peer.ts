@@ -99,7 +99,16 @@ export type DeviceBehaviour =
   | { closeConnection: true };
 
 export const APNS_PUSH_TYPES: readonly string[] = [
-  'alert', 'background', 'voip', 'complication', 'fileprovider', 'mdm', 'location', 'liveactivity', 'pushtotalk', 'widgets',
+  'alert',
+  'background',
+  'voip',
+  'complication',
+  'fileprovider',
+  'mdm',
+  'location',
+  'liveactivity',
+  'pushtotalk',
+  'widgets',
 ];
 export const APNS_MAX_PAYLOAD_BYTES = 4096;
 export const APNS_MAX_VOIP_PAYLOAD_BYTES = 5120;
@@ -369,7 +378,18 @@ export class ApnsPeer {
     }
 
     const record: ReceivedApnsNotification = {
-      token, headers, method, path, authority, payload, rawBody, auth: 'none', topic: headers['apns-topic'], status: 0, apnsId, receivedAt: new Date(),
+      token,
+      headers,
+      method,
+      path,
+      authority,
+      payload,
+      rawBody,
+      auth: 'none',
+      topic: headers['apns-topic'],
+      status: 0,
+      apnsId,
+      receivedAt: new Date(),
       connection: (stream.session && this.connectionNumbers.get(stream.session)) ?? 0,
     };
     this.watchStreamEnd(stream, record);
@@ -377,7 +397,8 @@ export class ApnsPeer {
     if (rejection) {
       record.status = rejection.status;
       record.reason = rejection.reason;
-      const answer = rejection.timestamp === undefined ? { reason: rejection.reason } : { reason: rejection.reason, timestamp: rejection.timestamp };
+      const answer =
+        rejection.timestamp === undefined ? { reason: rejection.reason } : { reason: rejection.reason, timestamp: rejection.timestamp };
       this.respond(stream, rejection.status, apnsId, JSON.stringify(answer));
       this.record(record);
       return;
@@ -390,9 +411,10 @@ export class ApnsPeer {
     } else if ('status' in behaviour) {
       record.status = behaviour.status;
       record.reason = behaviour.reason;
-      const json = behaviour.reason === undefined
-        ? ''
-        : JSON.stringify(behaviour.status === 410 ? { reason: behaviour.reason, timestamp: Date.now() } : { reason: behaviour.reason });
+      const json =
+        behaviour.reason === undefined
+          ? ''
+          : JSON.stringify(behaviour.status === 410 ? { reason: behaviour.reason, timestamp: Date.now() } : { reason: behaviour.reason });
       this.respond(stream, behaviour.status, apnsId, behaviour.body ?? json);
     } else if ('delayMs' in behaviour) {
       record.status = 200;
@@ -459,7 +481,8 @@ export class ApnsPeer {
     if (collapseId !== undefined && Buffer.byteLength(collapseId) > 64) return { status: 400, reason: 'BadCollapseId' };
 
     if (!/^[0-9a-fA-F]{64,200}$/.test(token) || token.length % 2 !== 0) return { status: 400, reason: 'BadDeviceToken' };
-    if (this.options.tokenEnvironment && record.authority === otherEnvironmentHost(this.options.tokenEnvironment)) return { status: 400, reason: 'BadDeviceToken' };
+    if (this.options.tokenEnvironment && record.authority === otherEnvironmentHost(this.options.tokenEnvironment))
+      return { status: 400, reason: 'BadDeviceToken' };
     const boundTopic = this.topicBindings.get(token);
     if (boundTopic !== undefined && boundTopic !== topic) return { status: 400, reason: 'DeviceTokenNotForTopic' };
     const unregisteredAt = this.unregistered.get(token);

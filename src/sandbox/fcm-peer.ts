@@ -32,20 +32,18 @@ const MESSAGE_KEYS = new Set(['name', 'data', 'notification', 'android', 'webpus
 const ANDROID_PRIORITIES = new Set(['normal', 'high', 'NORMAL', 'HIGH']);
 
 export type FcmErrorCode =
-  | 'UNREGISTERED'
-  | 'INVALID_ARGUMENT'
-  | 'SENDER_ID_MISMATCH'
-  | 'QUOTA_EXCEEDED'
-  | 'INTERNAL'
-  | 'UNAVAILABLE'
-  | 'THIRD_PARTY_AUTH_ERROR';
+  'UNREGISTERED' | 'INVALID_ARGUMENT' | 'SENDER_ID_MISMATCH' | 'QUOTA_EXCEEDED' | 'INTERNAL' | 'UNAVAILABLE' | 'THIRD_PARTY_AUTH_ERROR';
 
 /** How FCM reports each error code: HTTP status, gRPC status and its usual message. */
 export const FCM_ERRORS: Readonly<Record<FcmErrorCode, { code: number; status: string; message: string }>> = {
   UNREGISTERED: { code: 404, status: 'NOT_FOUND', message: 'Requested entity was not found.' },
   INVALID_ARGUMENT: { code: 400, status: 'INVALID_ARGUMENT', message: 'The registration token is not a valid FCM registration token' },
   SENDER_ID_MISMATCH: { code: 403, status: 'PERMISSION_DENIED', message: 'SenderId mismatch' },
-  QUOTA_EXCEEDED: { code: 429, status: 'RESOURCE_EXHAUSTED', message: 'Quota exceeded for quota metric \'Send requests\' and limit \'Send requests per minute\' of service \'fcm.googleapis.com\'.' },
+  QUOTA_EXCEEDED: {
+    code: 429,
+    status: 'RESOURCE_EXHAUSTED',
+    message: "Quota exceeded for quota metric 'Send requests' and limit 'Send requests per minute' of service 'fcm.googleapis.com'.",
+  },
   INTERNAL: { code: 500, status: 'INTERNAL', message: 'Internal error encountered.' },
   UNAVAILABLE: { code: 503, status: 'UNAVAILABLE', message: 'The service is currently unavailable.' },
   THIRD_PARTY_AUTH_ERROR: { code: 401, status: 'UNAUTHENTICATED', message: 'Auth error from APNS or Web Push Service' },
@@ -163,7 +161,8 @@ export class FcmPeer {
     this.defaultLifetimeSec = options.tokenLifetimeSec ?? DEFAULT_TOKEN_LIFETIME_SEC;
     this.tokenLifetimeSec = this.defaultLifetimeSec;
     this.onMessage = options.onMessage;
-    for (const account of options.serviceAccounts ?? []) this.addServiceAccount(account.clientEmail, account.publicKeyPem, account.projectId);
+    for (const account of options.serviceAccounts ?? [])
+      this.addServiceAccount(account.clientEmail, account.publicKeyPem, account.projectId);
     this.server = http2.createSecureServer({ cert: options.tls.certPem, key: options.tls.keyPem, allowHTTP1: true }, (req, res) => {
       this.handle(req, res).catch(() => {
         if (!res.headersSent && !res.destroyed) res.writeHead(500).end();
@@ -294,7 +293,9 @@ export class FcmPeer {
       return this.handleSend(req, res, decodeURIComponent(send[1]!), body);
     }
     res.writeHead(404, { 'content-type': 'text/html; charset=UTF-8' });
-    res.end(`<!DOCTYPE html>\n<title>Error 404 (Not Found)!!1</title>\n<p>The requested URL <code>${escapeHtml(path)}</code> was not found on this server.</p>\n`);
+    res.end(
+      `<!DOCTYPE html>\n<title>Error 404 (Not Found)!!1</title>\n<p>The requested URL <code>${escapeHtml(path)}</code> was not found on this server.</p>\n`,
+    );
   }
 
   // ---- OAuth2: https://developers.google.com/identity/protocols/oauth2/service-account#httprest
@@ -320,7 +321,8 @@ export class FcmPeer {
     if (jwt.header.alg !== 'RS256') return refuse('invalid_grant', 'Invalid JWT Signature.');
     const account = typeof claims.iss === 'string' ? this.accounts.get(claims.iss) : undefined;
     if (!account) return refuse('invalid_grant', 'Invalid grant: account not found');
-    if (!verify('sha256', Buffer.from(jwt.signedPart), account.key, jwt.signature)) return refuse('invalid_grant', 'Invalid JWT Signature.');
+    if (!verify('sha256', Buffer.from(jwt.signedPart), account.key, jwt.signature))
+      return refuse('invalid_grant', 'Invalid JWT Signature.');
 
     // The audience is the token URL the client was given; it may have reached us through a redirection.
     const audiences = new Set([this.tokenUri, `https://${req.headers[':authority'] ?? req.headers.host}${TOKEN_PATH}`, GOOGLE_TOKEN_URI]);
@@ -329,7 +331,14 @@ export class FcmPeer {
     }
     const now = Math.floor(Date.now() / 1000);
     const { iat, exp } = claims;
-    if (typeof iat !== 'number' || typeof exp !== 'number' || iat > now + CLOCK_SKEW_SEC || exp <= now - CLOCK_SKEW_SEC || exp <= iat || exp - iat > MAX_ASSERTION_LIFETIME_SEC) {
+    if (
+      typeof iat !== 'number' ||
+      typeof exp !== 'number' ||
+      iat > now + CLOCK_SKEW_SEC ||
+      exp <= now - CLOCK_SKEW_SEC ||
+      exp <= iat ||
+      exp - iat > MAX_ASSERTION_LIFETIME_SEC
+    ) {
       return refuse(
         'invalid_grant',
         'Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.',
@@ -341,7 +350,11 @@ export class FcmPeer {
     }
 
     const accessToken = `ya29.sandbox-${randomBytes(24).toString('base64url')}`;
-    this.issued.set(accessToken, { project: account.projectId, clientEmail: claims.iss as string, expiresAt: Date.now() + this.tokenLifetimeSec * 1000 });
+    this.issued.set(accessToken, {
+      project: account.projectId,
+      clientEmail: claims.iss as string,
+      expiresAt: Date.now() + this.tokenLifetimeSec * 1000,
+    });
     Object.assign(record, { status: 200, accessToken });
     sendJson(res, 200, { access_token: accessToken, expires_in: this.tokenLifetimeSec, token_type: 'Bearer' });
   }
@@ -349,7 +362,14 @@ export class FcmPeer {
   // ---- FCM HTTP v1: https://firebase.google.com/docs/reference/fcm/rest/v1/projects.messages/send
 
   private handleSend(req: Request, res: Response, project: string, body: Buffer): void {
-    const record: FcmReceivedMessage = { project, validateOnly: false, headers: { ...req.headers }, httpVersion: req.httpVersion, status: 0, receivedAt: new Date() };
+    const record: FcmReceivedMessage = {
+      project,
+      validateOnly: false,
+      headers: { ...req.headers },
+      httpVersion: req.httpVersion,
+      status: 0,
+      receivedAt: new Date(),
+    };
     this.received.push(record);
     let finished = false;
     const ended = (): void => {
@@ -386,7 +406,11 @@ export class FcmPeer {
       // No FcmError detail: a client must not read this as SENDER_ID_MISMATCH.
       return answer(
         403,
-        googleStatus(403, 'PERMISSION_DENIED', `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${project}' (or it may not exist).`),
+        googleStatus(
+          403,
+          'PERMISSION_DENIED',
+          `Permission 'cloudmessaging.messages.create' denied on resource '//cloudresourcemanager.googleapis.com/projects/${project}' (or it may not exist).`,
+        ),
       );
     }
 
@@ -414,7 +438,13 @@ export class FcmPeer {
     if (problem) return answer(400, invalidArgument(problem.description, problem.field, problem.fcmError));
     if (isObject(message.data) && dataPayloadBytes(message.data) > FCM_MAX_DATA_BYTES) {
       // Google's wording and details for an oversized message (no field violations).
-      return answer(400, googleStatus(400, 'INVALID_ARGUMENT', 'Android message is too big', [{ '@type': BAD_REQUEST_TYPE }, { '@type': FCM_ERROR_TYPE, errorCode: 'INVALID_ARGUMENT' }]));
+      return answer(
+        400,
+        googleStatus(400, 'INVALID_ARGUMENT', 'Android message is too big', [
+          { '@type': BAD_REQUEST_TYPE },
+          { '@type': FCM_ERROR_TYPE, errorCode: 'INVALID_ARGUMENT' },
+        ]),
+      );
     }
 
     const name = `projects/${project}/messages/0:${Date.now()}${randomBytes(4).toString('hex')}%${randomBytes(8).toString('hex')}`;
@@ -449,10 +479,13 @@ export class FcmPeer {
     }
     if ('error' in behaviour) {
       const known = FCM_ERRORS[behaviour.error];
-      const headers: Record<string, string> = behaviour.retryAfterSec === undefined ? {} : { 'retry-after': String(behaviour.retryAfterSec) };
+      const headers: Record<string, string> =
+        behaviour.retryAfterSec === undefined ? {} : { 'retry-after': String(behaviour.retryAfterSec) };
       return answer(
         known.code,
-        googleStatus(known.code, known.status, behaviour.message ?? known.message, [{ '@type': FCM_ERROR_TYPE, errorCode: behaviour.error }]),
+        googleStatus(known.code, known.status, behaviour.message ?? known.message, [
+          { '@type': FCM_ERROR_TYPE, errorCode: behaviour.error },
+        ]),
         headers,
       );
     }
@@ -472,18 +505,30 @@ export class FcmPeer {
 function validateMessage(message: Record<string, unknown>): { field: string; description: string; fcmError: boolean } | undefined {
   for (const key of Object.keys(message)) {
     if (!MESSAGE_KEYS.has(key)) {
-      return { field: 'message', description: `Invalid JSON payload received. Unknown name "${key}" at 'message': Cannot find field.`, fcmError: false };
+      return {
+        field: 'message',
+        description: `Invalid JSON payload received. Unknown name "${key}" at 'message': Cannot find field.`,
+        fcmError: false,
+      };
     }
   }
   for (const key of ['token', 'topic', 'condition'] as const) {
     if (key in message && typeof message[key] !== 'string') {
-      return { field: `message.${key}`, description: `Invalid value at 'message.${key}' (TYPE_STRING), ${jsonText(message[key])}`, fcmError: false };
+      return {
+        field: `message.${key}`,
+        description: `Invalid value at 'message.${key}' (TYPE_STRING), ${jsonText(message[key])}`,
+        fcmError: false,
+      };
     }
   }
   const targets = (['token', 'topic', 'condition'] as const).filter((key) => typeof message[key] === 'string' && message[key] !== '');
   if (targets.length === 0) return { field: 'message', description: 'Recipient of the message is not set.', fcmError: true };
   if (targets.length > 1) {
-    return { field: 'message', description: `Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '${targets[1]}'`, fcmError: false };
+    return {
+      field: 'message',
+      description: `Invalid value at 'message' (oneof), oneof field 'target' is already set. Cannot set '${targets[1]}'`,
+      fcmError: false,
+    };
   }
   if (typeof message.token === 'string' && !TOKEN_SYNTAX.test(message.token)) {
     return { field: 'message.token', description: FCM_ERRORS.INVALID_ARGUMENT.message, fcmError: true };
@@ -491,21 +536,33 @@ function validateMessage(message: Record<string, unknown>): { field: string; des
   if ('data' in message) {
     const data = message.data;
     if (!isObject(data)) {
-      return { field: 'message.data', description: `Invalid value at 'message.data' (type.googleapis.com/google.firebase.fcm.v1.Message.DataEntry), ${jsonText(data)}`, fcmError: false };
+      return {
+        field: 'message.data',
+        description: `Invalid value at 'message.data' (type.googleapis.com/google.firebase.fcm.v1.Message.DataEntry), ${jsonText(data)}`,
+        fcmError: false,
+      };
     }
     const entries = Object.entries(data);
     for (let i = 0; i < entries.length; i++) {
       const value = entries[i]![1];
       if (typeof value === 'string') continue;
       const field = `message.data[${i}].value`;
-      const shown = isObject(value) ? 'Starting an object on a scalar field' : Array.isArray(value) ? 'Proto field is not repeating, cannot start list.' : jsonText(value);
+      const shown = isObject(value)
+        ? 'Starting an object on a scalar field'
+        : Array.isArray(value)
+          ? 'Proto field is not repeating, cannot start list.'
+          : jsonText(value);
       return { field, description: `Invalid value at '${field}' (TYPE_STRING), ${shown}`, fcmError: false };
     }
   }
   if ('android' in message) {
     const android = message.android;
     if (!isObject(android)) {
-      return { field: 'message.android', description: `Invalid value at 'message.android' (type.googleapis.com/google.firebase.fcm.v1.AndroidConfig), ${jsonText(android)}`, fcmError: false };
+      return {
+        field: 'message.android',
+        description: `Invalid value at 'message.android' (type.googleapis.com/google.firebase.fcm.v1.AndroidConfig), ${jsonText(android)}`,
+        fcmError: false,
+      };
     }
     if ('priority' in android && !(typeof android.priority === 'string' && ANDROID_PRIORITIES.has(android.priority))) {
       return {
@@ -536,7 +593,9 @@ function invalidArgument(description: string, field: string, fcmError = false): 
   return googleStatus(400, 'INVALID_ARGUMENT', description, details);
 }
 
-function decodeJwt(jwt: string): { header: Record<string, unknown>; claims: Record<string, unknown>; signedPart: string; signature: Buffer } | undefined {
+function decodeJwt(
+  jwt: string,
+): { header: Record<string, unknown>; claims: Record<string, unknown>; signedPart: string; signature: Buffer } | undefined {
   const parts = jwt.split('.');
   if (parts.length !== 3) return undefined;
   try {

@@ -37,11 +37,21 @@ export async function startSandbox(logger: Logger): Promise<Sandbox> {
 
   const apns = new ApnsPeer({
     tls: serverTls,
-    tokenKeys: [{ keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: SANDBOX_APPLE_TYPES.map((t) => t.topic) }],
+    tokenKeys: [
+      { keyId: authKey.keyId, teamId: authKey.teamId, publicKeyPem: authKey.publicKeyPem, topics: SANDBOX_APPLE_TYPES.map((t) => t.topic) },
+    ],
     onNotification: (n) => {
       const aps = (n.payload as { aps?: unknown } | undefined)?.aps;
       logger.info(
-        { peer: 'sandbox-apns', device: redactToken(n.token), topic: n.topic, push_type: n.headers['apns-push-type'], status: n.status, reason: n.reason, aps_keys: aps && typeof aps === 'object' ? Object.keys(aps) : undefined },
+        {
+          peer: 'sandbox-apns',
+          device: redactToken(n.token),
+          topic: n.topic,
+          push_type: n.headers['apns-push-type'],
+          status: n.status,
+          reason: n.reason,
+          aps_keys: aps && typeof aps === 'object' ? Object.keys(aps) : undefined,
+        },
         n.status === 200 ? 'sandbox APNs received a notification' : 'sandbox APNs refused a notification',
       );
     },

@@ -72,10 +72,7 @@ export function createCertificateAuthority(commonName = 'Push Proxy Sandbox CA')
 }
 
 /** A server certificate for the given DNS names and IP addresses. */
-export function createServerCertificate(
-  ca: CertificateAuthority,
-  hosts: string[] = ['localhost', '127.0.0.1', '::1'],
-): PemPair {
+export function createServerCertificate(ca: CertificateAuthority, hosts: string[] = ['localhost', '127.0.0.1', '::1']): PemPair {
   const keys = rsaKeyPair();
   const { notBefore, notAfter } = defaultValidity();
   const cert = newCertificate(keys.publicKey, notBefore, notAfter);

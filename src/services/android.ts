@@ -21,10 +21,16 @@ const DOWNLOAD_HINT =
 export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDeps): AndroidServiceResult {
   const notices: string[] = [];
   if (entry.AndroidApiKey) {
-    notices.push(`${where(entry)}: AndroidApiKey is a legacy FCM server key; Google no longer accepts it and it is ignored. Remove it; delivery uses ServiceFileLocation.`);
+    notices.push(
+      `${where(entry)}: AndroidApiKey is a legacy FCM server key; Google no longer accepts it and it is ignored. Remove it; delivery uses ServiceFileLocation.`,
+    );
   }
   if (!entry.ServiceFileLocation) {
-    return { skipped: 'no credentials: set ServiceFileLocation to the Firebase service-account JSON file' + (entry.AndroidApiKey ? ' (AndroidApiKey, the legacy server key, no longer works)' : '') };
+    return {
+      skipped:
+        'no credentials: set ServiceFileLocation to the Firebase service-account JSON file' +
+        (entry.AndroidApiKey ? ' (AndroidApiKey, the legacy server key, no longer works)' : ''),
+    };
   }
   const account = loadServiceAccount(entry);
   const endpoint = parseFcmEndpoint(entry);
@@ -79,7 +85,9 @@ export function loadServiceAccount(entry: AndroidEntryConfig): FcmServiceAccount
     text = readFileSync(file, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`${where(entry)}: ServiceFileLocation ${file} cannot be read (${code}). Check the path and that the proxy's user may read it.`);
+    throw new ConfigError(
+      `${where(entry)}: ServiceFileLocation ${file} cannot be read (${code}). Check the path and that the proxy's user may read it.`,
+    );
   }
   let json: unknown;
   try {
@@ -100,25 +108,38 @@ export function loadServiceAccount(entry: AndroidEntryConfig): FcmServiceAccount
   if (missing.length > 0) {
     throw new ConfigError(`${where(entry)}: ServiceFileLocation ${file} lacks ${missing.join(', ')}. ${DOWNLOAD_HINT}`);
   }
-  const { project_id: projectId, client_email: clientEmail, private_key: privateKeyPem, token_uri: tokenUri } = fields as Record<(typeof REQUIRED_KEYS)[number], string>;
+  const {
+    project_id: projectId,
+    client_email: clientEmail,
+    private_key: privateKeyPem,
+    token_uri: tokenUri,
+  } = fields as Record<(typeof REQUIRED_KEYS)[number], string>;
 
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey(privateKeyPem);
   } catch (err) {
-    throw new ConfigError(`${where(entry)}: the private_key in ServiceFileLocation ${file} cannot be read (${(err as Error).message}). ${DOWNLOAD_HINT}`);
+    throw new ConfigError(
+      `${where(entry)}: the private_key in ServiceFileLocation ${file} cannot be read (${(err as Error).message}). ${DOWNLOAD_HINT}`,
+    );
   }
   if (privateKey.asymmetricKeyType !== 'rsa') {
-    throw new ConfigError(`${where(entry)}: the private_key in ServiceFileLocation ${file} is not an RSA key, which Google service accounts use. ${DOWNLOAD_HINT}`);
+    throw new ConfigError(
+      `${where(entry)}: the private_key in ServiceFileLocation ${file} is not an RSA key, which Google service accounts use. ${DOWNLOAD_HINT}`,
+    );
   }
   let tokenUrl: URL;
   try {
     tokenUrl = new URL(tokenUri);
   } catch {
-    throw new ConfigError(`${where(entry)}: the token_uri in ServiceFileLocation ${file} is not a URL ("${tokenUri}"). Google's is https://oauth2.googleapis.com/token.`);
+    throw new ConfigError(
+      `${where(entry)}: the token_uri in ServiceFileLocation ${file} is not a URL ("${tokenUri}"). Google's is https://oauth2.googleapis.com/token.`,
+    );
   }
   if (tokenUrl.protocol !== 'https:') {
-    throw new ConfigError(`${where(entry)}: the token_uri in ServiceFileLocation ${file} must be an https URL ("${tokenUri}"). Google's is https://oauth2.googleapis.com/token.`);
+    throw new ConfigError(
+      `${where(entry)}: the token_uri in ServiceFileLocation ${file} must be an https URL ("${tokenUri}"). Google's is https://oauth2.googleapis.com/token.`,
+    );
   }
   return {
     projectId,
@@ -138,7 +159,9 @@ function parseFcmEndpoint(entry: AndroidEntryConfig): URL | undefined {
     url = undefined;
   }
   if (!url || url.protocol !== 'https:' || (url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username) {
-    throw new ConfigError(`${where(entry)}: FcmEndpoint "${entry.FcmEndpoint}" must be https://host or https://host:port, with no path. Leave it empty to use Google's FCM.`);
+    throw new ConfigError(
+      `${where(entry)}: FcmEndpoint "${entry.FcmEndpoint}" must be https://host or https://host:port, with no path. Leave it empty to use Google's FCM.`,
+    );
   }
   return url;
 }

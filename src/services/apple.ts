@@ -41,7 +41,9 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
   try {
     endpoint = entry.AppleEndpoint ? new URL(entry.AppleEndpoint) : undefined;
   } catch {
-    throw new ConfigError(`${where(entry)}: AppleEndpoint "${entry.AppleEndpoint}" is not a URL: use https://host:port, or leave it empty to use Apple's host.`);
+    throw new ConfigError(
+      `${where(entry)}: AppleEndpoint "${entry.AppleEndpoint}" is not a URL: use https://host:port, or leave it empty to use Apple's host.`,
+    );
   }
   const target = apnsDialTarget(production, endpoint);
   let proxy: URL | undefined;
@@ -50,7 +52,11 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
   } catch (err) {
     throw new ConfigError(`${(err as Error).message} (needed for ${where(entry)}, which connects to ${target.host}:${target.port})`);
   }
-  if (proxy) deps.logger.info({ platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` }, 'APNs traffic goes through the outbound proxy');
+  if (proxy)
+    deps.logger.info(
+      { platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` },
+      'APNs traffic goes through the outbound proxy',
+    );
 
   let transport: ApnsTransport;
   try {
@@ -92,12 +98,20 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
 export function loadAppleCredentials(entry: AppleEntryConfig): LoadedAppleCredentials | { skipped: string } {
   if (entry.AppleAuthKeyFile && entry.AppleAuthKeyID && entry.AppleTeamID) return loadTokenKey(entry);
   if (entry.ApplePushCertPrivate) return loadCertificate(entry);
-  const partial = [entry.AppleAuthKeyFile && 'AppleAuthKeyFile', entry.AppleAuthKeyID && 'AppleAuthKeyID', entry.AppleTeamID && 'AppleTeamID'].filter(Boolean);
+  const partial = [
+    entry.AppleAuthKeyFile && 'AppleAuthKeyFile',
+    entry.AppleAuthKeyID && 'AppleAuthKeyID',
+    entry.AppleTeamID && 'AppleTeamID',
+  ].filter(Boolean);
   if (partial.length > 0) {
     // The original skips such an entry too; an existing config must keep starting.
-    return { skipped: `incomplete token auth: only ${partial.join(', ')} set; token auth needs AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID together` };
+    return {
+      skipped: `incomplete token auth: only ${partial.join(', ')} set; token auth needs AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID together`,
+    };
   }
-  return { skipped: 'no credentials: set AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID (token auth) or ApplePushCertPrivate (certificate auth)' };
+  return {
+    skipped: 'no credentials: set AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID (token auth) or ApplePushCertPrivate (certificate auth)',
+  };
 }
 
 function loadTokenKey(entry: AppleEntryConfig): LoadedAppleCredentials {
@@ -119,7 +133,12 @@ function loadTokenKey(entry: AppleEntryConfig): LoadedAppleCredentials {
     throw new ConfigError(`${where(entry)}: token auth needs ApplePushTopic (the app's bundle id).`);
   }
   return {
-    credentials: { kind: 'token', keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(), keyId: entry.AppleAuthKeyID, teamId: entry.AppleTeamID },
+    credentials: {
+      kind: 'token',
+      keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString(),
+      keyId: entry.AppleAuthKeyID,
+      teamId: entry.AppleTeamID,
+    },
     topic: entry.ApplePushTopic,
   };
 }
@@ -134,11 +153,15 @@ function loadCertificate(entry: AppleEntryConfig): LoadedAppleCredentials {
   try {
     cert = new X509Certificate(certPem);
   } catch (err) {
-    throw new ConfigError(`${where(entry)}: ApplePushCertPrivate ${file}: the certificate cannot be parsed (${(err as Error).message}). ${credentialHint(entry)}`);
+    throw new ConfigError(
+      `${where(entry)}: ApplePushCertPrivate ${file}: the certificate cannot be parsed (${(err as Error).message}). ${credentialHint(entry)}`,
+    );
   }
   const key = createPrivateKey(keyPem);
   if (!cert.checkPrivateKey(key)) {
-    throw new ConfigError(`${where(entry)}: ApplePushCertPrivate ${file}: the private key does not belong to the certificate. Export certificate and key together from Keychain.`);
+    throw new ConfigError(
+      `${where(entry)}: ApplePushCertPrivate ${file}: the private key does not belong to the certificate. Export certificate and key together from Keychain.`,
+    );
   }
   const notAfter = new Date(cert.validTo);
   if (notAfter.getTime() < Date.now()) {
@@ -147,7 +170,9 @@ function loadCertificate(entry: AppleEntryConfig): LoadedAppleCredentials {
     );
   }
   if (new Date(cert.validFrom).getTime() > Date.now()) {
-    throw new ConfigError(`${where(entry)}: the certificate in ApplePushCertPrivate ${file} is not valid before ${new Date(cert.validFrom).toISOString()}. Check the machine's clock.`);
+    throw new ConfigError(
+      `${where(entry)}: the certificate in ApplePushCertPrivate ${file} is not valid before ${new Date(cert.validFrom).toISOString()}. Check the machine's clock.`,
+    );
   }
 
   const forgeCert = forge.pki.certificateFromPem(certPem);
@@ -164,7 +189,11 @@ function loadCertificate(entry: AppleEntryConfig): LoadedAppleCredentials {
   if (!topic) {
     throw new ConfigError(`${where(entry)}: set ApplePushTopic (the app's bundle id): the certificate does not name one.`);
   }
-  return { credentials: { kind: 'certificate', certPem, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() }, topic, notAfter };
+  return {
+    credentials: { kind: 'certificate', certPem, keyPem: key.export({ type: 'pkcs8', format: 'pem' }).toString() },
+    topic,
+    notAfter,
+  };
 }
 
 /** A PEM file holding the certificate and its key; the key may be encrypted with ApplePushCertPassword. */
@@ -202,7 +231,9 @@ function readPkcs12(entry: AppleEntryConfig, data: Buffer): { certPem: string; k
     p12.getBags({ bagType: forge.pki.oids.pkcs8ShroudedKeyBag! })[forge.pki.oids.pkcs8ShroudedKeyBag!]?.[0] ??
     p12.getBags({ bagType: forge.pki.oids.keyBag! })[forge.pki.oids.keyBag!]?.[0];
   if (!certBag?.cert || !keyBag?.key) {
-    throw new ConfigError(`${where(entry)}: the .p12 in ApplePushCertPrivate ${entry.ApplePushCertPrivate} lacks the certificate or its private key. Export both from Keychain.`);
+    throw new ConfigError(
+      `${where(entry)}: the .p12 in ApplePushCertPrivate ${entry.ApplePushCertPrivate} lacks the certificate or its private key. Export both from Keychain.`,
+    );
   }
   return { certPem: forge.pki.certificateToPem(certBag.cert), keyPem: forge.pki.privateKeyToPem(keyBag.key) };
 }
@@ -212,7 +243,9 @@ function readCredentialFile(entry: AppleEntryConfig, key: string, file: string):
     return readFileSync(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`${where(entry)}: ${key} ${file} cannot be read (${code}). Check the path and that the proxy's user may read it.`);
+    throw new ConfigError(
+      `${where(entry)}: ${key} ${file} cannot be read (${code}). Check the path and that the proxy's user may read it.`,
+    );
   }
 }
 
@@ -221,5 +254,7 @@ function where(entry: AppleEntryConfig): string {
 }
 
 function credentialHint(entry: AppleEntryConfig): string {
-  return entry.AppleAuthKeyFile ? 'Check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID.' : 'Check ApplePushCertPrivate and ApplePushCertPassword.';
+  return entry.AppleAuthKeyFile
+    ? 'Check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID.'
+    : 'Check ApplePushCertPrivate and ApplePushCertPassword.';
 }

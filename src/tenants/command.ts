@@ -45,9 +45,7 @@ export interface TenantsRevokeOptions {
 }
 
 export type TenantsCommand =
-  | ({ command: 'add' } & TenantsAddOptions)
-  | { command: 'list' }
-  | ({ command: 'revoke'; id: string } & TenantsRevokeOptions);
+  ({ command: 'add' } & TenantsAddOptions) | { command: 'list' } | ({ command: 'revoke'; id: string } & TenantsRevokeOptions);
 
 export function parseTenantsArgs(argv: readonly string[]): TenantsCommand {
   const [command, ...rest] = argv;
@@ -79,7 +77,8 @@ export function parseTenantsArgs(argv: readonly string[]): TenantsCommand {
     if (positional.length > 0) usageError(`"list" takes no arguments, got ${JSON.stringify(positional[0])}`);
     return { command: 'list' };
   }
-  if (positional.length !== 1) usageError(`"${command}" needs exactly one tenant id${positional.length > 1 ? `, got ${positional.length}` : ''}`);
+  if (positional.length !== 1)
+    usageError(`"${command}" needs exactly one tenant id${positional.length > 1 ? `, got ${positional.length}` : ''}`);
   const id = positional[0]!;
   try {
     checkTenantId(id);
@@ -101,12 +100,16 @@ export function parseTenantsArgs(argv: readonly string[]): TenantsCommand {
   if (platforms) {
     const suffixed = platforms.find((p) => p.includes('-v'));
     // Restrictions match the platform type; "apple_rn-v2" would match nothing and refuse every request.
-    if (suffixed) usageError(`--platform takes a platform type without its version suffix: "${suffixed.slice(0, suffixed.indexOf('-v'))}", not "${suffixed}"`);
+    if (suffixed)
+      usageError(
+        `--platform takes a platform type without its version suffix: "${suffixed.slice(0, suffixed.indexOf('-v'))}", not "${suffixed}"`,
+      );
     parsed.platforms = [...new Set(platforms)];
   }
   const rate = single('--rate');
   if (rate !== undefined) {
-    if (!/^\d+(\.\d+)?$/.test(rate) || Number(rate) <= 0) usageError(`--rate takes requests per second above 0, not ${JSON.stringify(rate)}`);
+    if (!/^\d+(\.\d+)?$/.test(rate) || Number(rate) <= 0)
+      usageError(`--rate takes requests per second above 0, not ${JSON.stringify(rate)}`);
     parsed.ratePerSec = Number(rate);
   }
   return parsed;
@@ -139,7 +142,9 @@ export async function tenantsAdd(file: string, options: TenantsAddOptions): Prom
   const rotation = tenant !== undefined;
   if (tenant) {
     if (tenant.revoked) {
-      throw new TenantsCommandError(`tenant "${tenant.id}" is revoked, so a new key would be refused too. Choose another id, or set its "revoked" to false in ${file} first.`);
+      throw new TenantsCommandError(
+        `tenant "${tenant.id}" is revoked, so a new key would be refused too. Choose another id, or set its "revoked" to false in ${file} first.`,
+      );
     }
     tenant.keys.push(keyEntry);
   } else {
@@ -167,7 +172,9 @@ export async function tenantsAdd(file: string, options: TenantsAddOptions): Prom
     ? [
         `Added key ${keyNumber} to tenant "${tenant.id}" in ${file}${changed.length > 0 ? `, and set its ${changed.join(', ')}` : ''}.`,
         ...(stillActive > 0
-          ? [`Its ${stillActive} other active key${stillActive === 1 ? '' : 's'} keep${stillActive === 1 ? 's' : ''} working until revoked (push-proxy tenants revoke ${tenant.id} --key N).`]
+          ? [
+              `Its ${stillActive} other active key${stillActive === 1 ? '' : 's'} keep${stillActive === 1 ? 's' : ''} working until revoked (push-proxy tenants revoke ${tenant.id} --key N).`,
+            ]
           : []),
       ]
     : [`Added tenant "${tenant.id}" to ${file}.`];
@@ -203,13 +210,15 @@ export async function tenantsList(file: string): Promise<string> {
   const keyRows = data.tenants.flatMap((t) =>
     t.keys.map((k, i) => [t.id, String(i + 1), k.created, k.revoked ? 'revoked' : t.revoked ? 'active (tenant revoked)' : 'active']),
   );
-  return [
-    `Tenants in ${file}:`,
-    '',
-    ...table(['TENANT', 'KEYS', 'SERVER IDS', 'PLATFORMS', 'RATE/S', 'STATUS'], tenantRows),
-    '',
-    ...table(['TENANT', 'KEY', 'CREATED', 'STATUS'], keyRows),
-  ].join('\n') + '\n';
+  return (
+    [
+      `Tenants in ${file}:`,
+      '',
+      ...table(['TENANT', 'KEYS', 'SERVER IDS', 'PLATFORMS', 'RATE/S', 'STATUS'], tenantRows),
+      '',
+      ...table(['TENANT', 'KEY', 'CREATED', 'STATUS'], keyRows),
+    ].join('\n') + '\n'
+  );
 }
 
 export async function tenantsRevoke(file: string, id: string, options: TenantsRevokeOptions = {}): Promise<string> {
@@ -217,7 +226,9 @@ export async function tenantsRevoke(file: string, id: string, options: TenantsRe
   const tenant = data.tenants.find((t) => t.id === id);
   if (!tenant) {
     const known = data.tenants.map((t) => t.id);
-    throw new TenantsCommandError(`tenant ${JSON.stringify(id)} is not in ${file}${known.length > 0 ? ` (tenants: ${known.join(', ')})` : ' (it has no tenants)'}.`);
+    throw new TenantsCommandError(
+      `tenant ${JSON.stringify(id)} is not in ${file}${known.length > 0 ? ` (tenants: ${known.join(', ')})` : ' (it has no tenants)'}.`,
+    );
   }
   const reload = 'A running proxy refuses it once it reloads the file, within a few seconds.';
   if (options.keyIndex === undefined) {
@@ -228,13 +239,18 @@ export async function tenantsRevoke(file: string, id: string, options: TenantsRe
   }
   const key = tenant.keys[options.keyIndex - 1];
   if (!Number.isInteger(options.keyIndex) || !key) {
-    throw new TenantsCommandError(`tenant "${id}" has no key ${options.keyIndex}: its keys are ${tenant.keys.length === 0 ? 'none' : `1 to ${tenant.keys.length}`} (see push-proxy tenants list).`);
+    throw new TenantsCommandError(
+      `tenant "${id}" has no key ${options.keyIndex}: its keys are ${tenant.keys.length === 0 ? 'none' : `1 to ${tenant.keys.length}`} (see push-proxy tenants list).`,
+    );
   }
   if (key.revoked) return `Key ${options.keyIndex} of tenant "${id}" was already revoked.\n`;
   key.revoked = true;
   await writeTenants(file, data);
   const active = tenant.keys.filter((k) => !k.revoked).length;
-  const left = active === 0 ? ` Tenant "${id}" has no active key left: add one with "push-proxy tenants add ${id}".` : ` ${active} active key${active === 1 ? '' : 's'} left.`;
+  const left =
+    active === 0
+      ? ` Tenant "${id}" has no active key left: add one with "push-proxy tenants add ${id}".`
+      : ` ${active} active key${active === 1 ? '' : 's'} left.`;
   return `Revoked key ${options.keyIndex} of tenant "${id}".${left} ${reload}\n`;
 }
 

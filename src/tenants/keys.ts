@@ -35,7 +35,9 @@ export function isValidTenantId(id: string): boolean {
 /** Throws an Error saying what a tenant id may hold. */
 export function checkTenantId(id: string): void {
   if (!isValidTenantId(id)) {
-    throw new Error(`tenant id ${JSON.stringify(id)} is invalid: use 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit`);
+    throw new Error(
+      `tenant id ${JSON.stringify(id)} is invalid: use 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit`,
+    );
   }
 }
 

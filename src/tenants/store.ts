@@ -133,7 +133,9 @@ export function parseTenantsFile(text: string, file: string): TenantsFileData {
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    throw new ConfigError(`TenantsFile ${file} is not valid JSON: ${describeJsonError(err as Error, text)}. Fix the syntax, or rewrite the file with "push-proxy tenants".`);
+    throw new ConfigError(
+      `TenantsFile ${file} is not valid JSON: ${describeJsonError(err as Error, text)}. Fix the syntax, or rewrite the file with "push-proxy tenants".`,
+    );
   }
   const problems: string[] = [];
   if (!validateTenantsFile(raw)) {
@@ -145,7 +147,8 @@ export function parseTenantsFile(text: string, file: string): TenantsFileData {
       if (seen.has(tenant.id)) problems.push(`tenant "${tenant.id}" (tenants[${i}]) appears twice: merge the two entries`);
       seen.add(tenant.id);
       tenant.keys.forEach((key, k) => {
-        if (!parseKeyHash(key.hash)) problems.push(`tenant "${tenant.id}" (tenants[${i}]) keys[${k}].hash is not a hash written by "push-proxy tenants add"`);
+        if (!parseKeyHash(key.hash))
+          problems.push(`tenant "${tenant.id}" (tenants[${i}]) keys[${k}].hash is not a hash written by "push-proxy tenants add"`);
       });
     });
   }
@@ -179,7 +182,10 @@ function describeSchemaError(error: ErrorObject, raw: unknown): string {
     subject = typeof id === 'string' ? `tenant ${JSON.stringify(id)} (tenants[${segments[1]}])` : `tenants[${segments[1]}]`;
     field = segments.slice(2);
   }
-  const name = field.map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`)).join('').replace(/^\./, '');
+  const name = field
+    .map((p) => (/^\d+$/.test(p) ? `[${p}]` : `.${p}`))
+    .join('')
+    .replace(/^\./, '');
   const what = name ? `${subject} ${name}` : subject;
   switch (error.keyword) {
     case 'required':
@@ -250,11 +256,18 @@ export class TenantStore {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') {
-        throw new ConfigError(`TenantsFile ${file} does not exist. Create it with "push-proxy tenants add <tenant-id>", or point TenantsFile at the tenants file.`);
+        throw new ConfigError(
+          `TenantsFile ${file} does not exist. Create it with "push-proxy tenants add <tenant-id>", or point TenantsFile at the tenants file.`,
+        );
       }
       throw new ConfigError(`TenantsFile ${file} cannot be read (${code ?? (err as Error).message}). Check its path and permissions.`);
     }
-    const store = new TenantStore(file, { data: parseTenantsFile(read.text, file), version: read.version }, options.logger, options.cacheSize ?? DEFAULT_CACHE_SIZE);
+    const store = new TenantStore(
+      file,
+      { data: parseTenantsFile(read.text, file), version: read.version },
+      options.logger,
+      options.cacheSize ?? DEFAULT_CACHE_SIZE,
+    );
     store.logLoaded('tenants loaded');
     // Not fs.watchFile: it takes its baseline asynchronously, so a change between our read and that baseline would
     // go unseen. Comparing with the version actually read cannot miss one.
@@ -294,7 +307,10 @@ export class TenantStore {
       return { ok: false, error: `Failed because server_id ${JSON.stringify(request.serverId)} is not allowed for tenant "${tenant.id}"` };
     }
     if (tenant.platforms && !tenant.platforms.includes(request.platformType)) {
-      return { ok: false, error: `Failed because platform ${JSON.stringify(request.platformType)} is not allowed for tenant "${tenant.id}"` };
+      return {
+        ok: false,
+        error: `Failed because platform ${JSON.stringify(request.platformType)} is not allowed for tenant "${tenant.id}"`,
+      };
     }
     return { ok: true };
   }
@@ -336,7 +352,10 @@ export class TenantStore {
       data = parseTenantsFile(read.text, this.file);
     } catch (err) {
       this.counters.failedReloads++;
-      this.logger.error({ file: this.file, tenants: this.size, problem: (err as Error).message }, 'TenantsFile reload failed: keeping the tenants loaded before');
+      this.logger.error(
+        { file: this.file, tenants: this.size, problem: (err as Error).message },
+        'TenantsFile reload failed: keeping the tenants loaded before',
+      );
       return false;
     }
     // Parsed in full before this one assignment: requests under way keep the state they started with.
@@ -486,4 +505,3 @@ class LruCache<K, V> {
     return this.entries.size;
   }
 }
-

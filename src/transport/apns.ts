@@ -12,8 +12,7 @@ import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './out
 import { Semaphore } from './semaphore';
 
 export type AppleCredentials =
-  | { kind: 'token'; keyPem: string; keyId: string; teamId: string }
-  | { kind: 'certificate'; certPem: string; keyPem: string };
+  { kind: 'token'; keyPem: string; keyId: string; teamId: string } | { kind: 'certificate'; certPem: string; keyPem: string };
 
 export interface ApnsTransportOptions {
   credentials: AppleCredentials;
@@ -50,11 +49,23 @@ const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
 const SUSPECT_REASONS = new Set(['BadDeviceToken', 'DeviceTokenNotForTopic', 'TopicDisallowed']);
 /** 403 answers by which APNs refuses our credentials, with what the operator should check. */
 const REFUSED_CREDENTIALS: ReadonlyMap<string, string> = new Map([
-  ['InvalidProviderToken', 'APNs refused the token key (InvalidProviderToken): check AppleAuthKeyID and AppleTeamID, and that the key is not revoked in Apple Developer > Keys'],
+  [
+    'InvalidProviderToken',
+    'APNs refused the token key (InvalidProviderToken): check AppleAuthKeyID and AppleTeamID, and that the key is not revoked in Apple Developer > Keys',
+  ],
   ['ExpiredProviderToken', "APNs finds the provider token expired (ExpiredProviderToken): check the machine's clock"],
-  ['MissingProviderToken', 'APNs received no provider token (MissingProviderToken): check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID'],
-  ['BadCertificate', 'APNs refused the certificate (BadCertificate): check ApplePushCertPrivate, and that the certificate is not revoked in Apple Developer > Certificates'],
-  ['BadCertificateEnvironment', "APNs refused the certificate in this environment (BadCertificateEnvironment): set ApplePushUseDevelopment to the certificate's environment"],
+  [
+    'MissingProviderToken',
+    'APNs received no provider token (MissingProviderToken): check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID',
+  ],
+  [
+    'BadCertificate',
+    'APNs refused the certificate (BadCertificate): check ApplePushCertPrivate, and that the certificate is not revoked in Apple Developer > Certificates',
+  ],
+  [
+    'BadCertificateEnvironment',
+    "APNs refused the certificate in this environment (BadCertificateEnvironment): set ApplePushUseDevelopment to the certificate's environment",
+  ],
 ]);
 /** 4xx statuses APNs answers only after accepting the provider token or certificate (403 is its credential check). */
 const CREDENTIALS_ACCEPTED_STATUSES = new Set([400, 413]);
@@ -105,7 +116,12 @@ export class UnsupportedApnsLibraryError extends Error {}
 /** The client inside a Provider, checked once: a release of the library that changed it fails at start-up. */
 export function clientOf(provider: apn.Provider): ApnsClient {
   const client = (provider as unknown as { client?: Partial<ApnsClient> }).client;
-  if (typeof client?.write !== 'function' || typeof client.request !== 'function' || typeof client.closeAndDestroySession !== 'function' || typeof client.config?.address !== 'string') {
+  if (
+    typeof client?.write !== 'function' ||
+    typeof client.request !== 'function' ||
+    typeof client.closeAndDestroySession !== 'function' ||
+    typeof client.config?.address !== 'string'
+  ) {
     throw new UnsupportedApnsLibraryError(
       'the installed @parse/node-apn has no Provider.client with write, request and closeAndDestroySession. Install the version package-lock.json names (npm ci)',
     );
@@ -126,7 +142,8 @@ function liveSession(client: ApnsClient): ApnsSession | undefined {
  */
 function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: FailedSend): FailedSend {
   const status = typeof failed.status === 'number' ? failed.status : undefined;
-  const resendable = (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
+  const resendable =
+    (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
   if (resendable && session.closed) return { error: { message: 'client session is either closed or destroyed' } };
   // Graceful: no new sends on it, those in flight finish (see `keepAnswersOnGoaway`).
   if (status === 500) session.close();
@@ -185,7 +202,11 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       ? () => {
           const tunnel = new TunnelStream((signal) =>
             openTunnel(proxy, { host: dialHost, port: dialPort }, options.requestTimeoutMs, signal).catch((err: NodeJS.ErrnoException) => {
-              if (err.code !== 'ABORT_ERR') logger?.warn({ proxy: describeProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message }, 'APNs connection through the outbound proxy failed');
+              if (err.code !== 'ABORT_ERR')
+                logger?.warn(
+                  { proxy: describeProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message },
+                  'APNs connection through the outbound proxy failed',
+                );
               throw err;
             }),
           );
@@ -214,7 +235,9 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     if (this.inFlight.tryAcquire()) return this.sendHolding(request, timeoutMs);
     // A send still waiting for a slot when time is up never starts.
     const deadline = performance.now() + timeoutMs;
-    return this.inFlight.acquire(deadline).then((started) => (started ? this.sendHolding(request, deadline - performance.now()) : TIMED_OUT));
+    return this.inFlight
+      .acquire(deadline)
+      .then((started) => (started ? this.sendHolding(request, deadline - performance.now()) : TIMED_OUT));
   }
 
   /**
@@ -249,7 +272,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
         // A fulfilled answer with a status or an error is still a failure, as `Provider.send` sorts them.
         (answer) => settle(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : DELIVERED),
         // A rejection is never a delivery, whatever it carries.
-        (failure: unknown) => settle(this.verdictOf(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure))),
+        (failure: unknown) =>
+          settle(this.verdictOf(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure))),
       );
     });
   }

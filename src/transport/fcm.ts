@@ -123,7 +123,12 @@ export class FcmTransport implements Transport<FcmMessage> {
       () => this.attempts.getStore(),
     );
     this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenProxy);
-    const credential = this.credential = new ServiceAccountCredential(options.account, tokenRequestUrl(options.account.tokenUri, options.endpoint), this.tokenAgent, options.logger);
+    const credential = (this.credential = new ServiceAccountCredential(
+      options.account,
+      tokenRequestUrl(options.account.tokenUri, options.endpoint),
+      this.tokenAgent,
+      options.logger,
+    ));
     this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
     this.messaging = getMessaging(this.app);
   }
@@ -138,7 +143,10 @@ export class FcmTransport implements Transport<FcmMessage> {
     try {
       const sent = this.attempts
         .run(scope, async () => this.messaging.send(message))
-        .then((): AttemptResult => ({ kind: 'final', outcome: 'OK' }), (err: unknown) => classifyFcmFailure(err, scope.answer, this.credential.refusal));
+        .then(
+          (): AttemptResult => ({ kind: 'final', outcome: 'OK' }),
+          (err: unknown) => classifyFcmFailure(err, scope.answer, this.credential.refusal),
+        );
       return await Promise.race([sent, timedOut]);
     } finally {
       clearTimeout(timer);
@@ -170,7 +178,10 @@ class ProxyAwareAgent extends https.Agent {
     super(options);
   }
 
-  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     if (!this.proxy) return super.createConnection(options, callback);
     const target: ProxyTarget = { host: String(options.host ?? 'localhost'), port: Number(options.port ?? 443) };
     // Handed back synchronously, not through the callback: the Agent counts a connection against
@@ -197,10 +208,16 @@ class FcmAgent extends ProxyAwareAgent {
     super(options, proxy);
   }
 
-  override createConnection(options: https.RequestOptions, callback?: (err: Error | null, stream: Duplex) => void): Duplex | null | undefined {
+  override createConnection(
+    options: https.RequestOptions,
+    callback?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     if (!this.endpoint) return super.createConnection(options, callback);
     const host = hostnameOf(this.endpoint);
-    return super.createConnection({ ...options, host, port: Number(this.endpoint.port || 443), servername: isIP(host) ? undefined : host }, callback);
+    return super.createConnection(
+      { ...options, host, port: Number(this.endpoint.port || 443), servername: isIP(host) ? undefined : host },
+      callback,
+    );
   }
 
   /** Called (in the caller's async context) for every request made through this agent. */
@@ -210,14 +227,21 @@ class FcmAgent extends ProxyAwareAgent {
     // is a re-send of one that has ended.
     if (this.closed || !attempt || attempt.over) {
       // What Node's Agent itself does when dialing fails: the request errors and nothing is sent.
-      (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(undefined, attemptOver(this.closed ? 'the FCM transport is closed' : undefined));
+      (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(
+        undefined,
+        attemptOver(this.closed ? 'the FCM transport is closed' : undefined),
+      );
       return;
     }
     attempt.answer = undefined;
     attempt.live.add(req);
     req.once('close', () => attempt.live.delete(req));
     req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
-    (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(this, req, options);
+    (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(
+      this,
+      req,
+      options,
+    );
   }
 }
 
@@ -252,11 +276,20 @@ export function classifyFcmAnswer(answer: FcmHttpAnswer): AttemptResult {
   const errorCode = google?.errorCode;
   if (errorCode === 'UNREGISTERED') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED' };
   // The metrics label stays UNREGISTERED, as it always was; the provider's code travels beside it.
-  if (errorCode === 'SENDER_ID_MISMATCH') return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED', providerReason: errorCode, evidence: SUSPECT_EVIDENCE };
+  if (errorCode === 'SENDER_ID_MISMATCH')
+    return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED', providerReason: errorCode, evidence: SUSPECT_EVIDENCE };
   if (errorCode === 'INTERNAL' || errorCode === 'QUOTA_EXCEEDED') return { kind: 'retryable', error, reason: errorCode };
   const reason = errorCode ?? google?.status ?? `HTTP ${answer.status}`;
   const refused = refusedCredentialsAdvice(answer.status, errorCode, google?.status);
-  if (refused !== undefined) return { kind: 'final', outcome: 'FAIL', error, reason, providerReason: errorCode ?? google?.status, evidence: { kind: 'credentials-refused', advice: refused } };
+  if (refused !== undefined)
+    return {
+      kind: 'final',
+      outcome: 'FAIL',
+      error,
+      reason,
+      providerReason: errorCode ?? google?.status,
+      evidence: { kind: 'credentials-refused', advice: refused },
+    };
   // FCM checks the message only once it has accepted the access token.
   if (errorCode === 'INVALID_ARGUMENT') return { kind: 'final', outcome: 'FAIL', error, reason, evidence: CREDENTIALS_ACCEPTED };
   return { kind: 'final', outcome: 'FAIL', error, reason };
@@ -318,7 +351,8 @@ function reasonForLibraryCode(code: unknown): string {
   if (code === 'app/network-error') return 'UNAVAILABLE';
   if (code === 'app/network-timeout') return 'DEADLINE_EXCEEDED';
   if (code === 'app/invalid-credential') return 'UNAUTHENTICATED';
-  if (typeof code === 'string' && (code.startsWith('messaging/invalid-') || code === 'messaging/payload-size-limit-exceeded')) return 'INVALID_ARGUMENT';
+  if (typeof code === 'string' && (code.startsWith('messaging/invalid-') || code === 'messaging/payload-size-limit-exceeded'))
+    return 'INVALID_ARGUMENT';
   return 'UNKNOWN';
 }
 
@@ -365,7 +399,10 @@ export class ServiceAccountCredential implements Credential {
     try {
       return await this.requestToken();
     } catch (err) {
-      this.logger?.warn({ token_url: this.tokenUrl.href, client_email: this.account.clientEmail, err: (err as Error).message }, 'FCM access token request failed');
+      this.logger?.warn(
+        { token_url: this.tokenUrl.href, client_email: this.account.clientEmail, err: (err as Error).message },
+        'FCM access token request failed',
+      );
       throw err;
     }
   }
@@ -373,7 +410,13 @@ export class ServiceAccountCredential implements Credential {
   /** The signed assertion; `aud` is the account's `token_uri` even when the request goes elsewhere. */
   signAssertion(nowSec: number): string {
     const header = { alg: 'RS256', typ: 'JWT', ...(this.account.privateKeyId ? { kid: this.account.privateKeyId } : {}) };
-    const claims = { iss: this.account.clientEmail, scope: FCM_SCOPE, aud: this.account.tokenUri, iat: nowSec, exp: nowSec + ASSERTION_LIFETIME_SEC };
+    const claims = {
+      iss: this.account.clientEmail,
+      scope: FCM_SCOPE,
+      aud: this.account.tokenUri,
+      iat: nowSec,
+      exp: nowSec + ASSERTION_LIFETIME_SEC,
+    };
     const unsigned = `${base64url(header)}.${base64url(claims)}`;
     return `${unsigned}.${sign('sha256', Buffer.from(unsigned), this.account.privateKey).toString('base64url')}`;
   }
@@ -407,7 +450,9 @@ function postForm(url: URL, body: string, agent: https.Agent | undefined): Promi
       ...(agent ? { agent } : {}),
       headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) },
     });
-    req.setTimeout(TOKEN_REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`token request to ${url.origin} timed out after ${TOKEN_REQUEST_TIMEOUT_MS} ms`)));
+    req.setTimeout(TOKEN_REQUEST_TIMEOUT_MS, () =>
+      req.destroy(new Error(`token request to ${url.origin} timed out after ${TOKEN_REQUEST_TIMEOUT_MS} ms`)),
+    );
     req.once('error', reject);
     req.once('response', (res) => {
       const chunks: Buffer[] = [];

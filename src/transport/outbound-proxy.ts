@@ -82,9 +82,18 @@ export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, s
     };
     const onAbort = (): void => fail(`CONNECT ${authority} through outbound proxy ${name} abandoned`, 'ABORT_ERR');
 
-    const req = http.request({ host: hostnameOf(proxy), port: Number(proxy.port || 80), method: 'CONNECT', path: authority, headers, agent: false });
+    const req = http.request({
+      host: hostnameOf(proxy),
+      port: Number(proxy.port || 80),
+      method: 'CONNECT',
+      path: authority,
+      headers,
+      agent: false,
+    });
     // `on`, not `once`: a request destroyed by the timer may still report the hang-up.
-    req.on('error', (err: NodeJS.ErrnoException) => fail(`outbound proxy ${name}: cannot open a tunnel to ${authority}: ${err.message}`, err.code, err));
+    req.on('error', (err: NodeJS.ErrnoException) =>
+      fail(`outbound proxy ${name}: cannot open a tunnel to ${authority}: ${err.message}`, err.code, err),
+    );
     req.once('connect', (res: http.IncomingMessage, socket: Socket, head: Buffer) => {
       const status = res.statusCode ?? 0;
       if (status >= 200 && status < 300 && head.length === 0) {
@@ -174,7 +183,10 @@ export class TunnelStream extends Duplex {
  * entry but a CIDR may carry `:port` to match that port only.
  */
 function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
-  const host = target.host.toLowerCase().replace(/^\[|\]$/g, '').replace(/\.$/, '');
+  const host = target.host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, '')
+    .replace(/\.$/, '');
   const hostFamily = isIP(host);
   const port = String(target.port);
   for (const raw of noProxy.split(',')) {
@@ -236,7 +248,9 @@ function parseProxyUrl(value: string, setting: string): URL {
     throw new Error(`${setting} "${redact(value)}" is not a URL: use http://[user:password@]host:port`);
   }
   if (url.protocol !== 'http:') {
-    throw new Error(`${setting} "${redact(value)}": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port`);
+    throw new Error(
+      `${setting} "${redact(value)}": only http:// proxies are supported (CONNECT over plain HTTP): use http://[user:password@]host:port`,
+    );
   }
   if (!url.hostname) throw new Error(`${setting} "${redact(value)}" names no host: use http://[user:password@]host:port`);
   return url;

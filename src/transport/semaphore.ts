@@ -26,10 +26,13 @@ export class Semaphore {
         clearTimeout(timer);
         resolve(true);
       };
-      const timer = setTimeout(() => {
-        this.waiting.delete(start);
-        resolve(false);
-      }, Math.max(0, deadline - performance.now()));
+      const timer = setTimeout(
+        () => {
+          this.waiting.delete(start);
+          resolve(false);
+        },
+        Math.max(0, deadline - performance.now()),
+      );
       this.waiting.add(start);
     });
   }
