@@ -3,6 +3,7 @@
  * One registry per proxy instance: no global state.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { PLATFORMS } from './platforms/registry';
 
 /** One label set of a counter, as the hot path increments it. */
 export interface Tally {
@@ -121,8 +122,10 @@ export class ProxyMetrics {
     collect: () => this.collectEntries(),
   });
 
-  readonly apnsRequestDuration = this.histogram('service_apns_request_duration_seconds', 'Duration of each APNs attempt', []);
-  readonly fcmRequestDuration = this.histogram('service_fcm_request_duration_seconds', 'Duration of each FCM attempt', []);
+  /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
+  readonly providerRequestDuration = new Map(
+    PLATFORMS.map(({ id, requestDurationMetric: { name, help } }) => [id, this.histogram(name, help, [])] as const),
+  );
   readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', [
     'platform',
   ]);
@@ -131,15 +134,6 @@ export class ProxyMetrics {
   private readonly countersByLabels = new Map<string, NotificationCounters>();
   private readonly byAppVersion = new Map<string, Tally>();
   private readonly tallies: FoldedTally[] = [];
-  private readonly attemptDurations = {
-    apple: this.notificationDuration.labels('apple'),
-    android: this.notificationDuration.labels('android'),
-  };
-  // Children of the unlabelled histograms too: observe() on the metric itself builds a closure every call.
-  private readonly serviceDurations = {
-    apple: this.apnsRequestDuration.labels(),
-    android: this.fcmRequestDuration.labels(),
-  };
   private readonly requestDurations = this.requestDuration.labels();
   private entries: () => Iterable<EntryGaugeSource> = () => [];
 
@@ -186,9 +180,15 @@ export class ProxyMetrics {
     }
   }
 
-  observeAttempt(platform: 'apple' | 'android', seconds: number): void {
-    this.serviceDurations[platform].observe(seconds);
-    this.attemptDurations[platform].observe(seconds);
+  /** What a service of `platform` calls with each attempt's duration, in seconds. */
+  attemptObserver(platform: string): (seconds: number) => void {
+    // Children, even of an unlabelled histogram: observe() on the metric itself builds a closure every call.
+    const byPlatform = this.notificationDuration.labels(platform);
+    const provider = this.providerRequestDuration.get(platform)?.labels();
+    return (seconds) => {
+      provider?.observe(seconds);
+      byPlatform.observe(seconds);
+    };
   }
 
   /** One send_push or ack request, from its body read to its answer. */

@@ -8,11 +8,8 @@ import type { Logger } from 'pino';
 import { parseListenAddress } from './config/load';
 import type { ProxyConfig } from './config/types';
 import { PushDispatcher } from './delivery/dispatcher';
-import { credentialProbe, WatchedService } from './delivery/entry-watch';
-import type { RemoveGuardSettings } from './delivery/remove-guard';
 import { retryBounds, type Clock } from './delivery/retry';
-import type { ServiceDeps } from './delivery/service';
-import type { EntryState, PushService } from './delivery/types';
+import type { EntryState } from './delivery/types';
 import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
 import { RequestTracker, type RequestUnderWay } from './http/drain';
@@ -21,8 +18,7 @@ import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ra
 import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
 import { NotificationInspector } from './inspect/inspector';
-import { createAndroidService } from './services/android';
-import { createAppleService } from './services/apple';
+import { createServices } from './platforms/registry';
 import { buildInfo } from './version';
 
 export interface StartOptions {
@@ -59,80 +55,6 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-/** For the watch on each entry's answers: where withheld REMOVEs are counted, how often a failed entry is checked again. */
-export interface EntryWatchOptions {
-  metrics?: ProxyMetrics;
-  /** How often a failed entry's credentials are checked again (default 60 s). */
-  recheckMs?: number;
-}
-
-/**
- * Builds a service for every configured entry, each watched for answers about the entry itself (src/delivery/
- * entry-watch.ts). A ConfigError from any of them stops start-up. `states()` says how each entry stands now.
- */
-export function createServices(
-  config: ProxyConfig,
-  deps: ServiceDeps,
-  watch: EntryWatchOptions = {},
-): { services: Map<string, PushService>; states: () => EntryState[]; watched: WatchedService[] } {
-  const services = new Map<string, PushService>();
-  const entries: Array<EntryState | WatchedService> = [];
-  const watched: WatchedService[] = [];
-  const guard = removeGuardSettings(config);
-  const onWithheld = watch.metrics
-    ? (type: string, reason: string) => watch.metrics!.removeWithheld.inc({ platform_type: type, reason })
-    : undefined;
-  const add = (
-    type: string,
-    platform: 'apple' | 'android',
-    result: { service: PushService; notices?: string[] } | { skipped: string },
-  ): void => {
-    if ('skipped' in result) {
-      deps.logger.warn({ platform: type }, `${platform} entry "${type}" skipped: ${result.skipped}`);
-      entries.push({ type, platform, state: 'skipped', reason: result.skipped });
-      return;
-    }
-    for (const notice of result.notices ?? []) deps.logger.warn({ platform: type }, notice);
-    const replaced = services.get(type);
-    // A later entry with the same Type replaces an earlier one, as in the original.
-    if (replaced) {
-      void replaced.close();
-      watched.splice(watched.indexOf(replaced as WatchedService), 1);
-    }
-    const service = new WatchedService(result.service, {
-      logger: deps.logger,
-      guard,
-      onWithheld,
-      probe: credentialProbe(type, platform),
-      recheckMs: watch.recheckMs,
-    });
-    services.set(type, service);
-    watched.push(service);
-    entries.push(service);
-  };
-  try {
-    for (const entry of config.ApplePushSettings) add(entry.Type, 'apple', createAppleService(entry, deps));
-    for (const entry of config.AndroidPushSettings) add(entry.Type, 'android', createAndroidService(entry, deps));
-  } catch (err) {
-    for (const service of services.values()) void service.close();
-    throw err;
-  }
-  const states = (): EntryState[] => entries.map((entry) => (entry instanceof WatchedService ? entry.state() : entry));
-  return { services, states, watched };
-}
-
-/** `RemoveGuard` from the config, with the schema's defaults for a config built without it. */
-export function removeGuardSettings(config: ProxyConfig): RemoveGuardSettings {
-  const settings = config.RemoveGuard ?? {};
-  return {
-    enabled: settings.Enabled ?? true,
-    window: settings.Window ?? 100,
-    minSuspect: settings.MinSuspect ?? 5,
-    ratio: settings.Ratio ?? 0.5,
-    maxAgeMs: (settings.MaxAgeSec ?? 3600) * 1000,
-  };
-}
-
 export async function startPushProxy(config: ProxyConfig, options: StartOptions): Promise<RunningProxy> {
   const { logger } = options;
   const metrics = new ProxyMetrics();
@@ -158,7 +80,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
         trustedCa: options.trustedCa,
         outboundProxy: config.OutboundProxy || undefined,
         env: options.env ?? process.env,
-        observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+        attemptObserver: (platform) => metrics.attemptObserver(platform),
         clock: options.clock,
       },
       { metrics },

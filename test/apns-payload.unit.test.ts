@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
-import { buildApnsRequest } from '../src/payload/apns';
+import { buildApnsRequest } from '../src/platforms/apns/payload';
 
 const TOKEN = 'ab'.repeat(32);
 const TOPIC = 'com.mattermost.react.native';

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import apn from '@parse/node-apn';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
-import { buildApnsRequest, type ApnsRequest } from '../src/payload/apns';
+import { buildApnsRequest, type ApnsRequest } from '../src/platforms/apns/payload';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
-import { ApnsTransport, clientOf, UnsupportedApnsLibraryError } from '../src/transport/apns';
+import { ApnsTransport, clientOf, UnsupportedApnsLibraryError } from '../src/platforms/apns/transport';
 
 const TOPIC = 'com.example.chat';
 const SLOW = 'a1'.repeat(32);

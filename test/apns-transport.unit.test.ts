@@ -1,7 +1,7 @@
 /** What an APNs answer means for the notification and for the entry's credentials (classifyFailure). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFailure } from '../src/transport/apns';
+import { classifyFailure } from '../src/platforms/apns/transport';
 
 describe('classifyFailure: what an answer says about the entry', () => {
   const answer = (status: number, reason: string) => classifyFailure({ status, response: { reason } });

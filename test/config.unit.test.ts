@@ -6,7 +6,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import { builtInTestConfig, findConfigFile, loadConfigFile, parseConfig, parseListenAddress } from '../src/config/load';
 import { ConfigError } from '../src/config/errors';
-import { removeGuardSettings } from '../src/proxy';
+import { removeGuardSettings } from '../src/delivery/remove-guard';
 
 const SAMPLE = path.join(__dirname, '..', '..', 'test', 'fixtures', 'mattermost-push-proxy.sample.json');
 

@@ -16,7 +16,7 @@ import type { AndroidEntryConfig } from '../src/config/types';
 import type { ServiceDeps } from '../src/delivery/service';
 import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
-import { buildFcmMessage } from '../src/payload/fcm';
+import { buildFcmMessage } from '../src/platforms/fcm/payload';
 import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
 import {
   createCertificateAuthority,
@@ -24,7 +24,9 @@ import {
   createServerCertificate,
   type GoogleServiceAccount,
 } from '../src/sandbox/tls';
-import { createAndroidService, loadServiceAccount, type AndroidServiceResult } from '../src/services/android';
+import { createAndroidService } from '../src/platforms/fcm';
+import { loadServiceAccount } from '../src/platforms/fcm/credentials';
+import type { ServiceResult as AndroidServiceResult } from '../src/platforms/platform';
 import { SkippingClock } from './skipping-clock';
 import { capturedLogger, tempDir, writeTemp } from './support';
 
@@ -340,7 +342,7 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     const observed: string[] = [];
     // The skipped waits still count against the budget: 8 s leaves room for three attempts and 1 s + 2 s of backoff on a slow machine.
     const own = ready(
-      createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, observeAttempt: (platform) => observed.push(platform) })),
+      createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, attemptObserver: (platform) => () => observed.push(platform) })),
     );
     try {
       return await run(own, clock, observed);

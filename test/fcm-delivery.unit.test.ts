@@ -1,7 +1,7 @@
 /** FCM transport helpers: where token requests go, and what an FCM answer means (classifyFcmAnswer). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFcmAnswer, tokenRequestUrl } from '../src/transport/fcm';
+import { classifyFcmAnswer, tokenRequestUrl } from '../src/platforms/fcm/transport';
 
 describe('FCM transport helpers', () => {
   it('tokenRequestUrl: Google token URLs follow FcmEndpoint, other URLs are kept', () => {

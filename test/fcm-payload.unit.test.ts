@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { TokenMessage } from 'firebase-admin/messaging';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
-import { buildFcmMessage } from '../src/payload/fcm';
+import { buildFcmMessage } from '../src/platforms/fcm/payload';
 
 const TOKEN = 'fcm-token:APA91bHun4MxP5egoKMwt2KZFBaFUH-1RYqx';
 

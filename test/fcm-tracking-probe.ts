@@ -10,7 +10,7 @@ import { AsyncLocalStorage, executionAsyncResource } from 'node:async_hooks';
 import pino from 'pino';
 import type { AndroidEntryConfig } from '../src/config/types';
 import type { PushNotification } from '../src/notification';
-import { createAndroidService } from '../src/services/android';
+import { createAndroidService } from '../src/platforms/fcm';
 
 /** Inside a reaction the current resource is the reaction's own promise only while promises are tracked. */
 function promisesTracked(): Promise<boolean> {

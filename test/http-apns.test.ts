@@ -10,7 +10,7 @@ import type { PushDispatcher } from '../src/delivery/dispatcher';
 import { createPushApi, requestPath, SEND_PUSH_PATH } from '../src/http/push-api';
 import { ProxyMetrics } from '../src/metrics';
 import { emptyPushNotification } from '../src/notification';
-import { buildApnsRequest } from '../src/payload/apns';
+import { buildApnsRequest } from '../src/platforms/apns/payload';
 import type { RunningProxy } from '../src/proxy';
 import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
 import { SkippingClock } from './skipping-clock';

@@ -20,8 +20,8 @@ import {
   createGoogleServiceAccount,
   createServerCertificate,
 } from '../src/sandbox/tls';
-import { createAndroidService } from '../src/services/android';
-import { createAppleService } from '../src/services/apple';
+import { createAndroidService } from '../src/platforms/fcm';
+import { createAppleService } from '../src/platforms/apns';
 import { openTunnel } from '../src/transport/outbound-proxy';
 import { freePort, startTinyproxy, type Tinyproxy } from './connect-proxy';
 import { SkippingClock } from './skipping-clock';

@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
-import { buildApnsRequest } from '../src/payload/apns';
+import { buildApnsRequest } from '../src/platforms/apns/payload';
 import { emojize } from '../src/payload/emoji';
-import { buildFcmMessage } from '../src/payload/fcm';
+import { buildFcmMessage } from '../src/platforms/fcm/payload';
 import {
   APNS_PAYLOAD_LIMIT_BYTES,
   APNS_VOIP_PAYLOAD_LIMIT_BYTES,

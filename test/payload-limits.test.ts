@@ -9,14 +9,14 @@ import { randomUUID } from 'node:crypto';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { MAX_BODY_BYTES } from '../src/http/push-api';
-import type { ApnsRequest } from '../src/payload/apns';
+import type { ApnsRequest } from '../src/platforms/apns/payload';
 import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, FCM_DATA_LIMIT_BYTES } from '../src/payload/fit';
 import type { RunningProxy } from '../src/proxy';
 import { dataPayloadBytes, FCM_MAX_DATA_BYTES, FcmPeer } from '../src/sandbox/fcm-peer';
 import { createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
-import { loadServiceAccount } from '../src/services/android';
-import { ApnsTransport } from '../src/transport/apns';
-import { FcmTransport } from '../src/transport/fcm';
+import { loadServiceAccount } from '../src/platforms/fcm/credentials';
+import { ApnsTransport } from '../src/platforms/apns/transport';
+import { FcmTransport } from '../src/platforms/fcm/transport';
 import {
   APPLE_TOKEN,
   TOPIC,

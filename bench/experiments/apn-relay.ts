@@ -28,10 +28,10 @@ import { createPushApi, SEND_PUSH_PATH } from '../../src/http/push-api';
 import { createLogger } from '../../src/logging';
 import { ProxyMetrics } from '../../src/metrics';
 import type { PushNotification } from '../../src/notification';
-import { buildApnsRequest, type ApnsRequest } from '../../src/payload/apns';
+import { buildApnsRequest, type ApnsRequest } from '../../src/platforms/apns/payload';
 import type { AttemptResult } from '../../src/delivery/types';
-import { createServices } from '../../src/proxy';
-import { ApnsTransport } from '../../src/transport/apns';
+import { createServices } from '../../src/platforms/registry';
+import { ApnsTransport } from '../../src/platforms/apns/transport';
 import { listenUntilSigterm } from '../common';
 
 interface AppleEntry {
@@ -141,7 +141,7 @@ function main(): void {
       logger,
       ...retryBounds(proxyConfig.SendTimeoutSec, proxyConfig.RetryTimeoutSec),
       env: process.env,
-      observeAttempt: layer === 'dispatcher' ? (platform, seconds) => metrics.observeAttempt(platform, seconds) : undefined,
+      attemptObserver: layer === 'dispatcher' ? (platform) => metrics.attemptObserver(platform) : undefined,
     });
     const service = services.get(entry.Type)!;
     const dispatcher = new PushDispatcher(services, metrics, logger);

@@ -16,7 +16,7 @@ import { decodePushNotification } from '../../src/http/decode';
 import { createLogger } from '../../src/logging';
 import { ProxyMetrics } from '../../src/metrics';
 import type { PushResponse } from '../../src/notification';
-import { createServices } from '../../src/proxy';
+import { createServices } from '../../src/platforms/registry';
 import { listenUntilSigterm } from '../common';
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -37,7 +37,7 @@ function main(): void {
     logger,
     ...retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec),
     env: process.env,
-    observeAttempt: (platform, seconds) => metrics.observeAttempt(platform, seconds),
+    attemptObserver: (platform) => metrics.attemptObserver(platform),
   });
   const dispatcher = new PushDispatcher(services, metrics, logger);
 

@@ -9,6 +9,7 @@ import path from 'node:path';
 import Ajv, { type ErrorObject } from 'ajv';
 import schema from '../../config/push-proxy.schema.json';
 import { ConfigError } from './errors';
+import { entriesOf, PLATFORMS } from '../platforms/registry';
 import type { LogFormat, Mode, ProxyConfig } from './types';
 
 export const DEFAULT_CONFIG_FILE = 'config/push-proxy.json';
@@ -61,12 +62,18 @@ export interface LoadedConfig {
 
 type Env = Record<string, string | undefined>;
 
+/** The general keys' schema with each delivery service's entry list added under its settings key. */
+const fullSchema = {
+  ...schema,
+  properties: {
+    ...schema.properties,
+    ...Object.fromEntries(PLATFORMS.map((p) => [p.settingsKey, { type: 'array', default: [], items: p.entrySchema }])),
+  },
+};
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: false });
-const validateConfig = ajv.compile(schema);
+const validateConfig = ajv.compile(fullSchema);
 
-const TOP_LEVEL_KEYS = Object.keys(schema.properties);
-const APPLE_KEYS = Object.keys(schema.definitions.AppleEntry.properties);
-const ANDROID_KEYS = Object.keys(schema.definitions.AndroidEntry.properties);
+const TOP_LEVEL_KEYS = Object.keys(fullSchema.properties);
 const NESTED_OBJECT_KEYS = {
   RateLimits: Object.keys(schema.properties.RateLimits.properties),
   RateLimitStore: Object.keys(schema.properties.RateLimitStore.properties),
@@ -218,10 +225,8 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   }
   const warnings: string[] = [];
   const config = foldKeys(raw as Record<string, unknown>, TOP_LEVEL_KEYS, '', where, warnings);
-  for (const [list, keys] of [
-    ['ApplePushSettings', APPLE_KEYS],
-    ['AndroidPushSettings', ANDROID_KEYS],
-  ] as const) {
+  for (const { settingsKey: list, entrySchema } of PLATFORMS) {
+    const keys = Object.keys(entrySchema.properties);
     const entries = config[list];
     if (Array.isArray(entries)) {
       config[list] = entries.map((entry, i) =>
@@ -241,11 +246,12 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
   config.Mode ??= defaultMode;
   config.RateLimits ??= {};
   config.Inspector ??= config.Mode === 'test';
-  // A test service talks to APNs' development environment unless an entry says otherwise.
-  if (config.Mode === 'test' && Array.isArray(config.ApplePushSettings)) {
-    for (const entry of config.ApplePushSettings) {
-      if (entry !== null && typeof entry === 'object' && !('ApplePushUseDevelopment' in entry))
-        (entry as Record<string, unknown>).ApplePushUseDevelopment = true;
+  for (const { settingsKey, modeDefaults } of PLATFORMS) {
+    const entries = config[settingsKey];
+    if (!modeDefaults || !Array.isArray(entries)) continue;
+    for (const entry of entries) {
+      if (entry !== null && typeof entry === 'object' && !Array.isArray(entry))
+        modeDefaults(entry as Record<string, unknown>, config.Mode as Mode);
     }
   }
 
@@ -431,7 +437,7 @@ function checkTlsAndHosting(config: ProxyConfig, where: string): void {
 
 function warnDuplicateTypes(config: ProxyConfig, warnings: string[]): void {
   const seen = new Set<string>();
-  for (const entry of [...config.ApplePushSettings, ...config.AndroidPushSettings]) {
+  for (const entry of PLATFORMS.flatMap((definition) => entriesOf(config, definition))) {
     if (seen.has(entry.Type)) warnings.push(`platform type "${entry.Type}" is configured twice: the later entry wins, as in the original`);
     seen.add(entry.Type);
   }

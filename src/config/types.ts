@@ -2,37 +2,17 @@
  * The configuration after loading: the original's keys with its names and defaults, plus Push Proxy's own.
  * Key names stay exactly as operators write them in `mattermost-push-proxy.json`.
  */
+import type { PlatformSettings } from '../platforms/registry';
 
 export type Mode = 'test' | 'eas' | 'hosted';
 export type LogFormat = 'plain' | 'json';
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
-export interface AppleEntryConfig {
-  Type: string;
-  ApplePushUseDevelopment: boolean;
-  /** PEM file with certificate and key, or a .p12 file. */
-  ApplePushCertPrivate: string;
-  ApplePushCertPassword: string;
-  ApplePushTopic: string;
-  /** .p8 token key; with key id and team id it takes precedence over the certificate. */
-  AppleAuthKeyFile: string;
-  AppleAuthKeyID: string;
-  AppleTeamID: string;
-  /** `https://host:port` replacing Apple's host (private relays, tests); empty = Apple. */
-  AppleEndpoint: string;
-}
+export type { AppleEntryConfig } from '../platforms/apns/config';
+export type { AndroidEntryConfig } from '../platforms/fcm/config';
 
-export interface AndroidEntryConfig {
-  Type: string;
-  /** Google service-account JSON. */
-  ServiceFileLocation: string;
-  /** Legacy server key: accepted and ignored, as the original does. */
-  AndroidApiKey: string;
-  /** `https://host:port` replacing `https://fcm.googleapis.com`; empty = Google. */
-  FcmEndpoint: string;
-}
-
-export interface ProxyConfig {
+/** The general keys, and one entry list per delivery service (src/platforms/registry.ts). */
+export interface ProxyConfig extends PlatformSettings {
   Mode: Mode;
   ListenAddress: string;
   ThrottlePerSec: number;
@@ -41,8 +21,6 @@ export interface ProxyConfig {
   EnableMetrics: boolean;
   SendTimeoutSec: number;
   RetryTimeoutSec: number;
-  ApplePushSettings: AppleEntryConfig[];
-  AndroidPushSettings: AndroidEntryConfig[];
   EnableConsoleLog: boolean;
   EnableFileLog: boolean;
   LogFileLocation: string;

@@ -62,8 +62,8 @@ export class PushDispatcher {
     }
     this.metrics.countAppVersion(type, appVersionLabel(appVersion));
 
-    // VoIP exists only on Apple; Android ignores `transport` and sends a normal data push.
-    const transport = service.platform === 'apple' && notification.transport === 'voip' ? 'voip' : '';
+    // A `transport` the service does not honour (VoIP on Android) is sent, and counted, as a standard push.
+    const transport = service.transports.has(notification.transport) ? notification.transport : '';
     const counters = this.metrics.notificationCounters(service.platform, notification.type, transport);
     counters.notifications.inc();
 

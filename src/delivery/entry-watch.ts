@@ -5,7 +5,7 @@
  * read the verdict's `evidence`, which the transport that knows the provider set.
  */
 import type { Logger } from 'pino';
-import { emptyPushNotification, type PushNotification } from '../notification';
+import type { PushNotification } from '../notification';
 import { EntryHealth } from './entry-health';
 import { RemoveGuard, type RemoveGuardSettings } from './remove-guard';
 import type { DeliveryContext, DeliveryResult, EntryState, PushService, RemoveGuardStatus, ServicePlatform } from './types';
@@ -31,19 +31,10 @@ export interface EntryWatchDeps {
   recheckMs?: number;
 }
 
-/**
- * A silent notification (type `clear`, badge untouched) to a device token no device has: whatever the provider says about the
- * token (APNs BadDeviceToken, FCM INVALID_ARGUMENT) it says only after accepting the credentials.
- */
-export function credentialProbe(type: string, platform: ServicePlatform): PushNotification {
-  const deviceId = platform === 'apple' ? '0'.repeat(64) : 'push-proxy-credential-check';
-  // Badge -1 leaves a badge alone: the payload is `content-available` and nothing else.
-  return { ...emptyPushNotification(), platform: type, server_id: 'push-proxy', device_id: deviceId, type: 'clear', badge: -1 };
-}
-
 export class WatchedService implements PushService {
   readonly type: string;
   readonly platform: ServicePlatform;
+  readonly transports: ReadonlySet<string>;
   private readonly guard: RemoveGuard;
   private readonly health = new EntryHealth();
   private readonly now: () => number;
@@ -62,6 +53,7 @@ export class WatchedService implements PushService {
   ) {
     this.type = inner.type;
     this.platform = inner.platform;
+    this.transports = inner.transports;
     this.guard = new RemoveGuard(deps.guard);
     this.now = deps.now ?? (() => performance.now());
   }

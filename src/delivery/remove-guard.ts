@@ -10,6 +10,7 @@
  * Written by hand rather than with lru-cache: the window needs a running count of suspect tokens kept in
  * step with every eviction (by size and by age), which a Map in insertion order gives in a few lines.
  */
+import type { ProxyConfig } from '../config/types';
 
 export interface RemoveGuardSettings {
   enabled: boolean;
@@ -84,4 +85,16 @@ export class RemoveGuard {
       if (judged.verdict === 'suspect') this.suspects--;
     }
   }
+}
+
+/** `RemoveGuard` from the config, with the schema's defaults for a config built without it. */
+export function removeGuardSettings(config: Pick<ProxyConfig, 'RemoveGuard'>): RemoveGuardSettings {
+  const settings = config.RemoveGuard ?? {};
+  return {
+    enabled: settings.Enabled ?? true,
+    window: settings.Window ?? 100,
+    minSuspect: settings.MinSuspect ?? 5,
+    ratio: settings.Ratio ?? 0.5,
+    maxAgeMs: (settings.MaxAgeSec ?? 3600) * 1000,
+  };
 }

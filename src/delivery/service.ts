@@ -18,8 +18,8 @@ export interface ServiceDeps {
   outboundProxy?: string;
   /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read from (process.env in production). */
   env?: Record<string, string | undefined>;
-  /** Called with each attempt's duration, for the per-service request histograms. */
-  observeAttempt?: (platform: ServicePlatform, seconds: number) => void;
+  /** Gives a service of `platform` what to call with each attempt's duration (the per-service request histograms). */
+  attemptObserver?: (platform: ServicePlatform) => (seconds: number) => void;
   /** What the retry loop reads the time from and waits on between attempts; the system clock unless a test drives it. */
   clock?: Clock;
 }
@@ -27,19 +27,35 @@ export interface ServiceDeps {
 /** Metrics reason of a notification refused because it cannot fit the provider's payload limit. */
 export const PAYLOAD_TOO_LARGE = 'payload too large';
 
-export class TransportService<Request> implements PushService {
-  private readonly observe?: (seconds: number) => void;
+/** What a service is made of: its builder, its transport, its retry policy. */
+export interface ServiceParts<Request> {
+  /** The configured `Type` the service answers for. */
+  type: string;
+  /** Its platform label (`apple`, `android`). */
+  platform: ServicePlatform;
+  /** The pure payload builder; throws PayloadTooLargeError for a notification that cannot fit. */
+  build: (notification: PushNotification, context: DeliveryContext) => Request;
+  transport: Transport<Request>;
+  policy: RetryPolicy;
+  /** `transport` values of a notification the service honours beyond the standard push (`voip` on APNs). */
+  transports?: readonly string[];
+}
 
-  constructor(
-    readonly type: string,
-    readonly platform: ServicePlatform,
-    private readonly build: (notification: PushNotification, context: DeliveryContext) => Request,
-    private readonly transport: Transport<Request>,
-    private readonly policy: RetryPolicy,
-    observeAttempt?: (platform: ServicePlatform, seconds: number) => void,
-    private readonly clock: Clock = systemClock,
-  ) {
-    if (observeAttempt) this.observe = (seconds) => observeAttempt(platform, seconds);
+export class TransportService<Request> implements PushService {
+  readonly type: string;
+  readonly platform: ServicePlatform;
+  readonly transports: ReadonlySet<string>;
+  private readonly build: ServiceParts<Request>['build'];
+  private readonly transport: Transport<Request>;
+  private readonly policy: RetryPolicy;
+  private readonly observe?: (seconds: number) => void;
+  private readonly clock: Clock;
+
+  constructor(parts: ServiceParts<Request>, deps: Pick<ServiceDeps, 'attemptObserver' | 'clock'>) {
+    ({ type: this.type, platform: this.platform, build: this.build, transport: this.transport, policy: this.policy } = parts);
+    this.transports = new Set(parts.transports);
+    this.clock = deps.clock ?? systemClock;
+    this.observe = deps.attemptObserver?.(this.platform);
   }
 
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {

@@ -49,7 +49,8 @@ export interface Transport<Request> {
   close(): Promise<void>;
 }
 
-export type ServicePlatform = 'apple' | 'android';
+/** A service's platform label (`apple`, `android`): the `id` of its folder's PlatformDefinition. */
+export type ServicePlatform = string;
 
 export interface DeliveryContext {
   /** App version parsed from the platform suffix (`-v2` → 2); 1 when absent or unparsable. */
@@ -62,6 +63,8 @@ export interface PushService {
   readonly type: string;
   /** Metrics platform label. */
   readonly platform: ServicePlatform;
+  /** `transport` values it honours beyond the standard push (`voip` on APNs); any other is sent as a standard push. */
+  readonly transports: ReadonlySet<string>;
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult>;
   close(): Promise<void>;
 }

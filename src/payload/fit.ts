@@ -19,6 +19,8 @@ export const APNS_VOIP_PAYLOAD_LIMIT_BYTES = 5120;
 export const FCM_DATA_LIMIT_BYTES = 4096;
 /** Sender name and override username keep this many bytes (as sent) before the message is cut at all. */
 export const FREE_TEXT_CAP_BYTES = 256;
+/** docs/protocol.md, The send_push request: an empty `signature` is sent as this, on both services. */
+export const NO_SIGNATURE = 'NO_SIGNATURE';
 
 /**
  * JSON bytes of any payload shape apart from the notification's own strings: keys, quotes, commas, booleans,

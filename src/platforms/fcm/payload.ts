@@ -2,8 +2,8 @@
  * docs/protocol.md, FCM message: a notification (already truncated) → the FCM HTTP v1 message the original would send.
  * Pure: no I/O, no clock, no configuration. Android ignores `transport` and the app version.
  */
-import type { PushNotification } from '../notification';
-import { FCM_DATA_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
+import type { PushNotification } from '../../notification';
+import { FCM_DATA_LIMIT_BYTES, fitPayload, messageAsSent, NO_SIGNATURE, type FitSpec } from '../../payload/fit';
 
 /**
  * Data-only, high priority, no TTL or collapse key: exactly what the original puts in `message`.
@@ -16,7 +16,6 @@ export interface FcmMessage {
   android: { priority: 'high' };
 }
 
-const NO_SIGNATURE = 'NO_SIGNATURE';
 /** ID-loaded pushes never carry the sender's name; the app fetches the post and shows the real one. */
 const ID_LOADED_SENDER_NAME = 'Someone';
 

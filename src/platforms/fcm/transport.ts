@@ -29,9 +29,9 @@ import tls from 'node:tls';
 import { deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken } from 'firebase-admin/app';
 import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
-import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
-import type { FcmMessage } from '../payload/fcm';
-import { openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
+import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
+import type { FcmMessage } from './payload';
+import { openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
 
 export const FCM_HOST = 'fcm.googleapis.com';
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';

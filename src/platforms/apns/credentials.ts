@@ -1,22 +1,18 @@
 /**
- * The Apple service: credentials from an `ApplePushSettings` entry, checked at start-up so that an operator
- * hears about a bad key or an expired certificate at once, then builder + ApnsTransport + Apple's retry policy.
+ * An `ApplePushSettings` entry's credentials, read and checked at start-up so that an operator hears about a bad
+ * key, a certificate for the wrong environment or an expired one at once: a .p8 token key, or a certificate and
+ * its key in PEM or .p12 (legacy RC2/3DES exports too).
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import forge from 'node-forge';
-import type { AppleEntryConfig } from '../config/types';
-import { ConfigError } from '../config/errors';
-import { TransportService, type ServiceDeps } from '../delivery/service';
-import type { PushService } from '../delivery/types';
-import { buildApnsRequest } from '../payload/apns';
-import { ApnsTransport, apnsDialTarget, UnsupportedApnsLibraryError, type AppleCredentials } from '../transport/apns';
-import { describeProxy, resolveOutboundProxy } from '../transport/outbound-proxy';
+import { ConfigError } from '../../config/errors';
+import { entryName, readCredentialFile } from '../shared';
+import type { AppleEntryConfig } from './config';
+import type { AppleCredentials } from './transport';
 
 const APPLE_SANDBOX_OID = '1.2.840.113635.100.6.3.1';
 const APPLE_PRODUCTION_OID = '1.2.840.113635.100.6.3.2';
 const USER_ID_OID = '0.9.2342.19200300.100.1.1';
-const WARN_EXPIRY_DAYS = 30;
 
 export interface LoadedAppleCredentials {
   credentials: AppleCredentials;
@@ -24,74 +20,6 @@ export interface LoadedAppleCredentials {
   topic: string;
   /** When a certificate stops working (certificate auth only). */
   notAfter?: Date;
-}
-
-export type AppleServiceResult = { service: PushService; notices: string[] } | { skipped: string };
-
-export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): AppleServiceResult {
-  const loaded = loadAppleCredentials(entry);
-  if ('skipped' in loaded) return loaded;
-  const notices: string[] = [];
-  if (loaded.notAfter && loaded.notAfter.getTime() - Date.now() < WARN_EXPIRY_DAYS * 86_400_000) {
-    notices.push(`certificate of ${entry.Type} expires on ${loaded.notAfter.toISOString()}: renew it in the Apple Developer portal`);
-  }
-
-  const production = !entry.ApplePushUseDevelopment;
-  let endpoint: URL | undefined;
-  try {
-    endpoint = entry.AppleEndpoint ? new URL(entry.AppleEndpoint) : undefined;
-  } catch {
-    throw new ConfigError(
-      `${where(entry)}: AppleEndpoint "${entry.AppleEndpoint}" is not a URL: use https://host:port, or leave it empty to use Apple's host.`,
-    );
-  }
-  const target = apnsDialTarget(production, endpoint);
-  let proxy: URL | undefined;
-  try {
-    proxy = resolveOutboundProxy(target, { configured: deps.outboundProxy, env: deps.env ?? {} });
-  } catch (err) {
-    throw new ConfigError(`${(err as Error).message} (needed for ${where(entry)}, which connects to ${target.host}:${target.port})`);
-  }
-  if (proxy)
-    deps.logger.info(
-      { platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` },
-      'APNs traffic goes through the outbound proxy',
-    );
-
-  let transport: ApnsTransport;
-  try {
-    transport = new ApnsTransport({
-      credentials: loaded.credentials,
-      production,
-      endpoint,
-      trustedCa: deps.trustedCa,
-      requestTimeoutMs: deps.retryTimeoutMs,
-      proxy,
-      logger: deps.logger,
-    });
-  } catch (err) {
-    if (err instanceof UnsupportedApnsLibraryError) throw new ConfigError(`${where(entry)}: ${err.message}.`);
-    throw new ConfigError(`${where(entry)}: the APNs client refused the credentials: ${(err as Error).message}. ${credentialHint(entry)}`);
-  }
-
-  const topic = loaded.topic;
-  const service = new TransportService(
-    entry.Type,
-    'apple',
-    (notification, context) => buildApnsRequest(notification, { topic, appVersion: context.appVersion }),
-    transport,
-    {
-      maxAttempts: 3,
-      backoffMs: [1000, 2000],
-      sendTimeoutMs: deps.sendTimeoutMs,
-      retryTimeoutMs: deps.retryTimeoutMs,
-      budgetExhausted: { error: 'unknown transport error', reason: 'unknown transport error' },
-      attemptsExhausted: { error: 'unknown transport error', reason: 'unknown transport error' },
-    },
-    deps.observeAttempt,
-    deps.clock,
-  );
-  return { service, notices };
 }
 
 /** Token auth when all three token keys are set (it takes precedence), else certificate auth, else skipped. */
@@ -115,7 +43,7 @@ export function loadAppleCredentials(entry: AppleEntryConfig): LoadedAppleCreden
 }
 
 function loadTokenKey(entry: AppleEntryConfig): LoadedAppleCredentials {
-  const keyPem = readCredentialFile(entry, 'AppleAuthKeyFile', entry.AppleAuthKeyFile).toString('utf8');
+  const keyPem = readCredentialFile(where(entry), 'AppleAuthKeyFile', entry.AppleAuthKeyFile).toString('utf8');
   let key;
   try {
     key = createPrivateKey(keyPem);
@@ -145,7 +73,7 @@ function loadTokenKey(entry: AppleEntryConfig): LoadedAppleCredentials {
 
 function loadCertificate(entry: AppleEntryConfig): LoadedAppleCredentials {
   const file = entry.ApplePushCertPrivate;
-  const data = readCredentialFile(entry, 'ApplePushCertPrivate', file);
+  const data = readCredentialFile(where(entry), 'ApplePushCertPrivate', file);
   const text = data.toString('latin1');
   const { certPem, keyPem } = text.includes('-----BEGIN') ? readPem(entry, text) : readPkcs12(entry, data);
 
@@ -238,22 +166,12 @@ function readPkcs12(entry: AppleEntryConfig, data: Buffer): { certPem: string; k
   return { certPem: forge.pki.certificateToPem(certBag.cert), keyPem: forge.pki.privateKeyToPem(keyBag.key) };
 }
 
-function readCredentialFile(entry: AppleEntryConfig, key: string, file: string): Buffer {
-  try {
-    return readFileSync(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(
-      `${where(entry)}: ${key} ${file} cannot be read (${code}). Check the path and that the proxy's user may read it.`,
-    );
-  }
-}
-
 function where(entry: AppleEntryConfig): string {
-  return `ApplePushSettings entry "${entry.Type}"`;
+  return entryName('ApplePushSettings', entry);
 }
 
-function credentialHint(entry: AppleEntryConfig): string {
+/** What to check when the APNs client refuses the entry's credentials. */
+export function credentialHint(entry: AppleEntryConfig): string {
   return entry.AppleAuthKeyFile
     ? 'Check AppleAuthKeyFile, AppleAuthKeyID and AppleTeamID.'
     : 'Check ApplePushCertPrivate and ApplePushCertPassword.';

@@ -6,10 +6,10 @@ import { isIP } from 'node:net';
 import tls from 'node:tls';
 import apn from '@parse/node-apn';
 import type { Logger } from 'pino';
-import type { ApnsRequest } from '../payload/apns';
-import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
-import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
-import { Semaphore } from './semaphore';
+import type { ApnsRequest } from './payload';
+import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
+import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
+import { Semaphore } from '../../transport/semaphore';
 
 export type AppleCredentials =
   { kind: 'token'; keyPem: string; keyId: string; teamId: string } | { kind: 'certificate'; certPem: string; keyPem: string };

@@ -2,8 +2,15 @@
  * docs/protocol.md, APNs request: a notification (already truncated) → the APNs request the original would send.
  * Pure: no I/O, no clock, no configuration beyond what is passed in.
  */
-import type { PushNotification } from '../notification';
-import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, fitPayload, messageAsSent, type FitSpec } from './fit';
+import type { PushNotification } from '../../notification';
+import {
+  APNS_PAYLOAD_LIMIT_BYTES,
+  APNS_VOIP_PAYLOAD_LIMIT_BYTES,
+  fitPayload,
+  messageAsSent,
+  NO_SIGNATURE,
+  type FitSpec,
+} from '../../payload/fit';
 
 export interface ApnsHeaders {
   'apns-topic': string;
@@ -28,7 +35,6 @@ export interface ApnsTarget {
   appVersion: number;
 }
 
-const NO_SIGNATURE = 'NO_SIGNATURE';
 const CONTENT_TYPE = 'application/json; charset=utf-8';
 
 /**

@@ -1,0 +1,40 @@
+/**
+ * What a delivery service's folder declares to the rest of the proxy (src/platforms/registry.ts lists them):
+ * the config list its entries live in and their schema, its metric, how a failed entry is checked again, and how
+ * an entry becomes a PushService. Nothing outside the folder knows which provider it talks to.
+ */
+import type { Mode } from '../config/types';
+import type { ServiceDeps } from '../delivery/service';
+import type { PushService } from '../delivery/types';
+import type { PushNotification } from '../notification';
+
+/** What every entry of every service has: the platform type chat servers name (`apple_rn`, `android`, …). */
+export interface PlatformEntryConfig {
+  Type: string;
+}
+
+/** A JSON schema for one entry: an object whose properties ajv checks and fills with their defaults. */
+export interface EntrySchema {
+  type: 'object';
+  properties: Record<string, Record<string, unknown>>;
+}
+
+/** An entry turned into a service (with notices worth a warning), or skipped (the original skips an entry without credentials). */
+export type ServiceResult = { service: PushService; notices: string[] } | { skipped: string };
+
+export interface PlatformDefinition<Key extends string = string, Entry extends PlatformEntryConfig = PlatformEntryConfig> {
+  /** The `platform` label of metrics, logs and /readyz: `apple`, `android`. */
+  readonly id: string;
+  /** The config key that lists this service's entries, as the original names it (`ApplePushSettings`). */
+  readonly settingsKey: Key;
+  /** One entry's keys, types and defaults. */
+  readonly entrySchema: EntrySchema;
+  /** What the mode changes in an entry the file left unset, before validation (test mode talks to APNs' development environment). */
+  readonly modeDefaults?: (entry: Record<string, unknown>, mode: Mode) => void;
+  /** This service's attempt histogram (the original's name, no labels). */
+  readonly requestDurationMetric: { name: string; help: string };
+  /** The notification a failed entry sends to check its credentials again: to a made-up device, showing nothing. */
+  credentialProbe(type: string): PushNotification;
+  /** Builds the entry's service; a ConfigError when the entry cannot work (a bad key, an expired certificate). */
+  create(entry: Entry, deps: ServiceDeps): ServiceResult;
+}
