@@ -104,23 +104,17 @@ export class ProxyMetrics {
     'REMOVE answers turned into FAIL because most recent device tokens of the entry got the same kind of refusal',
     ['platform_type', 'reason'],
   );
-  readonly entryRemoveGuardSuspect = new Gauge({
-    name: 'service_entry_remove_guard_suspect',
-    help: '1 while the entry withholds REMOVE answers (most recent device tokens got a refusal its misconfiguration also causes)',
-    labelNames: ['platform_type'],
-    aggregator: 'max',
-    registers: [this.registry],
-    collect: () => this.collectEntries(),
-  });
-  readonly entryUp = new Gauge({
-    name: 'service_entry_up',
-    help: "1 while the provider accepts the entry's credentials, 0 after it refused them (until an answer shows them accepted again)",
-    labelNames: ['platform_type'],
-    // With workers: 0 if any of them saw the credentials refused.
-    aggregator: 'min',
-    registers: [this.registry],
-    collect: () => this.collectEntries(),
-  });
+  readonly entryRemoveGuardSuspect = this.entryGauge(
+    'service_entry_remove_guard_suspect',
+    '1 while the entry withholds REMOVE answers (most recent device tokens got a refusal its misconfiguration also causes)',
+    'max',
+  );
+  // With workers: 0 if any of them saw the credentials refused.
+  readonly entryUp = this.entryGauge(
+    'service_entry_up',
+    "1 while the provider accepts the entry's credentials, 0 after it refused them (until an answer shows them accepted again)",
+    'min',
+  );
 
   /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
   readonly providerRequestDuration = new Map(
@@ -211,6 +205,18 @@ export class ProxyMetrics {
 
   private foldTallies(): void {
     for (const tally of this.tallies) tally.fold();
+  }
+
+  /** A gauge per configured entry, read from the entries when scraped; `aggregator` sums it up over workers. */
+  private entryGauge(name: string, help: string, aggregator: 'min' | 'max'): Gauge<'platform_type'> {
+    return new Gauge({
+      name,
+      help,
+      labelNames: ['platform_type'],
+      aggregator,
+      registers: [this.registry],
+      collect: () => this.collectEntries(),
+    });
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> {

@@ -26,34 +26,14 @@ const STRING_ESCAPED = 1;
 const STRING_NON_ASCII = 2;
 const STRING_UNICODE_ESCAPE = 4;
 
-const CHAR_TAB = 0x09,
-  CHAR_LF = 0x0a,
-  CHAR_CR = 0x0d,
-  CHAR_SPACE = 0x20,
-  CHAR_QUOTE = 0x22,
-  CHAR_PLUS = 0x2b;
-const CHAR_COMMA = 0x2c,
-  CHAR_MINUS = 0x2d,
-  CHAR_DOT = 0x2e,
-  CHAR_SLASH = 0x2f,
-  CHAR_0 = 0x30;
-const CHAR_9 = 0x39,
-  CHAR_COLON = 0x3a,
-  CHAR_E = 0x45,
-  CHAR_LBRACKET = 0x5b,
-  CHAR_BACKSLASH = 0x5c;
-const CHAR_RBRACKET = 0x5d,
-  CHAR_a = 0x61,
-  CHAR_b = 0x62,
-  CHAR_e = 0x65,
-  CHAR_f = 0x66,
-  CHAR_n = 0x6e;
-const CHAR_r = 0x72,
-  CHAR_t = 0x74,
-  CHAR_u = 0x75,
-  CHAR_z = 0x7a,
-  CHAR_LBRACE = 0x7b,
-  CHAR_RBRACE = 0x7d;
+/** The bytes the decoder looks at (a const enum: tsc writes the numbers in place). */
+// prettier-ignore
+const enum Char {
+  TAB = 0x09, LF = 0x0a, CR = 0x0d, SPACE = 0x20, QUOTE = 0x22, PLUS = 0x2b, COMMA = 0x2c, MINUS = 0x2d, DOT = 0x2e,
+  SLASH = 0x2f, DIGIT_0 = 0x30, DIGIT_9 = 0x39, COLON = 0x3a, E = 0x45, LBRACKET = 0x5b, BACKSLASH = 0x5c,
+  RBRACKET = 0x5d, a = 0x61, b = 0x62, e = 0x65, f = 0x66, n = 0x6e, r = 0x72, t = 0x74, u = 0x75, z = 0x7a,
+  LBRACE = 0x7b, RBRACE = 0x7d,
+}
 
 type GoType = 'string' | 'int' | 'int64' | 'bool';
 
@@ -190,15 +170,15 @@ function foldWellTyped<T extends object>(
     const field = spec.fieldsByTag.get(key) ?? spec.fieldsByFoldedTag.get(foldKey(key));
     if (field === undefined) continue;
     const c = body[member.valueStart];
-    if (c === CHAR_n) continue;
+    if (c === Char.n) continue;
     const bit = 1 << field.index;
     if ((seen & bit) !== 0) return undefined;
     seen |= bit;
-    if (c === CHAR_QUOTE) {
+    if (c === Char.QUOTE) {
       value[field.tag] = decodeString(body, latin1, member.valueStart, member.valueEnd, member.valueFlags);
-    } else if (c === CHAR_t || c === CHAR_f) {
-      value[field.tag] = c === CHAR_t;
-    } else if (c === CHAR_MINUS || (c >= CHAR_0 && c <= CHAR_9)) {
+    } else if (c === Char.t || c === Char.f) {
+      value[field.tag] = c === Char.t;
+    } else if (c === Char.MINUS || (c >= Char.DIGIT_0 && c <= Char.DIGIT_9)) {
       const literal = latin1.slice(member.valueStart, member.valueEnd);
       if (field.goType !== 'string' && field.goType !== 'bool' && !isGoInt64Literal(literal)) return undefined;
       value[field.tag] = Number(literal) || 0; // `-0` is Go's 0
@@ -270,7 +250,7 @@ function decodeOccurrence(body: Buffer, latin1: string, member: Member, field: F
       value = Number(literal) || 0; // `-0` is Go's 0
       break;
     case 'bool':
-      value = body[member.valueStart] === CHAR_t;
+      value = body[member.valueStart] === Char.t;
       break;
     // Only the kind matters: no field takes a container, so the content is never parsed.
     case 'object':
@@ -292,11 +272,11 @@ function typeErrorText(spec: StructSpec<unknown>, occurrence: Occurrence): strin
 
 /** What strconv.ParseInt(s, 10, 64) accepts of a JSON number: no fraction, no exponent, within int64. */
 function isGoInt64Literal(literal: string): boolean {
-  const negative = literal.charCodeAt(0) === CHAR_MINUS;
+  const negative = literal.charCodeAt(0) === Char.MINUS;
   const digits = negative ? literal.slice(1) : literal;
   for (let i = 0; i < digits.length; i++) {
     const c = digits.charCodeAt(i);
-    if (c < CHAR_0 || c > CHAR_9) return false;
+    if (c < Char.DIGIT_0 || c > Char.DIGIT_9) return false;
   }
   if (digits.length !== 19) return digits.length < 19;
   return digits <= (negative ? '9223372036854775808' : '9223372036854775807');
@@ -311,7 +291,7 @@ function foldKey(key: string): string {
   let folded = '';
   for (let i = 0; i < key.length; i++) {
     const c = key.charCodeAt(i);
-    if (c >= CHAR_a && c <= CHAR_z) folded += String.fromCharCode(c - 0x20);
+    if (c >= Char.a && c <= Char.z) folded += String.fromCharCode(c - 0x20);
     else if (c === 0x017f) folded += 'S';
     else if (c === 0x212a) folded += 'K';
     else folded += key[i];
@@ -336,16 +316,16 @@ type ScanResult = { ok: true; kind: JsonKind; members: Member[] } | { ok: false;
 
 function kindOfValueAt(c: number | undefined): JsonKind {
   switch (c) {
-    case CHAR_QUOTE:
+    case Char.QUOTE:
       return 'string';
-    case CHAR_LBRACE:
+    case Char.LBRACE:
       return 'object';
-    case CHAR_LBRACKET:
+    case Char.LBRACKET:
       return 'array';
-    case CHAR_t:
-    case CHAR_f:
+    case Char.t:
+    case Char.f:
       return 'bool';
-    case CHAR_n:
+    case Char.n:
       return 'null';
     default:
       return 'number';
@@ -386,30 +366,30 @@ class FirstValueScanner {
       // A value starts at i.
       if (i >= len) return this.unexpectedEof();
       const c = buf[i];
-      if (c === CHAR_LBRACE) {
+      if (c === Char.LBRACE) {
         if (inObject.push(true) > MAX_NESTING_DEPTH) return this.invalid(c, 'exceeded max depth');
         i = this.skipSpace(i + 1);
         if (i >= len) return this.unexpectedEof();
-        if (buf[i] !== CHAR_RBRACE) {
+        if (buf[i] !== Char.RBRACE) {
           i = this.objectKey(i, inObject.length === 1 ? members : undefined);
           if (i < 0) return i;
           continue;
         }
         inObject.pop();
         i++;
-      } else if (c === CHAR_LBRACKET) {
+      } else if (c === Char.LBRACKET) {
         if (inObject.push(false) > MAX_NESTING_DEPTH) return this.invalid(c, 'exceeded max depth');
         i = this.skipSpace(i + 1);
         if (i >= len) return this.unexpectedEof();
-        if (buf[i] !== CHAR_RBRACKET) continue;
+        if (buf[i] !== Char.RBRACKET) continue;
         inObject.pop();
         i++;
       } else {
-        if (c === CHAR_QUOTE) i = this.string(i);
-        else if (c === CHAR_MINUS || (c >= CHAR_0 && c <= CHAR_9)) i = this.number(i);
-        else if (c === CHAR_t) i = this.literal(i, 'true');
-        else if (c === CHAR_f) i = this.literal(i, 'false');
-        else if (c === CHAR_n) i = this.literal(i, 'null');
+        if (c === Char.QUOTE) i = this.string(i);
+        else if (c === Char.MINUS || (c >= Char.DIGIT_0 && c <= Char.DIGIT_9)) i = this.number(i);
+        else if (c === Char.t) i = this.literal(i, 'true');
+        else if (c === Char.f) i = this.literal(i, 'false');
+        else if (c === Char.n) i = this.literal(i, 'null');
         else i = this.invalid(c, 'looking for beginning of value');
         if (i < 0) return i;
       }
@@ -427,18 +407,18 @@ class FirstValueScanner {
         if (i >= len) return this.unexpectedEof();
         const d = buf[i];
         if (inObject[depth - 1]) {
-          if (d === CHAR_COMMA) {
+          if (d === Char.COMMA) {
             i = this.objectKey(this.skipSpace(i + 1), depth === 1 ? members : undefined);
             if (i < 0) return i;
             break;
           }
-          if (d !== CHAR_RBRACE) return this.invalid(d, 'after object key:value pair');
+          if (d !== Char.RBRACE) return this.invalid(d, 'after object key:value pair');
         } else {
-          if (d === CHAR_COMMA) {
+          if (d === Char.COMMA) {
             i = this.skipSpace(i + 1);
             break;
           }
-          if (d !== CHAR_RBRACKET) return this.invalid(d, 'after array element');
+          if (d !== Char.RBRACKET) return this.invalid(d, 'after array element');
         }
         inObject.pop();
         i++;
@@ -450,7 +430,7 @@ class FirstValueScanner {
   private objectKey(i: number, members: Member[] | undefined): number {
     const buf = this.buf;
     if (i >= buf.length) return this.unexpectedEof();
-    if (buf[i] !== CHAR_QUOTE) return this.invalid(buf[i], 'looking for beginning of object key string');
+    if (buf[i] !== Char.QUOTE) return this.invalid(buf[i], 'looking for beginning of object key string');
     const keyStart = i;
     i = this.string(i);
     if (i < 0) return i;
@@ -458,7 +438,7 @@ class FirstValueScanner {
     const keyFlags = this.stringFlags;
     i = this.skipSpace(i);
     if (i >= buf.length) return this.unexpectedEof();
-    if (buf[i] !== CHAR_COLON) return this.invalid(buf[i], 'after object key');
+    if (buf[i] !== Char.COLON) return this.invalid(buf[i], 'after object key');
     i = this.skipSpace(i + 1);
     members?.push({ keyStart, keyEnd, keyFlags, valueStart: i, valueEnd: i, valueFlags: 0 });
     return i;
@@ -471,33 +451,33 @@ class FirstValueScanner {
     i++;
     while (i < len) {
       const c = buf[i];
-      if (c === CHAR_QUOTE) {
+      if (c === Char.QUOTE) {
         this.stringFlags = flags;
         return i + 1;
       }
-      if (c === CHAR_BACKSLASH) {
+      if (c === Char.BACKSLASH) {
         flags |= STRING_ESCAPED;
         if (++i >= len) break;
         const e = buf[i];
-        if (e === CHAR_u) {
+        if (e === Char.u) {
           flags |= STRING_UNICODE_ESCAPE;
           for (let k = 0; k < 4; k++) {
             if (++i >= len) return this.unexpectedEof();
             if (!isHexDigit(buf[i])) return this.invalid(buf[i], 'in \\u hexadecimal character escape');
           }
         } else if (
-          e !== CHAR_QUOTE &&
-          e !== CHAR_BACKSLASH &&
-          e !== CHAR_SLASH &&
-          e !== CHAR_b &&
-          e !== CHAR_f &&
-          e !== CHAR_n &&
-          e !== CHAR_r &&
-          e !== CHAR_t
+          e !== Char.QUOTE &&
+          e !== Char.BACKSLASH &&
+          e !== Char.SLASH &&
+          e !== Char.b &&
+          e !== Char.f &&
+          e !== Char.n &&
+          e !== Char.r &&
+          e !== Char.t
         ) {
           return this.invalid(e, 'in string escape code');
         }
-      } else if (c < CHAR_SPACE) {
+      } else if (c < Char.SPACE) {
         return this.invalid(c, 'in string literal');
       } else if (c >= 0x80) {
         flags |= STRING_NON_ASCII;
@@ -510,18 +490,18 @@ class FirstValueScanner {
   private number(i: number): number {
     const buf = this.buf;
     const len = buf.length;
-    if (buf[i] === CHAR_MINUS) {
+    if (buf[i] === Char.MINUS) {
       if (++i >= len) return this.unexpectedEof();
       if (!isDigit(buf[i])) return this.invalid(buf[i], 'in numeric literal');
     }
-    if (buf[i++] !== CHAR_0) while (i < len && isDigit(buf[i])) i++;
-    if (i < len && buf[i] === CHAR_DOT) {
+    if (buf[i++] !== Char.DIGIT_0) while (i < len && isDigit(buf[i])) i++;
+    if (i < len && buf[i] === Char.DOT) {
       if (++i >= len) return this.unexpectedEof();
       if (!isDigit(buf[i])) return this.invalid(buf[i], 'after decimal point in numeric literal');
       while (i < len && isDigit(buf[i])) i++;
     }
-    if (i < len && (buf[i] === CHAR_e || buf[i] === CHAR_E)) {
-      if (++i < len && (buf[i] === CHAR_PLUS || buf[i] === CHAR_MINUS)) i++;
+    if (i < len && (buf[i] === Char.e || buf[i] === Char.E)) {
+      if (++i < len && (buf[i] === Char.PLUS || buf[i] === Char.MINUS)) i++;
       if (i >= len) return this.unexpectedEof();
       if (!isDigit(buf[i])) return this.invalid(buf[i], 'in exponent of numeric literal');
       while (i < len && isDigit(buf[i])) i++;
@@ -545,7 +525,7 @@ class FirstValueScanner {
     const buf = this.buf;
     while (i < buf.length) {
       const c = buf[i];
-      if (c !== CHAR_SPACE && c !== CHAR_LF && c !== CHAR_CR && c !== CHAR_TAB) break;
+      if (c !== Char.SPACE && c !== Char.LF && c !== Char.CR && c !== Char.TAB) break;
       i++;
     }
     return i;
@@ -563,42 +543,29 @@ class FirstValueScanner {
 }
 
 function isDigit(c: number): boolean {
-  return c >= CHAR_0 && c <= CHAR_9;
+  return c >= Char.DIGIT_0 && c <= Char.DIGIT_9;
 }
 
 function isHexDigit(c: number): boolean {
-  return (c >= CHAR_0 && c <= CHAR_9) || (c >= 0x41 && c <= 0x46) || (c >= CHAR_a && c <= CHAR_f);
+  return (c >= Char.DIGIT_0 && c <= Char.DIGIT_9) || (c >= 0x41 && c <= 0x46) || (c >= Char.a && c <= Char.f);
 }
+
+/** The bytes Go's quoteChar writes as a backslash escape (only error texts use it: a Map is fast enough). */
+// prettier-ignore
+const QUOTED_BYTES = new Map<number, string>([
+  [0x27, "'\\''"], [Char.QUOTE, "'\"'"], [Char.BACKSLASH, "'\\\\'"], [0x07, "'\\a'"], [0x08, "'\\b'"], [0x0c, "'\\f'"],
+  [Char.LF, "'\\n'"], [Char.CR, "'\\r'"], [Char.TAB, "'\\t'"], [0x0b, "'\\v'"],
+]);
 
 /**
  * Go's quoteChar: the byte taken as a Latin-1 rune, written like strconv.Quote but between single quotes.
  * U+0080–U+00A0 and U+00AD are not printable for Go, so they come out as \u escapes.
  */
 function quoteByte(c: number): string {
-  switch (c) {
-    case 0x27:
-      return "'\\''";
-    case CHAR_QUOTE:
-      return "'\"'";
-    case CHAR_BACKSLASH:
-      return "'\\\\'";
-    case 0x07:
-      return "'\\a'";
-    case 0x08:
-      return "'\\b'";
-    case 0x0c:
-      return "'\\f'";
-    case CHAR_LF:
-      return "'\\n'";
-    case CHAR_CR:
-      return "'\\r'";
-    case CHAR_TAB:
-      return "'\\t'";
-    case 0x0b:
-      return "'\\v'";
-  }
+  const escaped = QUOTED_BYTES.get(c);
+  if (escaped !== undefined) return escaped;
   const hex = c.toString(16).padStart(2, '0');
-  if (c < CHAR_SPACE || c === 0x7f) return `'\\x${hex}'`;
+  if (c < Char.SPACE || c === 0x7f) return `'\\x${hex}'`;
   if ((c >= 0x80 && c <= 0xa0) || c === 0xad) return `'\\u00${hex}'`;
   return `'${String.fromCharCode(c)}'`;
 }

@@ -8,7 +8,7 @@ import type { ServiceDeps } from '../delivery/service';
 import type { RetryPolicy } from '../delivery/retry';
 import { emptyPushNotification, type PushNotification } from '../notification';
 import { resolveOutboundProxy, type ProxyTarget } from '../transport/outbound-proxy';
-import type { PlatformEntryConfig } from './platform';
+import type { EntrySchema, PlatformEntryConfig } from './platform';
 
 /** `ApplePushSettings entry "apple_rn"`: where an operator finds the entry an error is about. */
 export function entryName(settingsKey: string, entry: PlatformEntryConfig): string {
@@ -56,4 +56,19 @@ export function providerRetryPolicy(deps: ServiceDeps, exhausted: { budget: stri
  */
 export function silentProbe(type: string, deviceId: string): PushNotification {
   return { ...emptyPushNotification(), platform: type, server_id: 'push-proxy', device_id: deviceId, type: 'clear', badge: -1 };
+}
+
+/** One entry's schema: `Type` (every entry has it) and the service's own keys, in the order operators see them. */
+export function entrySchema(properties: EntrySchema['properties']): EntrySchema {
+  return { type: 'object', properties: { Type: { type: 'string', default: '' }, ...properties } };
+}
+
+/** Keys holding text, empty by default (file names, ids, passwords). */
+export function textKeys(...names: string[]): EntrySchema['properties'] {
+  return Object.fromEntries(names.map((name) => [name, { type: 'string', default: '' }]));
+}
+
+/** A key replacing the provider's host: `https://host[:port]` with no path, or empty for the provider's own. */
+export function endpointKey(description: string): Record<string, unknown> {
+  return { type: 'string', default: '', pattern: '^$|^https://[^/?#]+/?$', description };
 }

@@ -1,5 +1,5 @@
 /** An `ApplePushSettings` entry: the original's keys, names and defaults, plus `AppleEndpoint`. */
-import type { EntrySchema } from '../platform';
+import { endpointKey, entrySchema, textKeys } from '../shared';
 
 export interface AppleEntryConfig {
   Type: string;
@@ -16,19 +16,8 @@ export interface AppleEntryConfig {
   AppleEndpoint: string;
 }
 
-const text = { type: 'string', default: '' };
-
-export const APPLE_ENTRY_SCHEMA: EntrySchema = {
-  type: 'object',
-  properties: {
-    Type: text,
-    ApplePushUseDevelopment: { type: 'boolean', default: false },
-    ApplePushCertPrivate: text,
-    ApplePushCertPassword: text,
-    ApplePushTopic: text,
-    AppleAuthKeyFile: text,
-    AppleAuthKeyID: text,
-    AppleTeamID: text,
-    AppleEndpoint: { ...text, pattern: '^$|^https://[^/?#]+/?$', description: "https://host:port replacing Apple's host" },
-  },
-};
+export const APPLE_ENTRY_SCHEMA = entrySchema({
+  ApplePushUseDevelopment: { type: 'boolean', default: false },
+  ...textKeys('ApplePushCertPrivate', 'ApplePushCertPassword', 'ApplePushTopic', 'AppleAuthKeyFile', 'AppleAuthKeyID', 'AppleTeamID'),
+  AppleEndpoint: endpointKey("https://host:port replacing Apple's host"),
+});

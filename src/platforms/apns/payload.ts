@@ -46,19 +46,14 @@ export function buildApnsRequest(n: PushNotification, target: ApnsTarget): ApnsR
   return fitPayload(n, messageAsSent(n), target, STANDARD_FIT);
 }
 
-const STANDARD_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
-  limit: APNS_PAYLOAD_LIMIT_BYTES,
-  what: 'APNs payload',
-  build: buildStandardRequest,
-  limitedPart: (request) => request.payload,
-};
+type ApnsFit = FitSpec<ApnsRequest, ApnsTarget>;
+const STANDARD_FIT: ApnsFit = { limit: APNS_PAYLOAD_LIMIT_BYTES, what: 'APNs payload', build: buildStandardRequest, limitedPart };
+const VOIP_FIT: ApnsFit = { limit: APNS_VOIP_PAYLOAD_LIMIT_BYTES, what: 'APNs VoIP payload', build: buildVoipRequest, limitedPart };
 
-const VOIP_FIT: FitSpec<ApnsRequest, ApnsTarget> = {
-  limit: APNS_VOIP_PAYLOAD_LIMIT_BYTES,
-  what: 'APNs VoIP payload',
-  build: buildVoipRequest,
-  limitedPart: (request) => request.payload,
-};
+/** Apple's limit is on the payload (the request body), not the headers. */
+function limitedPart(request: ApnsRequest): object {
+  return request.payload;
+}
 
 function buildStandardRequest(n: PushNotification, text: string, target: ApnsTarget): ApnsRequest {
   return {

@@ -1,5 +1,5 @@
 /** An `AndroidPushSettings` entry: the original's keys, names and defaults, plus `FcmEndpoint`. */
-import type { EntrySchema } from '../platform';
+import { endpointKey, entrySchema, textKeys } from '../shared';
 
 export interface AndroidEntryConfig {
   Type: string;
@@ -11,14 +11,7 @@ export interface AndroidEntryConfig {
   FcmEndpoint: string;
 }
 
-const text = { type: 'string', default: '' };
-
-export const ANDROID_ENTRY_SCHEMA: EntrySchema = {
-  type: 'object',
-  properties: {
-    Type: text,
-    ServiceFileLocation: text,
-    AndroidApiKey: text,
-    FcmEndpoint: { ...text, pattern: '^$|^https://[^/?#]+/?$', description: 'https://host:port replacing https://fcm.googleapis.com' },
-  },
-};
+export const ANDROID_ENTRY_SCHEMA = entrySchema({
+  ...textKeys('ServiceFileLocation', 'AndroidApiKey'),
+  FcmEndpoint: endpointKey('https://host:port replacing https://fcm.googleapis.com'),
+});
