@@ -149,8 +149,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
 
   if (loaded.source === null) {
     sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
-    config.ApplePushSettings = sandbox.appleEntries;
-    config.AndroidPushSettings = sandbox.androidEntries;
+    Object.assign(config, sandbox.settings);
   }
 
   try {

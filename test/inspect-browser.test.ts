@@ -64,7 +64,7 @@ describe('inspector page in a real browser', () => {
     );
     sandbox = await startSandbox(pino({ level: 'silent' }));
     proxy = await startTestProxy(
-      testConfig({ apple: sandbox.appleEntries, android: sandbox.androidEntries, Mode: 'test', Inspector: true }),
+      testConfig({ apple: sandbox.settings.ApplePushSettings, android: sandbox.settings.AndroidPushSettings, Mode: 'test', Inspector: true }),
       sandbox.trustedCa,
     );
     send = `${proxy.url}/api/v1/send_push`;
@@ -274,7 +274,7 @@ describe('inspector page in a real browser', () => {
 
   it("eas mode: every server's notifications without a server id, and the filter still works", SLOW, async () => {
     const eas = await startTestProxy(
-      testConfig({ apple: sandbox.appleEntries, android: sandbox.androidEntries, Inspector: true }),
+      testConfig({ apple: sandbox.settings.ApplePushSettings, android: sandbox.settings.AndroidPushSettings, Inspector: true }),
       sandbox.trustedCa,
     );
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });

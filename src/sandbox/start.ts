@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import type { AndroidEntryConfig, AppleEntryConfig } from '../config/types';
+import type { PlatformSettings } from '../platforms/registry';
 import { redactToken } from '../logging';
 import { ApnsPeer } from './apns-peer';
 import { FcmPeer } from './fcm-peer';
@@ -23,8 +24,8 @@ export const SANDBOX_ANDROID_TYPES: readonly string[] = ['android', 'android_rn'
 export interface Sandbox {
   apns: ApnsPeer;
   fcm: FcmPeer;
-  appleEntries: AppleEntryConfig[];
-  androidEntries: AndroidEntryConfig[];
+  /** An entry per sandbox platform type, for each delivery service: what the built-in test configuration serves. */
+  settings: PlatformSettings;
   /** The sandbox CA, for the proxy to trust. */
   trustedCa: string[];
   close(): Promise<void>;
@@ -97,8 +98,7 @@ export async function startSandbox(logger: Logger): Promise<Sandbox> {
   return {
     apns,
     fcm,
-    appleEntries,
-    androidEntries,
+    settings: { ApplePushSettings: appleEntries, AndroidPushSettings: androidEntries },
     trustedCa: [ca.certPem],
     async close() {
       await Promise.all([apns.close(), fcm.close()]);
