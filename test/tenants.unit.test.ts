@@ -7,7 +7,8 @@ import { CommandError } from '../src/commands/errors';
 import { ConfigError } from '../src/config/errors';
 import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRevoke, TENANTS_USAGE } from '../src/tenants/command';
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
-import { parseTenantsFile, TenantStore, type TenantEntry, type TenantsFileData } from '../src/tenants/store';
+import { parseTenantsFile, type TenantEntry, type TenantsFileData } from '../src/tenants/file';
+import { TenantStore } from '../src/tenants/store';
 import { capturedLogger, tempDir } from './support';
 
 const KEY_FORMAT = /^pp_acme_[A-Za-z0-9_-]{43}$/;

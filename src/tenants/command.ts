@@ -10,7 +10,7 @@ import path from 'node:path';
 import { CommandError } from '../commands/errors';
 import { ConfigError } from '../config/errors';
 import { checkTenantId, generateTenantKey, hashKey } from './keys';
-import { parseTenantsFile, TENANTS_FILE_VERSION, type TenantsFileData } from './store';
+import { parseTenantsFile, serializeTenantsFile, TENANTS_FILE_VERSION, type TenantsFileData } from './file';
 
 export const TENANTS_USAGE = `Usage:
   push-proxy tenants add <tenant-id> [--server-id ID]... [--platform TYPE]... [--rate N]
@@ -274,8 +274,7 @@ async function readExistingTenants(file: string): Promise<TenantsFileData> {
 
 /** Temp file then rename: the proxy polling the file sees the old content or the new, never half of it. */
 async function writeTenants(file: string, data: TenantsFileData): Promise<void> {
-  const text = JSON.stringify(data, null, 2) + '\n';
-  parseTenantsFile(text, file); // never write a file the proxy would refuse
+  const text = serializeTenantsFile(data, file);
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
