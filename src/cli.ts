@@ -12,8 +12,7 @@ import { ConfigError } from './config/errors';
 import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
 import { runTenants } from './commands/tenants';
-import { UsageError } from './commands/usage-error';
-import { TenantsCommandError } from './tenants/command';
+import { CommandError, EXIT_COMMAND_ERROR } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
 import { createLogging, type Logging } from './logging';
@@ -228,9 +227,9 @@ function isListenError(err: unknown): err is NodeJS.ErrnoException {
 }
 
 main(process.argv.slice(2)).catch((err: unknown) => {
-  if (err instanceof TenantsCommandError || err instanceof UsageError) {
+  if (err instanceof CommandError) {
     process.stderr.write(`push-proxy: ${err.message}\n`);
-    process.exit(1);
+    process.exit(EXIT_COMMAND_ERROR);
   }
   if (err instanceof ConfigError) {
     process.stderr.write(`push-proxy: configuration error: ${err.message}\n`);

@@ -3,18 +3,12 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { CommandError } from '../src/commands/errors';
 import { ConfigError } from '../src/config/errors';
-import {
-  parseTenantsArgs,
-  runTenantsCommand,
-  tenantsAdd,
-  tenantsList,
-  tenantsRevoke,
-  TenantsCommandError,
-  TENANTS_USAGE,
-} from '../src/tenants/command';
+import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRevoke, TENANTS_USAGE } from '../src/tenants/command';
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
-import { parseTenantsFile, TenantStore, type TenantEntry, type TenantsFileData } from '../src/tenants/store';
+import { parseTenantsFile, type TenantEntry, type TenantsFileData } from '../src/tenants/file';
+import { TenantStore } from '../src/tenants/store';
 import { capturedLogger, tempDir } from './support';
 
 const KEY_FORMAT = /^pp_acme_[A-Za-z0-9_-]{43}$/;
@@ -620,7 +614,7 @@ describe('tenants: command line', () => {
     assert.deepEqual(await authenticateOnce(file, `Bearer ${key}`), { ok: false, reason: 'revoked' });
     assert.equal(await tenantsRevoke(file, 'acme'), 'Tenant "acme" was already revoked.\n');
     assert.equal(
-      await rejectsWith(tenantsAdd(file, { id: 'acme' }), TenantsCommandError),
+      await rejectsWith(tenantsAdd(file, { id: 'acme' }), CommandError),
       `tenant "acme" is revoked, so a new key would be refused too. Choose another id, or set its "revoked" to false in ${file} first.`,
     );
   });
@@ -630,15 +624,15 @@ describe('tenants: command line', () => {
     await tenantsAdd(file, { id: 'acme' });
     await tenantsAdd(file, { id: 'beta' });
     assert.equal(
-      await rejectsWith(tenantsRevoke(file, 'nobody'), TenantsCommandError),
+      await rejectsWith(tenantsRevoke(file, 'nobody'), CommandError),
       `tenant "nobody" is not in ${file} (tenants: acme, beta).`,
     );
     assert.equal(
-      await rejectsWith(tenantsRevoke(file, 'acme', { keyIndex: 3 }), TenantsCommandError),
+      await rejectsWith(tenantsRevoke(file, 'acme', { keyIndex: 3 }), CommandError),
       'tenant "acme" has no key 3: its keys are 1 to 1 (see push-proxy tenants list).',
     );
     assert.equal(
-      await rejectsWith(tenantsAdd(file, { id: 'Bad Id' }), TenantsCommandError),
+      await rejectsWith(tenantsAdd(file, { id: 'Bad Id' }), CommandError),
       'tenant id "Bad Id" is invalid: use 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit',
     );
     writeFileSync(file, '{"version":1,"tenants":[{"id":"acme","keys":[],"serverIDs":["x"]}]}');
@@ -729,7 +723,7 @@ describe('tenants: command line', () => {
     ];
     for (const [argv, problem] of cases) {
       assert.equal(
-        throwsWith(() => parseTenantsArgs(argv), TenantsCommandError),
+        throwsWith(() => parseTenantsArgs(argv), CommandError),
         `${problem}\n\n${TENANTS_USAGE}`,
         argv.join(' '),
       );

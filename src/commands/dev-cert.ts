@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from './usage-error';
+import { CommandError } from './errors';
 import { createCertificateAuthority, createClientCertificate, createServerCertificate } from '../sandbox/tls';
 
 export const DEV_CERT_USAGE = `Usage: push-proxy dev-cert [--out DIR] [--host NAME]...
@@ -22,7 +22,7 @@ export function runDevCert(argv: readonly string[]): string {
       else hosts.push(value);
       i++;
     } else {
-      throw new UsageError(`unexpected argument "${arg}"\n${DEV_CERT_USAGE}`);
+      throw new CommandError(`unexpected argument "${arg}"\n${DEV_CERT_USAGE}`);
     }
   }
   const ca = createCertificateAuthority('Push Proxy Development CA');

@@ -6,7 +6,8 @@
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from '../metrics';
 import type { RateLimitGate } from '../ratelimit/gate';
-import type { Tenant, TenantStore } from '../tenants/store';
+import type { Tenant } from '../tenants/auth';
+import type { TenantStore } from '../tenants/store';
 
 export type Admission = { ok: true; tenant?: Tenant } | Refusal;
 

@@ -1,15 +1,16 @@
 /**
  * `push-proxy tenants add|list|revoke`: edits the TenantsFile. Each function takes the file and parsed arguments
  * and returns the text to print; a running proxy picks the change up by itself (it polls the file).
- * Problems with the arguments or a tenant are TenantsCommandError (print the message, no stack); problems with
+ * Problems with the arguments or a tenant are CommandError (print the message, no stack); problems with
  * the file itself are ConfigError.
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { CommandError } from '../commands/errors';
 import { ConfigError } from '../config/errors';
 import { checkTenantId, generateTenantKey, hashKey } from './keys';
-import { parseTenantsFile, TENANTS_FILE_VERSION, type TenantsFileData } from './store';
+import { parseTenantsFile, serializeTenantsFile, TENANTS_FILE_VERSION, type TenantsFileData } from './file';
 
 export const TENANTS_USAGE = `Usage:
   push-proxy tenants add <tenant-id> [--server-id ID]... [--platform TYPE]... [--rate N]
@@ -26,11 +27,6 @@ export const TENANTS_USAGE = `Usage:
 
 Tenant ids: 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit.
 The file edited is the configuration's TenantsFile; a running proxy reloads it by itself.`;
-
-/** A mistake in the arguments or a tenant that is not there: print the message, no stack trace. */
-export class TenantsCommandError extends Error {
-  override readonly name = 'TenantsCommandError';
-}
 
 export interface TenantsAddOptions {
   id: string;
@@ -132,7 +128,7 @@ export async function tenantsAdd(file: string, options: TenantsAddOptions): Prom
   try {
     checkTenantId(options.id);
   } catch (err) {
-    throw new TenantsCommandError((err as Error).message);
+    throw new CommandError((err as Error).message);
   }
   const data = (await readTenants(file)) ?? { version: TENANTS_FILE_VERSION, tenants: [] };
   const key = generateTenantKey(options.id);
@@ -142,7 +138,7 @@ export async function tenantsAdd(file: string, options: TenantsAddOptions): Prom
   const rotation = tenant !== undefined;
   if (tenant) {
     if (tenant.revoked) {
-      throw new TenantsCommandError(
+      throw new CommandError(
         `tenant "${tenant.id}" is revoked, so a new key would be refused too. Choose another id, or set its "revoked" to false in ${file} first.`,
       );
     }
@@ -226,7 +222,7 @@ export async function tenantsRevoke(file: string, id: string, options: TenantsRe
   const tenant = data.tenants.find((t) => t.id === id);
   if (!tenant) {
     const known = data.tenants.map((t) => t.id);
-    throw new TenantsCommandError(
+    throw new CommandError(
       `tenant ${JSON.stringify(id)} is not in ${file}${known.length > 0 ? ` (tenants: ${known.join(', ')})` : ' (it has no tenants)'}.`,
     );
   }
@@ -239,7 +235,7 @@ export async function tenantsRevoke(file: string, id: string, options: TenantsRe
   }
   const key = tenant.keys[options.keyIndex - 1];
   if (!Number.isInteger(options.keyIndex) || !key) {
-    throw new TenantsCommandError(
+    throw new CommandError(
       `tenant "${id}" has no key ${options.keyIndex}: its keys are ${tenant.keys.length === 0 ? 'none' : `1 to ${tenant.keys.length}`} (see push-proxy tenants list).`,
     );
   }
@@ -255,7 +251,7 @@ export async function tenantsRevoke(file: string, id: string, options: TenantsRe
 }
 
 function usageError(problem: string): never {
-  throw new TenantsCommandError(`${problem}\n\n${TENANTS_USAGE}`);
+  throw new CommandError(`${problem}\n\n${TENANTS_USAGE}`);
 }
 
 async function readTenants(file: string): Promise<TenantsFileData | null> {
@@ -278,8 +274,7 @@ async function readExistingTenants(file: string): Promise<TenantsFileData> {
 
 /** Temp file then rename: the proxy polling the file sees the old content or the new, never half of it. */
 async function writeTenants(file: string, data: TenantsFileData): Promise<void> {
-  const text = JSON.stringify(data, null, 2) + '\n';
-  parseTenantsFile(text, file); // never write a file the proxy would refuse
+  const text = serializeTenantsFile(data, file);
   const dir = path.dirname(file);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const temp = path.join(dir, `.${path.basename(file)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
