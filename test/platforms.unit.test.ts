@@ -26,7 +26,7 @@ describe('the registry of delivery services', () => {
     it(`${platform.settingsKey}: config loading takes the list, folds the keys' case and fills the schema's defaults`, () => {
       const lower = platform.settingsKey.toLowerCase();
       const { config } = parseConfig({ [lower]: [{ type: 'x' }] }, 'f', {}, 'eas');
-      const [entry] = entriesOf(config, platform) as Array<Record<string, unknown>>;
+      const [entry] = entriesOf(config, platform) as ReadonlyArray<Record<string, unknown>>;
       assert.ok(entry, 'the entry is read under the canonical key');
       assert.deepEqual(Object.keys(entry).sort(), Object.keys(platform.entrySchema.properties).sort());
       assert.equal(entry.Type, 'x');
