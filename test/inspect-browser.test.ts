@@ -64,7 +64,12 @@ describe('inspector page in a real browser', () => {
     );
     sandbox = await startSandbox(pino({ level: 'silent' }));
     proxy = await startTestProxy(
-      testConfig({ apple: sandbox.settings.ApplePushSettings, android: sandbox.settings.AndroidPushSettings, Mode: 'test', Inspector: true }),
+      testConfig({
+        apple: sandbox.settings.ApplePushSettings,
+        android: sandbox.settings.AndroidPushSettings,
+        Mode: 'test',
+        Inspector: true,
+      }),
       sandbox.trustedCa,
     );
     send = `${proxy.url}/api/v1/send_push`;
