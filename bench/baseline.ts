@@ -25,7 +25,7 @@ export interface BaselineSettings {
   teamId: string;
   fcmUrl: string;
   fcmProject: string;
-  /** like FCM_MAX_SOCKETS in src/transport/fcm.ts */
+  /** like FCM_MAX_SOCKETS in src/platforms/fcm/transport.ts */
   fcmMaxSockets: number;
   /** processes sharing the port (1: this process serves, no cluster) */
   workers?: number;

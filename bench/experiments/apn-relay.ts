@@ -4,11 +4,11 @@
  * cost can be read off the bench's ratios (docs/performance.md, "Where the proxy's CPU goes"):
  *
  *   provider    node:http in, JSON.parse, the bare relay's payload, Provider.send (configured as
- *               src/transport/apns.ts configures it: no retries of its own)
+ *               src/platforms/apns/transport.ts configures it: no retries of its own)
  *   client      the same, sent through ApnsTransport (node-apn's Client.request on the live session, the
  *               semaphore and the per-attempt timer): node-apn as the proxy uses it, without the proxy's layers
  *   decode      + the Go-compatible decoder (src/http/decode.ts) instead of JSON.parse
- *   built       + buildApnsRequest (src/payload/apns.ts): the proxy's headers and payload
+ *   built       + buildApnsRequest (src/platforms/apns/payload.ts): the proxy's headers and payload
  *   transport   + ApnsTransport (semaphore, per-attempt timer, answer classification) instead of Provider.send
  *   service     + createServices: the configured TransportService with its retry loop
  *   dispatcher  + PushDispatcher and ProxyMetrics (everything but the proxy's HTTP layer)

@@ -1,6 +1,6 @@
 /**
  * APNs I/O through @parse/node-apn: one Provider (one HTTP/2 session) per configured entry, one attempt per
- * call, and the answer classified as docs/protocol.md, Outcome mapping, says. Payloads arrive already built (src/payload/apns.ts).
+ * call, and the answer classified as docs/protocol.md, Outcome mapping, says. Payloads arrive already built (src/platforms/apns/payload.ts).
  */
 import { isIP } from 'node:net';
 import tls from 'node:tls';

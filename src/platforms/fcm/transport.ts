@@ -62,7 +62,7 @@ const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
 /** Bound on the proxy's answer to CONNECT; an attempt that ends sooner destroys its request anyway. */
 const PROXY_CONNECT_TIMEOUT_MS = 10_000;
 
-/** The parts of a Google service-account file that FCM needs, already checked (src/services/android.ts). */
+/** The parts of a Google service-account file that FCM needs, already checked (src/platforms/fcm/credentials.ts). */
 export interface FcmServiceAccount {
   projectId: string;
   clientEmail: string;
