@@ -18,12 +18,8 @@ import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
 import { buildFcmMessage } from '../src/payload/fcm';
 import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
-import {
-  createCertificateAuthority,
-  createGoogleServiceAccount,
-  createServerCertificate,
-  type GoogleServiceAccount,
-} from '../src/sandbox/tls';
+import { createGoogleServiceAccount, type GoogleServiceAccount } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { createAndroidService, loadServiceAccount, type AndroidServiceResult } from '../src/services/android';
 import { SkippingClock } from './skipping-clock';
 import { capturedLogger, tempDir, writeTemp } from './support';
