@@ -64,9 +64,9 @@ export interface ApnsFixture {
 }
 
 export async function startApnsFixture(
-  options: { clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
+  options: { ca?: CertificateAuthority; clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
 ): Promise<ApnsFixture> {
-  const ca = createCertificateAuthority();
+  const ca = options.ca ?? createCertificateAuthority();
   const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
   const authKey = createAppleAuthKey();
   const dir = tempDir();

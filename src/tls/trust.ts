@@ -12,15 +12,13 @@ import tls from 'node:tls';
 
 /**
  * The `ca` option for a TLS context that also trusts `peerCa` (CAs of peers this process started): undefined
- * when there is none, so Node's default store (its roots and NODE_EXTRA_CA_CERTS) applies unchanged.
- * `operatorCaFile` is NODE_EXTRA_CA_CERTS unless given.
+ * when there is none, so Node's default store (its roots and NODE_EXTRA_CA_CERTS) applies unchanged. `env` is
+ * where NODE_EXTRA_CA_CERTS is read: by default the environment Node itself read it from.
  */
-export function trustedCaList(
-  peerCa: readonly string[] | undefined,
-  operatorCaFile = process.env.NODE_EXTRA_CA_CERTS,
-): string[] | undefined {
+export function trustedCaList(peerCa: readonly string[] | undefined, env: NodeJS.ProcessEnv = process.env): string[] | undefined {
   if (!peerCa || peerCa.length === 0) return undefined;
   const operatorCa: string[] = [];
+  const operatorCaFile = env.NODE_EXTRA_CA_CERTS;
   if (operatorCaFile) {
     try {
       operatorCa.push(readFileSync(operatorCaFile, 'utf8'));
