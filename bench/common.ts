@@ -8,13 +8,8 @@
 import type { Server } from 'node:http';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  createAppleAuthKey,
-  createCertificateAuthority,
-  createServerCertificate,
-  type AppleAuthKey,
-  type PemPair,
-} from '../src/sandbox/tls';
+import { createAppleAuthKey, type AppleAuthKey } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate, type PemPair } from '../src/tls/certificates';
 
 /** orchestrator → child */
 export type ControlRequest =

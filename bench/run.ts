@@ -14,7 +14,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createGoogleServiceAccount } from '../src/sandbox/tls';
+import { createGoogleServiceAccount } from '../src/sandbox/credentials';
 import type { BaselineSettings } from './baseline';
 import { writeRunCredentials, type PeerStats } from './common';
 import { chooseDriver, runLoad, type DriverName, type LoadResult } from './driver';

@@ -25,7 +25,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import { createGoogleServiceAccount } from '../src/sandbox/tls';
+import { createGoogleServiceAccount } from '../src/sandbox/credentials';
 import { freePort, killAllStarted, ProxyProcess } from './processes';
 import { writeRunCredentials } from './common';
 import {

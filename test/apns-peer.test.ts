@@ -9,15 +9,8 @@ import http2 from 'node:http2';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import apn from '@parse/node-apn';
 import { ApnsPeer, type ApnsPeerOptions, type ReceivedApnsNotification } from '../src/sandbox/apns-peer';
-import {
-  createAppleAuthKey,
-  createAppleClientCertificate,
-  createCertificateAuthority,
-  createServerCertificate,
-  type AppleAuthKey,
-  type CertificateAuthority,
-  type PemPair,
-} from '../src/sandbox/tls';
+import { createAppleAuthKey, createAppleClientCertificate, type AppleAuthKey } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/tls/certificates';
 
 const TOPIC = 'com.example.chat';
 const OTHER_TOPIC = 'com.example.other';

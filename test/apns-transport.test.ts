@@ -9,7 +9,8 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest, type ApnsRequest } from '../src/platforms/apns/payload';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
-import { createAppleAuthKey, createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
+import { createAppleAuthKey } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { ApnsTransport, clientOf, UnsupportedApnsLibraryError } from '../src/platforms/apns/transport';
 
 const TOPIC = 'com.example.chat';

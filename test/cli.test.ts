@@ -8,7 +8,8 @@ import https from 'node:https';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
+import { createAppleClientCertificate, toPkcs12 } from '../src/sandbox/credentials';
+import { createCertificateAuthority } from '../src/tls/certificates';
 import { listeningUrl, runCli, stop } from './cli-process';
 import { APPLE_TOKEN, TOPIC, get, post, startApnsFixture, tempDir, writeTemp } from './support';
 

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createCertificateAuthority, createServerCertificate } from '../src/sandbox/tls';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { APPLE_TOKEN, capturedLogger, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp } from './support';
 
 const push = { platform: 'apple_rn', server_id: 'srv', device_id: APPLE_TOKEN, type: 'message', message: 'hi' };

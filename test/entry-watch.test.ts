@@ -11,7 +11,8 @@ import { emptyPushNotification, type PushNotification } from '../src/notificatio
 import { type RunningProxy } from '../src/proxy';
 import { createServices } from '../src/platforms/registry';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import { createGoogleServiceAccount, createServerCertificate } from '../src/sandbox/tls';
+import { createGoogleServiceAccount } from '../src/sandbox/credentials';
+import { createServerCertificate } from '../src/tls/certificates';
 import { TOPIC, capturedLogger, get, post, startApnsFixture, startTestProxy, testConfig, writeTemp, type ApnsFixture } from './support';
 
 const SLOW = { timeout: 60_000 };

@@ -18,12 +18,8 @@ import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
 import { buildFcmMessage } from '../src/platforms/fcm/payload';
 import { FCM_ERRORS, FcmPeer, GOOGLE_TOKEN_URI } from '../src/sandbox/fcm-peer';
-import {
-  createCertificateAuthority,
-  createGoogleServiceAccount,
-  createServerCertificate,
-  type GoogleServiceAccount,
-} from '../src/sandbox/tls';
+import { createGoogleServiceAccount, type GoogleServiceAccount } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { createAndroidService } from '../src/platforms/fcm';
 import { loadServiceAccount } from '../src/platforms/fcm/credentials';
 import type { ServiceResult as AndroidServiceResult } from '../src/platforms/platform';

@@ -5,12 +5,8 @@ import https from 'node:https';
 import http2 from 'node:http2';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { FCM_ERRORS, FCM_SCOPE, FcmPeer, GOOGLE_TOKEN_URI, JWT_BEARER_GRANT, type FcmErrorCode } from '../src/sandbox/fcm-peer';
-import {
-  createCertificateAuthority,
-  createGoogleServiceAccount,
-  createServerCertificate,
-  type GoogleServiceAccount,
-} from '../src/sandbox/tls';
+import { createGoogleServiceAccount, type GoogleServiceAccount } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 
 const ca = createCertificateAuthority('FCM peer test CA');
 const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);

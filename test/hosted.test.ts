@@ -16,7 +16,7 @@ import {
   createServerCertificate,
   type CertificateAuthority,
   type PemPair,
-} from '../src/sandbox/tls';
+} from '../src/tls/certificates';
 import { tenantsAdd, tenantsRevoke } from '../src/tenants/command';
 import { startRedis, type RedisServer } from './redis-server';
 import {

@@ -12,7 +12,8 @@ import { ProxyMetrics } from '../src/metrics';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest } from '../src/platforms/apns/payload';
 import type { RunningProxy } from '../src/proxy';
-import { createAppleClientCertificate, createCertificateAuthority, toPkcs12 } from '../src/sandbox/tls';
+import { createAppleClientCertificate, toPkcs12 } from '../src/sandbox/credentials';
+import { createCertificateAuthority } from '../src/tls/certificates';
 import { SkippingClock } from './skipping-clock';
 import {
   APPLE_TOKEN,

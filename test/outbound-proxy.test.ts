@@ -14,12 +14,8 @@ import type { ServiceDeps } from '../src/delivery/service';
 import type { DeliveryResult, PushService } from '../src/delivery/types';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import {
-  createAppleClientCertificate,
-  createCertificateAuthority,
-  createGoogleServiceAccount,
-  createServerCertificate,
-} from '../src/sandbox/tls';
+import { createAppleClientCertificate, createGoogleServiceAccount } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { createAndroidService } from '../src/platforms/fcm';
 import { createAppleService } from '../src/platforms/apns';
 import { openTunnel } from '../src/transport/outbound-proxy';

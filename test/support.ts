@@ -9,14 +9,8 @@ import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
 import { startPushProxy, type RunningProxy, type StartOptions } from '../src/proxy';
 import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
-import {
-  createAppleAuthKey,
-  createCertificateAuthority,
-  createServerCertificate,
-  type AppleAuthKey,
-  type CertificateAuthority,
-  type PemPair,
-} from '../src/sandbox/tls';
+import { createAppleAuthKey, type AppleAuthKey } from '../src/sandbox/credentials';
+import { createCertificateAuthority, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/tls/certificates';
 
 export const APPLE_TOKEN = 'a1'.repeat(32);
 export const TOPIC = 'com.mattermost.react.native';
@@ -70,9 +64,9 @@ export interface ApnsFixture {
 }
 
 export async function startApnsFixture(
-  options: { clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
+  options: { ca?: CertificateAuthority; clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
 ): Promise<ApnsFixture> {
-  const ca = createCertificateAuthority();
+  const ca = options.ca ?? createCertificateAuthority();
   const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
   const authKey = createAppleAuthKey();
   const dir = tempDir();

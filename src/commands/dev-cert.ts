@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CommandError } from './errors';
-import { createCertificateAuthority, createClientCertificate, createServerCertificate } from '../sandbox/tls';
+import { createCertificateAuthority, createClientCertificate, createServerCertificate } from '../tls/certificates';
 
 export const DEV_CERT_USAGE = `Usage: push-proxy dev-cert [--out DIR] [--host NAME]...
   Writes ca.pem, server.pem, server-key.pem, client.pem and client-key.pem into DIR (default certs/dev).

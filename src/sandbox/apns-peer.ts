@@ -8,7 +8,7 @@ import { createPublicKey, randomUUID, verify, type KeyObject } from 'node:crypto
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { APPLE_PRODUCTION_OID, APPLE_SANDBOX_OID } from './tls';
+import { APPLE_PRODUCTION_OID, APPLE_SANDBOX_OID } from './credentials';
 
 export interface ApnsTokenKey {
   keyId: string;

@@ -9,7 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { PemPair } from './tls';
+import type { PemPair } from '../tls/certificates';
 
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
 export const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';

@@ -11,7 +11,8 @@ import type { PlatformSettings } from '../platforms/registry';
 import { redactToken } from '../logging';
 import { ApnsPeer } from './apns-peer';
 import { FcmPeer } from './fcm-peer';
-import { createAppleAuthKey, createCertificateAuthority, createGoogleServiceAccount, createServerCertificate } from './tls';
+import { createAppleAuthKey, createGoogleServiceAccount } from './credentials';
+import { createCertificateAuthority, createServerCertificate } from '../tls/certificates';
 
 /** The platform types current and older Mattermost apps register, with their bundle ids. */
 export const SANDBOX_APPLE_TYPES: ReadonlyArray<{ type: string; topic: string }> = [

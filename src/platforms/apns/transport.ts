@@ -8,6 +8,7 @@ import apn from '@parse/node-apn';
 import type { Logger } from 'pino';
 import type { ApnsRequest } from './payload';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
+import { trustedCaList } from '../../tls/trust';
 import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
 import { Semaphore } from '../../transport/semaphore';
 
@@ -183,8 +184,9 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
     const credentials = options.credentials;
     // Built once: a CA list passed per connection is parsed again at every reconnect.
+    const ca = trustedCaList(options.trustedCa);
     const secureContext = tls.createSecureContext({
-      ...(options.trustedCa ? { ca: [...tls.rootCertificates, ...options.trustedCa] } : {}),
+      ...(ca ? { ca } : {}),
       ...(credentials.kind === 'certificate' ? { cert: credentials.certPem, key: credentials.keyPem } : {}),
     });
     const tlsOptions: tls.ConnectionOptions = {

@@ -20,7 +20,6 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { sign, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
@@ -31,6 +30,7 @@ import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
 import type { FcmMessage } from './payload';
+import { trustedCaList } from '../../tls/trust';
 import { openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
 
 export const FCM_HOST = 'fcm.googleapis.com';
@@ -114,7 +114,7 @@ export class FcmTransport implements Transport<FcmMessage> {
 
   constructor(options: FcmTransportOptions) {
     // One context for every connection: a `ca` option would parse the whole trust store per handshake.
-    const ca = trustStore(options.trustedCa);
+    const ca = trustedCaList(options.trustedCa);
     const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
     this.agent = new FcmAgent(
       { keepAlive: true, maxSockets: options.maxSockets ?? FCM_MAX_SOCKETS, ...tlsOptions },
@@ -485,21 +485,6 @@ function isGoogleHost(hostname: string): boolean {
 
 function hostnameOf(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '');
-}
-
-/** Undefined = Node's own store (with NODE_EXTRA_CA_CERTS). An explicit `ca` replaces that store, so rebuild it. */
-function trustStore(trustedCa: string[] | undefined): string[] | undefined {
-  if (!trustedCa || trustedCa.length === 0) return undefined;
-  const extra: string[] = [];
-  const extraFile = process.env.NODE_EXTRA_CA_CERTS;
-  if (extraFile) {
-    try {
-      extra.push(readFileSync(extraFile, 'utf8'));
-    } catch {
-      // Node itself only warns about an unreadable NODE_EXTRA_CA_CERTS.
-    }
-  }
-  return [...tls.rootCertificates, ...extra, ...trustedCa];
 }
 
 function base64url(json: unknown): string {

@@ -1,11 +1,11 @@
-/** The sandbox's certificates: serial numbers OpenSSL accepts. */
+/** Certificates made on the spot (src/tls/certificates.ts): serial numbers OpenSSL accepts. */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { describe, it } from 'node:test';
 import forge from 'node-forge';
-import { createCertificateAuthority, createServerCertificate, randomSerialNumber } from '../src/sandbox/tls';
+import { createCertificateAuthority, createServerCertificate, randomSerialNumber } from '../src/tls/certificates';
 
-describe('sandbox certificates', () => {
+describe('made-up certificates', () => {
   it('serial numbers are positive, minimally encoded DER integers (OpenSSL drops a CA with a padded one)', () => {
     for (let i = 0; i < 5000; i++) {
       const serial = randomSerialNumber();
