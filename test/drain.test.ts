@@ -325,6 +325,8 @@ describe('npm start', () => {
       const url = await started.url();
       proxyPids = workerPids(started.npm.pid!);
       assert.equal(proxyPids.length, 1, 'npm runs the proxy itself (exec), no shell between');
+      // The log file is opened asynchronously: it may not exist yet when the proxy says it listens.
+      await waitUntil('the log file is created', () => existsSync(logFile));
       renameSync(logFile, `${logFile}.1`);
       process.kill(proxyPids[0]!, 'SIGHUP');
       await waitUntil('the proxy reopened its log', () => /SIGHUP received: log file .* reopened/.test(started.output()));
@@ -411,6 +413,7 @@ describe('Workers: 2 processes stop without losing a request', () => {
     const pids = workerPids(cli.child.pid!);
     try {
       assert.equal(pids.length, 2);
+      await waitUntil('the log file is created', () => existsSync(logFile));
       renameSync(logFile, `${logFile}.1`);
       cli.child.kill('SIGHUP');
       await waitUntil(
