@@ -7,10 +7,10 @@
  * limiter (in memory, per instance) decides, and the gate returns to Redis by itself once it answers.
  */
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import Redis from 'ioredis';
 import type pino from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { parseIp, stripBrackets, unmapIPv4 } from '../net/addresses';
 
 /** Requests per second; 0 turns that limit off. */
 export interface RateLimitSettings {
@@ -402,34 +402,14 @@ function opaqueKey(value: unknown): string | undefined {
  */
 function clientAddressKey(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
-  const address = value.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const version = net.isIP(address);
-  if (version === 4) return address;
-  if (version === 6) {
-    const groups = ipv6Groups(address);
-    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-      return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
-    }
-    return `${groups
-      .slice(0, 4)
-      .map((g) => g.toString(16))
-      .join(':')}::/64`;
-  }
-  return opaqueKey(value);
-}
-
-/** The eight 16-bit groups of an address net.isIP accepted as IPv6. */
-function ipv6Groups(address: string): number[] {
-  let text = address.toLowerCase();
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const [a, b, c, d] = tail.split('.').map(Number);
-    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, rest] = text.split('::');
-  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const front = parse(head);
-  const back = rest === undefined ? [] : parse(rest);
-  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  // The zone id goes first, whatever it holds: it names the receiving interface, not the client.
+  const parsed = parseIp(stripBrackets(value).replace(/%.*$/, ''));
+  if (!parsed) return opaqueKey(value);
+  const address = unmapIPv4(parsed);
+  if (!('parts' in address)) return address.toString();
+  // Groups in hex without leading zeros and without `::`, as these keys have always been written.
+  return `${address.parts
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
 }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import type { ApnsRequest } from '../payload/apns';
 import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
 import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
+import { hostnameOf } from '../net/addresses';
 import { Semaphore } from './semaphore';
 
 export type AppleCredentials =
@@ -167,7 +168,7 @@ function asFailedSend(failure: unknown): FailedSend {
 
 /** Where the TCP connection goes: `AppleEndpoint` when set, else Apple's host for the environment. */
 export function apnsDialTarget(production: boolean, endpoint: URL | undefined): ProxyTarget {
-  if (endpoint) return { host: endpoint.hostname.replace(/^\[|\]$/g, ''), port: Number(endpoint.port || 443) };
+  if (endpoint) return { host: hostnameOf(endpoint), port: Number(endpoint.port || 443) };
   return { host: production ? APPLE_PRODUCTION_HOST : APPLE_SANDBOX_HOST, port: 443 };
 }
 

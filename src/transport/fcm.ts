@@ -32,6 +32,7 @@ import type { Logger } from 'pino';
 import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
 import type { FcmMessage } from '../payload/fcm';
 import { openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
+import { hostnameOf } from '../net/addresses';
 
 export const FCM_HOST = 'fcm.googleapis.com';
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -481,10 +482,6 @@ export function fcmDialTarget(url: URL): ProxyTarget {
 
 function isGoogleHost(hostname: string): boolean {
   return ['googleapis.com', 'google.com'].some((domain) => hostname === domain || hostname.endsWith(`.${domain}`));
-}
-
-function hostnameOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
 }
 
 /** Undefined = Node's own store (with NODE_EXTRA_CA_CERTS). An explicit `ca` replaces that store, so rebuild it. */

@@ -12,8 +12,9 @@
  * `Proxy-Authorization: Basic`. No message or log line carries them: proxies are named by `describeProxy`.
  */
 import http from 'node:http';
-import { BlockList, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { cidrContains, hostnameOf, parseCidr, parseIp, stripBrackets, type Cidr, type IpAddress } from '../net/addresses';
 
 export interface ProxyTarget {
   host: string;
@@ -183,25 +184,23 @@ export class TunnelStream extends Duplex {
  * entry but a CIDR may carry `:port` to match that port only.
  */
 function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
-  const host = target.host
-    .toLowerCase()
-    .replace(/^\[|\]$/g, '')
-    .replace(/\.$/, '');
-  const hostFamily = isIP(host);
+  const host = stripBrackets(target.host.toLowerCase()).replace(/\.$/, '');
+  const hostIp = parseIp(host);
   const port = String(target.port);
   for (const raw of noProxy.split(',')) {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return true;
     if (entry.includes('/')) {
-      if (hostFamily && inSubnet(host, hostFamily, entry)) return true;
+      if (hostIp && inSameFamilyCidr(hostIp, parseCidr(entry))) return true;
       continue;
     }
     const { host: entryHost, port: entryPort } = splitHostPort(entry);
     if (!entryHost || (entryPort !== undefined && entryPort !== port)) continue;
-    const entryFamily = isIP(entryHost);
-    if (entryFamily) {
-      if (hostFamily === entryFamily && sameAddress(host, entryHost, entryFamily)) return true;
+    // An address is the CIDR of itself alone: `::1` and `0:0:0:0:0:0:0:1` are the same host.
+    const entryIp = parseCidr(entryHost);
+    if (entryIp) {
+      if (hostIp && inSameFamilyCidr(hostIp, entryIp)) return true;
       continue;
     }
     const domain = entryHost.replace(/^\*\./, '.').replace(/\.$/, '');
@@ -210,23 +209,9 @@ function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
   return false;
 }
 
-function inSubnet(host: string, hostFamily: number, cidr: string): boolean {
-  const [network = '', bitsText = ''] = cidr.split('/');
-  const family = isIP(network);
-  const bits = Number(bitsText);
-  if (family !== hostFamily || !/^\d+$/.test(bitsText) || bits > (family === 4 ? 32 : 128)) return false;
-  const list = new BlockList();
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  list.addSubnet(network, bits, type);
-  return list.check(host, type);
-}
-
-/** Compares IPs by value: `::1` and `0:0:0:0:0:0:0:1` are the same host. */
-function sameAddress(a: string, b: string, family: number): boolean {
-  const list = new BlockList();
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  list.addAddress(b, type);
-  return list.check(a, type);
+/** Unlike the listener's lists, NO_PROXY never matches an IPv4 address with an IPv6 entry or the reverse. */
+function inSameFamilyCidr(host: IpAddress, cidr: Cidr | undefined): boolean {
+  return cidr !== undefined && cidr.address.kind() === host.kind() && cidrContains(cidr, host);
 }
 
 /** `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (which has no port). */
@@ -270,10 +255,6 @@ function firstSet(env: Record<string, string | undefined>, names: readonly strin
 }
 
 function formatAuthority(host: string, port: number): string {
-  const bare = host.replace(/^\[|\]$/g, '');
+  const bare = stripBrackets(host);
   return isIP(bare) === 6 ? `[${bare}]:${port}` : `${bare}:${port}`;
-}
-
-function hostnameOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
 }
