@@ -140,9 +140,14 @@ export class RateLimitGate {
     this.logger = options.logger;
     this.onFallbackChange = options.onFallbackChange;
     const { settings, store } = options;
-    const perClient = normalizeRate(settings.perClientPerSec, 'perClientPerSec');
-    const perServerId = normalizeRate(settings.perServerIdPerSec, 'perServerIdPerSec');
-    this.defaultTenantRate = normalizeRate(settings.perTenantPerSec, 'perTenantPerSec');
+    const setting = (name: keyof RateLimitSettings): number => {
+      const rate = wholeRate(settings[name]);
+      if (rate === undefined) throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(settings[name])}`);
+      return rate;
+    };
+    const perClient = setting('perClientPerSec');
+    const perServerId = setting('perServerIdPerSec');
+    this.defaultTenantRate = setting('perTenantPerSec');
 
     if (store.type === 'redis') {
       const divisor = store.fallbackDivisor ?? 1;
@@ -166,7 +171,8 @@ export class RateLimitGate {
       if (serverIdDenied) return serverIdDenied;
 
       const tenantKey = opaqueKey(keys?.tenant?.id);
-      const tenantLimiter = tenantKey && this.tenantLimiter(tenantRate(keys?.tenant?.ratePerSec, this.defaultTenantRate));
+      // An invalid override is ignored rather than trusted: the default still applies.
+      const tenantLimiter = tenantKey && this.tenantLimiter(wholeRate(keys?.tenant?.ratePerSec) ?? this.defaultTenantRate);
       const tenantDenied = tenantLimiter && (await this.consume(tenantLimiter, tenantKey, 'tenant'));
       if (tenantDenied) return tenantDenied;
 
@@ -377,17 +383,13 @@ function connectionStatus(client: Redis): string {
   return client.status;
 }
 
-function normalizeRate(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(value)}`);
-  // A fraction of a request per 1-second window would deny everything; round down, but keep a set limit on.
+/**
+ * A rate as a limiter counts it (whole requests per 1-second window, 0 = no limit), or undefined when `value`
+ * is not a number >= 0. A fraction of a request per window would deny everything: round down, but keep a set limit on.
+ */
+function wholeRate(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return undefined;
   return value === 0 ? 0 : Math.max(1, Math.floor(value));
-}
-
-/** An invalid override is ignored rather than trusted: the default still applies. */
-function tenantRate(override: unknown, fallbackRate: number): number {
-  if (typeof override !== 'number' || !Number.isFinite(override) || override < 0) return fallbackRate;
-  return override === 0 ? 0 : Math.max(1, Math.floor(override));
 }
 
 /** Untrusted strings become bounded keys with no separators; hashed ones cannot collide with readable ones (`#`). */
