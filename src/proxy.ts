@@ -149,7 +149,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     );
 
   try {
-    const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
+    const trustedProxies = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
     const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
     const { services, states, watched } = createServices(
       config,
@@ -210,7 +210,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       entryStates: states,
       draining: () => tracker.draining,
       access,
-      trustProxy,
+      trustedProxies,
       readinessDetails: () => ({
         ...(rateLimits ? { rateLimits: { ...rateSettings, ...rateLimits.status() } } : {}),
         ...(tenants ? { tenants: tenants.size } : {}),

@@ -172,8 +172,8 @@ function readPemFile(key: string, file: string): string {
 }
 
 /**
- * Express's `trust proxy` function for the configured CIDRs: only hops inside them are believed, so a
- * client cannot forge its address or scheme with its own X-Forwarded-* headers.
+ * Whether a peer is one of the TrustedProxies (load balancers, by CIDR), for Express's `trust proxy` and the
+ * push API: only those are believed, so a client cannot forge its address or scheme with its own X-Forwarded-* headers.
  */
 export function trustedProxyMatcher(cidrs: readonly string[]): (address: string) => boolean {
   return cidrMatcher(cidrs, 'TrustedProxies');
