@@ -28,24 +28,24 @@ export interface OutboundProxySettings {
 }
 
 /** Error codes of tunnel failures that are not socket errors (those keep Node's own code, e.g. ECONNREFUSED). */
-export const PROXY_REFUSED = 'ERR_PROXY_REFUSED';
-export const PROXY_TIMEOUT = 'ERR_PROXY_TIMEOUT';
+export const OUTBOUND_PROXY_REFUSED = 'ERR_PROXY_REFUSED';
+export const OUTBOUND_PROXY_TIMEOUT = 'ERR_PROXY_TIMEOUT';
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
+const OUTBOUND_PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 const NO_PROXY_VARIABLES = ['NO_PROXY', 'no_proxy'] as const;
 
 /**
- * The proxy to reach `target` through, or undefined to connect directly. Throws when the proxy setting
+ * The outbound proxy to reach `target` through, or undefined to connect directly. Throws when the setting
  * that applies cannot be used (not a URL, not http://): a start-up error, never a silent direct connection.
  */
 export function resolveOutboundProxy(target: ProxyTarget, settings: OutboundProxySettings): URL | undefined {
   const configured = settings.configured?.trim();
-  if (configured) return parseProxyUrl(configured, 'OutboundProxy');
-  const variable = firstSet(settings.env, PROXY_VARIABLES);
+  if (configured) return parseOutboundProxyUrl(configured, 'OutboundProxy');
+  const variable = firstSet(settings.env, OUTBOUND_PROXY_VARIABLES);
   if (!variable) return undefined;
   const noProxy = firstSet(settings.env, NO_PROXY_VARIABLES);
-  if (noProxy && bypassesProxy(noProxy.value, target)) return undefined;
-  return parseProxyUrl(variable.value, variable.name);
+  if (noProxy && bypassesOutboundProxy(noProxy.value, target)) return undefined;
+  return parseOutboundProxyUrl(variable.value, variable.name);
 }
 
 /** A proxy as logs and error messages may show it: scheme, host and port, never credentials. */
@@ -55,16 +55,16 @@ export function describeProxy(proxy: URL): string {
 
 /**
  * Opens a CONNECT tunnel to `target` and resolves with the raw socket, ready for TLS. Rejects (and
- * destroys the socket) when the proxy cannot be reached, answers anything but 2xx, takes longer than
+ * destroys the socket) when the outbound proxy cannot be reached, answers anything but 2xx, takes longer than
  * `timeoutMs` to answer, or `signal` aborts first.
  */
-export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+export function openTunnel(outboundProxy: URL, target: ProxyTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   const authority = formatAuthority(target.host, target.port);
-  const name = describeProxy(proxy);
+  const name = describeProxy(outboundProxy);
   // Without an explicit Connection header, Node sends `Connection: close` on an agent-less request.
   const headers: Record<string, string> = { host: authority, connection: 'keep-alive' };
-  if (proxy.username || proxy.password) {
-    const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  if (outboundProxy.username || outboundProxy.password) {
+    const credentials = `${decodeURIComponent(outboundProxy.username)}:${decodeURIComponent(outboundProxy.password)}`;
     headers['proxy-authorization'] = `Basic ${Buffer.from(credentials).toString('base64')}`;
   }
 
@@ -84,8 +84,8 @@ export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, s
     const onAbort = (): void => fail(`CONNECT ${authority} through outbound proxy ${name} abandoned`, 'ABORT_ERR');
 
     const req = http.request({
-      host: hostnameOf(proxy),
-      port: Number(proxy.port || 80),
+      host: hostnameOf(outboundProxy),
+      port: Number(outboundProxy.port || 80),
       method: 'CONNECT',
       path: authority,
       headers,
@@ -107,11 +107,11 @@ export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, s
         status >= 200 && status < 300
           ? `outbound proxy ${name} sent data before the TLS handshake on the tunnel to ${authority}`
           : `outbound proxy ${name} refused CONNECT ${authority}: HTTP/${res.httpVersion} ${status} ${res.statusMessage ?? ''}`.trimEnd(),
-        PROXY_REFUSED,
+        OUTBOUND_PROXY_REFUSED,
       );
     });
     const timer = setTimeout(
-      () => fail(`outbound proxy ${name} did not answer CONNECT ${authority} within ${timeoutMs} ms`, PROXY_TIMEOUT),
+      () => fail(`outbound proxy ${name} did not answer CONNECT ${authority} within ${timeoutMs} ms`, OUTBOUND_PROXY_TIMEOUT),
       Math.max(1, timeoutMs),
     );
     if (signal?.aborted) return onAbort();
@@ -183,7 +183,7 @@ export class TunnelStream extends Duplex {
  * `example.com` matches it and its subdomains, `.example.com` and `*.example.com` only subdomains; any
  * entry but a CIDR may carry `:port` to match that port only.
  */
-function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
+function bypassesOutboundProxy(noProxy: string, target: ProxyTarget): boolean {
   const host = stripBrackets(target.host.toLowerCase()).replace(/\.$/, '');
   const hostIp = parseIp(host);
   const port = String(target.port);
@@ -223,7 +223,7 @@ function splitHostPort(entry: string): { host: string; port?: string } {
   return { host: entry };
 }
 
-function parseProxyUrl(value: string, setting: string): URL {
+function parseOutboundProxyUrl(value: string, setting: string): URL {
   // Go accepts a bare host:port and means http.
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
   let url: URL;
@@ -241,7 +241,7 @@ function parseProxyUrl(value: string, setting: string): URL {
   return url;
 }
 
-/** A proxy setting as it may be shown: everything between the scheme and the last `@` is hidden. */
+/** An outbound proxy setting as it may be shown: everything between the scheme and the last `@` is hidden. */
 function redact(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
