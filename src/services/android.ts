@@ -10,7 +10,7 @@ import { TransportService, type ServiceDeps } from '../delivery/service';
 import type { PushService } from '../delivery/types';
 import { buildFcmMessage } from '../payload/fcm';
 import { DEADLINE_EXCEEDED, FCM_HOST, fcmDialTarget, FcmTransport, tokenRequestUrl, type FcmServiceAccount } from '../transport/fcm';
-import { describeProxy, resolveOutboundProxy, type ProxyTarget } from '../transport/outbound-proxy';
+import { describeOutboundProxy, resolveOutboundProxy, type ProxyTarget } from '../transport/outbound-proxy';
 
 export type AndroidServiceResult = { service: PushService; notices: string[] } | { skipped: string };
 
@@ -42,8 +42,8 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     deps.logger.info(
       {
         platform: entry.Type,
-        send: { target: `${sendTarget.host}:${sendTarget.port}`, proxy: proxy ? describeProxy(proxy) : 'none' },
-        token: { target: `${tokenTarget.host}:${tokenTarget.port}`, proxy: tokenProxy ? describeProxy(tokenProxy) : 'none' },
+        send: { target: `${sendTarget.host}:${sendTarget.port}`, proxy: proxy ? describeOutboundProxy(proxy) : 'none' },
+        token: { target: `${tokenTarget.host}:${tokenTarget.port}`, proxy: tokenProxy ? describeOutboundProxy(tokenProxy) : 'none' },
       },
       'FCM traffic goes through the outbound proxy',
     );

@@ -11,7 +11,7 @@ import { TransportService, type ServiceDeps } from '../delivery/service';
 import type { PushService } from '../delivery/types';
 import { buildApnsRequest } from '../payload/apns';
 import { ApnsTransport, apnsDialTarget, UnsupportedApnsLibraryError, type AppleCredentials } from '../transport/apns';
-import { describeProxy, resolveOutboundProxy } from '../transport/outbound-proxy';
+import { describeOutboundProxy, resolveOutboundProxy } from '../transport/outbound-proxy';
 
 const APPLE_SANDBOX_OID = '1.2.840.113635.100.6.3.1';
 const APPLE_PRODUCTION_OID = '1.2.840.113635.100.6.3.2';
@@ -54,7 +54,7 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
   }
   if (proxy)
     deps.logger.info(
-      { platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` },
+      { platform: entry.Type, proxy: describeOutboundProxy(proxy), target: `${target.host}:${target.port}` },
       'APNs traffic goes through the outbound proxy',
     );
 

@@ -8,7 +8,7 @@ import apn from '@parse/node-apn';
 import type { Logger } from 'pino';
 import type { ApnsRequest } from '../payload/apns';
 import type { AttemptResult, EntryEvidence, Transport } from '../delivery/types';
-import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
+import { describeOutboundProxy, openTunnel, TunnelStream, type ProxyTarget } from './outbound-proxy';
 import { hostnameOf } from '../net/addresses';
 import { Semaphore } from './semaphore';
 
@@ -205,7 +205,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
             openTunnel(proxy, { host: dialHost, port: dialPort }, options.requestTimeoutMs, signal).catch((err: NodeJS.ErrnoException) => {
               if (err.code !== 'ABORT_ERR')
                 logger?.warn(
-                  { proxy: describeProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message },
+                  { proxy: describeOutboundProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message },
                   'APNs connection through the outbound proxy failed',
                 );
               throw err;

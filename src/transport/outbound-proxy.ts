@@ -9,7 +9,7 @@
  * reads it. Unlike Go, loopback and `localhost` are not exempt on their own: list them.
  *
  * Only `http://` proxies are spoken to (CONNECT over plain TCP); credentials in the URL become
- * `Proxy-Authorization: Basic`. No message or log line carries them: proxies are named by `describeProxy`.
+ * `Proxy-Authorization: Basic`. No message or log line carries them: proxies are named by `describeOutboundProxy`.
  */
 import http from 'node:http';
 import { isIP, type Socket } from 'node:net';
@@ -48,9 +48,9 @@ export function resolveOutboundProxy(target: ProxyTarget, settings: OutboundProx
   return parseOutboundProxyUrl(variable.value, variable.name);
 }
 
-/** A proxy as logs and error messages may show it: scheme, host and port, never credentials. */
-export function describeProxy(proxy: URL): string {
-  return `${proxy.protocol}//${proxy.host}`;
+/** An outbound proxy as logs and error messages may show it: scheme, host and port, never credentials. */
+export function describeOutboundProxy(outboundProxy: URL): string {
+  return `${outboundProxy.protocol}//${outboundProxy.host}`;
 }
 
 /**
@@ -60,7 +60,7 @@ export function describeProxy(proxy: URL): string {
  */
 export function openTunnel(outboundProxy: URL, target: ProxyTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   const authority = formatAuthority(target.host, target.port);
-  const name = describeProxy(outboundProxy);
+  const name = describeOutboundProxy(outboundProxy);
   // Without an explicit Connection header, Node sends `Connection: close` on an agent-less request.
   const headers: Record<string, string> = { host: authority, connection: 'keep-alive' };
   if (outboundProxy.username || outboundProxy.password) {
