@@ -64,6 +64,16 @@ describe('addresses: parsing', () => {
     fc.assert(fc.property(fc.string(), (text) => (parseIp(text) === undefined) === (isIP(text) === 0)));
   });
 
+  it('keeps an IPv4-mapped address IPv6, whichever way it is written', () => {
+    fc.assert(
+      fc.property(fc.ipV4(), (v4) => {
+        const [a, b, c, d] = v4.split('.').map(Number) as [number, number, number, number];
+        const expected = `0:0:0:0:0:ffff:${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+        return mappedForms(v4).every((form) => parseIp(form)!.kind() === 'ipv6' && parseIp(form)!.toNormalizedString() === expected);
+      }),
+    );
+  });
+
   it('ignores a zone id', () => {
     fc.assert(
       fc.property(
