@@ -408,7 +408,7 @@ function clientAddressKey(value: unknown): string | undefined {
   const parsed = parseIp(stripBrackets(value).replace(/%.*$/, ''));
   if (!parsed) return opaqueKey(value);
   const address = unmapIPv4(parsed);
-  if (!('parts' in address)) return address.toString();
+  if (!('parts' in address)) return address.toString(); // IPv4: only IPv6 has groups
   // Groups in hex without leading zeros and without `::`, as these keys have always been written.
   return `${address.parts
     .slice(0, 4)
