@@ -13,7 +13,8 @@ import type { EntryState } from './delivery/types';
 import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
 import { RequestTracker, type RequestUnderWay } from './http/drain';
-import { cidrMatcher, createListener, trustedProxyMatcher } from './http/listener';
+import { createListener, trustedProxyMatcher } from './http/listener';
+import { cidrMatcher } from './net/addresses';
 import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ratelimit/gate';
 import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
@@ -70,7 +71,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
     );
 
   try {
-    const trustProxy = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
+    const trustedProxies = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
     const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
     const { services, states, watched } = createServices(
       config,
@@ -131,7 +132,7 @@ export async function startPushProxy(config: ProxyConfig, options: StartOptions)
       entryStates: states,
       draining: () => tracker.draining,
       access,
-      trustProxy,
+      trustedProxies,
       readinessDetails: () => ({
         ...(rateLimits ? { rateLimits: { ...rateSettings, ...rateLimits.status() } } : {}),
         ...(tenants ? { tenants: tenants.size } : {}),

@@ -1,7 +1,7 @@
 /** Which outbound proxy a connection takes, from OutboundProxy and the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { describeProxy, resolveOutboundProxy, type OutboundProxySettings } from '../src/transport/outbound-proxy';
+import { describeOutboundProxy, resolveOutboundProxy, type OutboundProxySettings } from '../src/transport/outbound-proxy';
 
 const USER = 'relay';
 const PASSWORD = 'pass-word.1';
@@ -29,7 +29,7 @@ describe('resolveOutboundProxy', () => {
     assert.equal(resolve({ HTTPS_PROXY: 'proxy.corp:3128' }), 'http://proxy.corp:3128/');
     const url = resolveOutboundProxy(target, { env: { HTTPS_PROXY: `http://${USER}:${PASSWORD_IN_URL}@proxy.corp:3128` } })!;
     assert.deepEqual([url.username, decodeURIComponent(url.password), url.host], [USER, PASSWORD, 'proxy.corp:3128']);
-    assert.equal(describeProxy(url), 'http://proxy.corp:3128');
+    assert.equal(describeOutboundProxy(url), 'http://proxy.corp:3128');
   });
 
   it('OutboundProxy wins over the environment, and NO_PROXY does not apply to it', () => {

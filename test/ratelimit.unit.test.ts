@@ -36,6 +36,14 @@ describe('rate limits, memory store', () => {
     assert.equal(await allowedOf(gate, { tenant: { id: 't6', ratePerSec: Number.NaN } }, 4), 2);
   });
 
+  it('counts a fractional rate, setting or tenant override, as whole requests: rounded down, but never to off', async () => {
+    const gate = memoryGate({ perClientPerSec: 0.5, perServerIdPerSec: 2.9, perTenantPerSec: 3 });
+    assert.equal(await allowedOf(gate, { clientAddress: '203.0.113.9' }, 3), 1);
+    assert.equal(await allowedOf(gate, { serverId: 'server-f' }, 5), 2);
+    assert.equal(await allowedOf(gate, { tenant: { id: 'tf1', ratePerSec: 0.2 } }, 3), 1);
+    assert.equal(await allowedOf(gate, { tenant: { id: 'tf2', ratePerSec: 1.99 } }, 3), 1);
+  });
+
   it('keeps the limits independent, client first: a request denied per client does not spend the server budget', async () => {
     const gate = memoryGate({ perClientPerSec: 2, perServerIdPerSec: 3, perTenantPerSec: 4 });
     const a = { clientAddress: '198.51.100.1', serverId: 'sid-x' };

@@ -13,9 +13,9 @@ export type Admission = { ok: true; tenant?: Tenant } | Refusal;
 
 /** What the push API knows of a caller before reading the body. */
 export interface ClientInfo {
-  /** The client's address: the socket's, or from X-Forwarded-For through trusted hops only. */
+  /** The client's address: the socket's, or from X-Forwarded-For through TrustedProxies only. */
   ip: string | undefined;
-  /** HTTPS on the socket, or at a trusted TLS-terminating balancer. */
+  /** HTTPS on the socket, or at a TLS-terminating load balancer among the TrustedProxies. */
   secure: boolean;
   authorization: string | undefined;
 }

@@ -29,8 +29,8 @@ export interface HttpAppDeps {
   draining?: () => boolean;
   /** Credentials, restrictions and rate limits for the push API; none = everyone, as the original. */
   access?: AccessControl;
-  /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
-  trustProxy?: (address: string) => boolean;
+  /** Whether a peer is one of the TrustedProxies, whose X-Forwarded-For/-Proto are believed; none = the socket's address. */
+  trustedProxies?: (address: string) => boolean;
   /** The notification inspector (/inspect, /api/v1/inspect), when enabled. */
   inspector?: NotificationInspector;
   /** The inspector shows only the server_id asked for, and nothing without one (test mode). */
@@ -69,8 +69,8 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
   // Go's mux matches paths exactly: `/version/` and `/Version` are 404 there.
   app.set('strict routing', true);
   app.set('case sensitive routing', true);
-  const { trustProxy } = deps;
-  if (trustProxy) app.set('trust proxy', (address: string) => trustProxy(address));
+  const { trustedProxies } = deps;
+  if (trustedProxies) app.set('trust proxy', (address: string) => trustedProxies(address));
   app.use(helmet());
 
   if (Object.keys(throttleHeaders).length > 0) {

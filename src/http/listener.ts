@@ -6,11 +6,11 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { BlockList, isIP } from 'node:net';
 import type { RequestListener } from 'node:http';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors';
 import type { ProxyConfig } from '../config/types';
+import { cidrMatcher } from '../net/addresses';
 
 /** Mozilla's "intermediate" suite: forward secrecy and AEAD only; TLS 1.3 suites are always on. */
 const TLS12_CIPHERS = [
@@ -172,35 +172,9 @@ function readPemFile(key: string, file: string): string {
 }
 
 /**
- * Express's `trust proxy` function for the configured CIDRs: only hops inside them are believed, so a
- * client cannot forge its address or scheme with its own X-Forwarded-* headers.
+ * Whether a peer is one of the TrustedProxies (load balancers, by CIDR), for Express's `trust proxy` and the
+ * push API: only those are believed, so a client cannot forge its address or scheme with its own X-Forwarded-* headers.
  */
 export function trustedProxyMatcher(cidrs: readonly string[]): (address: string) => boolean {
   return cidrMatcher(cidrs, 'TrustedProxies');
-}
-
-/** Whether an address (IPv4, IPv6 or IPv4-mapped IPv6) lies in one of the CIDRs named by config key `key`. */
-export function cidrMatcher(cidrs: readonly string[], key: string): (address: string) => boolean {
-  const list = new BlockList();
-  for (const entry of cidrs) {
-    const [address, prefix] = entry.split('/');
-    const family = isIP(address ?? '');
-    const bits = prefix === undefined ? (family === 6 ? 128 : 32) : Number(prefix);
-    if (
-      family === 0 ||
-      !Number.isInteger(bits) ||
-      bits < 0 ||
-      bits > (family === 6 ? 128 : 32) ||
-      (prefix !== undefined && !/^\d+$/.test(prefix))
-    ) {
-      throw new ConfigError(`${key} entry "${entry}" is not an IP address or CIDR (such as "10.0.0.0/8" or "fd00::/8").`);
-    }
-    list.addSubnet(address!, bits, family === 6 ? 'ipv6' : 'ipv4');
-  }
-  return (address: string) => {
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address);
-    if (mapped) return list.check(mapped[1]!, 'ipv4');
-    const family = isIP(address);
-    return family !== 0 && list.check(address, family === 6 ? 'ipv6' : 'ipv4');
-  };
 }

@@ -27,8 +27,8 @@ export interface PushApiDeps {
   logger: Logger;
   /** Credentials, restrictions and rate limits; none = everyone, as the original. */
   access?: AccessControl;
-  /** Which peers' X-Forwarded-For/-Proto to believe (TrustedProxies); none = the socket's address. */
-  trustProxy?: (address: string) => boolean;
+  /** Whether a peer is one of the TrustedProxies, whose X-Forwarded-For/-Proto are believed; none = the socket's address. */
+  trustedProxies?: (address: string) => boolean;
   /** Headers every answer carries (security headers, the original's X-RateLimit-* echo), built once. */
   commonHeaders: OutgoingHttpHeaders;
 }
@@ -45,10 +45,10 @@ export function requestPath(url: string | undefined): string {
  * never throws: every request gets a definite answer, or none when the client itself went away.
  */
 export function createPushApi(deps: PushApiDeps): (req: IncomingMessage, res: ServerResponse, path: string) => void {
-  const { dispatcher, metrics, logger, access, trustProxy } = deps;
+  const { dispatcher, metrics, logger, access, trustedProxies } = deps;
   const textHeaders: OutgoingHttpHeaders = { ...deps.commonHeaders, 'content-type': 'text/plain; charset=utf-8' };
   const jsonHeaders: OutgoingHttpHeaders = { ...deps.commonHeaders, 'content-type': 'application/json; charset=utf-8' };
-  const trust = trustProxy ? (address: string) => trustProxy(address) : undefined;
+  const trust = trustedProxies ? (address: string) => trustedProxies(address) : undefined;
 
   const answer = (res: ServerResponse, status: number, headers: OutgoingHttpHeaders, body: string): void => {
     if (res.headersSent || res.destroyed) return;
@@ -261,7 +261,7 @@ function readBody(req: IncomingMessage, limit: number, done: (outcome: BodyOutco
   });
 }
 
-/** As Express's `req.secure`: TLS on the socket, or X-Forwarded-Proto from a trusted hop. */
+/** As Express's `req.secure`: TLS on the socket, or X-Forwarded-Proto from one of the TrustedProxies. */
 function isSecure(req: IncomingMessage, trust: ((address: string) => boolean) | undefined): boolean {
   if ((req.socket as TLSSocket).encrypted) return true;
   if (!trust || !trust(req.socket.remoteAddress ?? '')) return false;

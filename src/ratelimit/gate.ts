@@ -7,10 +7,10 @@
  * limiter (in memory, per instance) decides, and the gate returns to Redis by itself once it answers.
  */
 import { createHash } from 'node:crypto';
-import net from 'node:net';
 import Redis from 'ioredis';
 import type pino from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { parseIp, stripBrackets, unmapIPv4 } from '../net/addresses';
 
 /** Requests per second; 0 turns that limit off. */
 export interface RateLimitSettings {
@@ -140,9 +140,14 @@ export class RateLimitGate {
     this.logger = options.logger;
     this.onFallbackChange = options.onFallbackChange;
     const { settings, store } = options;
-    const perClient = normalizeRate(settings.perClientPerSec, 'perClientPerSec');
-    const perServerId = normalizeRate(settings.perServerIdPerSec, 'perServerIdPerSec');
-    this.defaultTenantRate = normalizeRate(settings.perTenantPerSec, 'perTenantPerSec');
+    const setting = (name: keyof RateLimitSettings): number => {
+      const rate = wholeRate(settings[name]);
+      if (rate === undefined) throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(settings[name])}`);
+      return rate;
+    };
+    const perClient = setting('perClientPerSec');
+    const perServerId = setting('perServerIdPerSec');
+    this.defaultTenantRate = setting('perTenantPerSec');
 
     if (store.type === 'redis') {
       const divisor = store.fallbackDivisor ?? 1;
@@ -166,7 +171,8 @@ export class RateLimitGate {
       if (serverIdDenied) return serverIdDenied;
 
       const tenantKey = opaqueKey(keys?.tenant?.id);
-      const tenantLimiter = tenantKey && this.tenantLimiter(tenantRate(keys?.tenant?.ratePerSec, this.defaultTenantRate));
+      // An invalid override is ignored rather than trusted: the default still applies.
+      const tenantLimiter = tenantKey && this.tenantLimiter(wholeRate(keys?.tenant?.ratePerSec) ?? this.defaultTenantRate);
       const tenantDenied = tenantLimiter && (await this.consume(tenantLimiter, tenantKey, 'tenant'));
       if (tenantDenied) return tenantDenied;
 
@@ -377,17 +383,13 @@ function connectionStatus(client: Redis): string {
   return client.status;
 }
 
-function normalizeRate(value: number, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0)
-    throw new RangeError(`rate limits: ${name} must be a number >= 0, got ${String(value)}`);
-  // A fraction of a request per 1-second window would deny everything; round down, but keep a set limit on.
+/**
+ * A rate as a limiter counts it (whole requests per 1-second window, 0 = no limit), or undefined when `value`
+ * is not a number >= 0. A fraction of a request per window would deny everything: round down, but keep a set limit on.
+ */
+function wholeRate(value: unknown): number | undefined {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) return undefined;
   return value === 0 ? 0 : Math.max(1, Math.floor(value));
-}
-
-/** An invalid override is ignored rather than trusted: the default still applies. */
-function tenantRate(override: unknown, fallbackRate: number): number {
-  if (typeof override !== 'number' || !Number.isFinite(override) || override < 0) return fallbackRate;
-  return override === 0 ? 0 : Math.max(1, Math.floor(override));
 }
 
 /** Untrusted strings become bounded keys with no separators; hashed ones cannot collide with readable ones (`#`). */
@@ -402,34 +404,14 @@ function opaqueKey(value: unknown): string | undefined {
  */
 function clientAddressKey(value: unknown): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
-  const address = value.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const version = net.isIP(address);
-  if (version === 4) return address;
-  if (version === 6) {
-    const groups = ipv6Groups(address);
-    if (groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff) {
-      return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.');
-    }
-    return `${groups
-      .slice(0, 4)
-      .map((g) => g.toString(16))
-      .join(':')}::/64`;
-  }
-  return opaqueKey(value);
-}
-
-/** The eight 16-bit groups of an address net.isIP accepted as IPv6. */
-function ipv6Groups(address: string): number[] {
-  let text = address.toLowerCase();
-  const lastColon = text.lastIndexOf(':');
-  const tail = text.slice(lastColon + 1);
-  if (tail.includes('.')) {
-    const [a, b, c, d] = tail.split('.').map(Number);
-    text = `${text.slice(0, lastColon + 1)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, rest] = text.split('::');
-  const parse = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const front = parse(head);
-  const back = rest === undefined ? [] : parse(rest);
-  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+  // The zone id goes first, whatever it holds: it names the receiving interface, not the client.
+  const parsed = parseIp(stripBrackets(value).replace(/%.*$/, ''));
+  if (!parsed) return opaqueKey(value);
+  const address = unmapIPv4(parsed);
+  if (!('parts' in address)) return address.toString(); // IPv4: only IPv6 has groups
+  // Groups in hex without leading zeros and without `::`, as these keys have always been written.
+  return `${address.parts
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
 }

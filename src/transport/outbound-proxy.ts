@@ -9,11 +9,12 @@
  * reads it. Unlike Go, loopback and `localhost` are not exempt on their own: list them.
  *
  * Only `http://` proxies are spoken to (CONNECT over plain TCP); credentials in the URL become
- * `Proxy-Authorization: Basic`. No message or log line carries them: proxies are named by `describeProxy`.
+ * `Proxy-Authorization: Basic`. No message or log line carries them: proxies are named by `describeOutboundProxy`.
  */
 import http from 'node:http';
-import { BlockList, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { cidrContains, hostnameOf, parseCidr, parseIp, stripBrackets, type Cidr, type IpAddress } from '../net/addresses';
 
 export interface ProxyTarget {
   host: string;
@@ -27,43 +28,43 @@ export interface OutboundProxySettings {
 }
 
 /** Error codes of tunnel failures that are not socket errors (those keep Node's own code, e.g. ECONNREFUSED). */
-export const PROXY_REFUSED = 'ERR_PROXY_REFUSED';
-export const PROXY_TIMEOUT = 'ERR_PROXY_TIMEOUT';
+export const OUTBOUND_PROXY_REFUSED = 'ERR_PROXY_REFUSED';
+export const OUTBOUND_PROXY_TIMEOUT = 'ERR_PROXY_TIMEOUT';
 
-const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
+const OUTBOUND_PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'] as const;
 const NO_PROXY_VARIABLES = ['NO_PROXY', 'no_proxy'] as const;
 
 /**
- * The proxy to reach `target` through, or undefined to connect directly. Throws when the proxy setting
+ * The outbound proxy to reach `target` through, or undefined to connect directly. Throws when the setting
  * that applies cannot be used (not a URL, not http://): a start-up error, never a silent direct connection.
  */
 export function resolveOutboundProxy(target: ProxyTarget, settings: OutboundProxySettings): URL | undefined {
   const configured = settings.configured?.trim();
-  if (configured) return parseProxyUrl(configured, 'OutboundProxy');
-  const variable = firstSet(settings.env, PROXY_VARIABLES);
+  if (configured) return parseOutboundProxyUrl(configured, 'OutboundProxy');
+  const variable = firstSet(settings.env, OUTBOUND_PROXY_VARIABLES);
   if (!variable) return undefined;
   const noProxy = firstSet(settings.env, NO_PROXY_VARIABLES);
-  if (noProxy && bypassesProxy(noProxy.value, target)) return undefined;
-  return parseProxyUrl(variable.value, variable.name);
+  if (noProxy && bypassesOutboundProxy(noProxy.value, target)) return undefined;
+  return parseOutboundProxyUrl(variable.value, variable.name);
 }
 
-/** A proxy as logs and error messages may show it: scheme, host and port, never credentials. */
-export function describeProxy(proxy: URL): string {
-  return `${proxy.protocol}//${proxy.host}`;
+/** An outbound proxy as logs and error messages may show it: scheme, host and port, never credentials. */
+export function describeOutboundProxy(outboundProxy: URL): string {
+  return `${outboundProxy.protocol}//${outboundProxy.host}`;
 }
 
 /**
  * Opens a CONNECT tunnel to `target` and resolves with the raw socket, ready for TLS. Rejects (and
- * destroys the socket) when the proxy cannot be reached, answers anything but 2xx, takes longer than
+ * destroys the socket) when the outbound proxy cannot be reached, answers anything but 2xx, takes longer than
  * `timeoutMs` to answer, or `signal` aborts first.
  */
-export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+export function openTunnel(outboundProxy: URL, target: ProxyTarget, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
   const authority = formatAuthority(target.host, target.port);
-  const name = describeProxy(proxy);
+  const name = describeOutboundProxy(outboundProxy);
   // Without an explicit Connection header, Node sends `Connection: close` on an agent-less request.
   const headers: Record<string, string> = { host: authority, connection: 'keep-alive' };
-  if (proxy.username || proxy.password) {
-    const credentials = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+  if (outboundProxy.username || outboundProxy.password) {
+    const credentials = `${decodeURIComponent(outboundProxy.username)}:${decodeURIComponent(outboundProxy.password)}`;
     headers['proxy-authorization'] = `Basic ${Buffer.from(credentials).toString('base64')}`;
   }
 
@@ -83,8 +84,8 @@ export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, s
     const onAbort = (): void => fail(`CONNECT ${authority} through outbound proxy ${name} abandoned`, 'ABORT_ERR');
 
     const req = http.request({
-      host: hostnameOf(proxy),
-      port: Number(proxy.port || 80),
+      host: hostnameOf(outboundProxy),
+      port: Number(outboundProxy.port || 80),
       method: 'CONNECT',
       path: authority,
       headers,
@@ -106,11 +107,11 @@ export function openTunnel(proxy: URL, target: ProxyTarget, timeoutMs: number, s
         status >= 200 && status < 300
           ? `outbound proxy ${name} sent data before the TLS handshake on the tunnel to ${authority}`
           : `outbound proxy ${name} refused CONNECT ${authority}: HTTP/${res.httpVersion} ${status} ${res.statusMessage ?? ''}`.trimEnd(),
-        PROXY_REFUSED,
+        OUTBOUND_PROXY_REFUSED,
       );
     });
     const timer = setTimeout(
-      () => fail(`outbound proxy ${name} did not answer CONNECT ${authority} within ${timeoutMs} ms`, PROXY_TIMEOUT),
+      () => fail(`outbound proxy ${name} did not answer CONNECT ${authority} within ${timeoutMs} ms`, OUTBOUND_PROXY_TIMEOUT),
       Math.max(1, timeoutMs),
     );
     if (signal?.aborted) return onAbort();
@@ -182,26 +183,24 @@ export class TunnelStream extends Duplex {
  * `example.com` matches it and its subdomains, `.example.com` and `*.example.com` only subdomains; any
  * entry but a CIDR may carry `:port` to match that port only.
  */
-function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
-  const host = target.host
-    .toLowerCase()
-    .replace(/^\[|\]$/g, '')
-    .replace(/\.$/, '');
-  const hostFamily = isIP(host);
+function bypassesOutboundProxy(noProxy: string, target: ProxyTarget): boolean {
+  const host = stripBrackets(target.host.toLowerCase()).replace(/\.$/, '');
+  const hostIp = parseIp(host);
   const port = String(target.port);
   for (const raw of noProxy.split(',')) {
     const entry = raw.trim().toLowerCase();
     if (!entry) continue;
     if (entry === '*') return true;
     if (entry.includes('/')) {
-      if (hostFamily && inSubnet(host, hostFamily, entry)) return true;
+      if (hostIp && inSameFamilyCidr(hostIp, parseCidr(entry))) return true;
       continue;
     }
     const { host: entryHost, port: entryPort } = splitHostPort(entry);
     if (!entryHost || (entryPort !== undefined && entryPort !== port)) continue;
-    const entryFamily = isIP(entryHost);
-    if (entryFamily) {
-      if (hostFamily === entryFamily && sameAddress(host, entryHost, entryFamily)) return true;
+    // An address is the CIDR of itself alone: `::1` and `0:0:0:0:0:0:0:1` are the same host.
+    const entryIp = parseCidr(entryHost);
+    if (entryIp) {
+      if (hostIp && inSameFamilyCidr(hostIp, entryIp)) return true;
       continue;
     }
     const domain = entryHost.replace(/^\*\./, '.').replace(/\.$/, '');
@@ -210,23 +209,9 @@ function bypassesProxy(noProxy: string, target: ProxyTarget): boolean {
   return false;
 }
 
-function inSubnet(host: string, hostFamily: number, cidr: string): boolean {
-  const [network = '', bitsText = ''] = cidr.split('/');
-  const family = isIP(network);
-  const bits = Number(bitsText);
-  if (family !== hostFamily || !/^\d+$/.test(bitsText) || bits > (family === 4 ? 32 : 128)) return false;
-  const list = new BlockList();
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  list.addSubnet(network, bits, type);
-  return list.check(host, type);
-}
-
-/** Compares IPs by value: `::1` and `0:0:0:0:0:0:0:1` are the same host. */
-function sameAddress(a: string, b: string, family: number): boolean {
-  const list = new BlockList();
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  list.addAddress(b, type);
-  return list.check(a, type);
+/** Unlike the listener's lists, NO_PROXY never matches an IPv4 address with an IPv6 entry or the reverse. */
+function inSameFamilyCidr(host: IpAddress, cidr: Cidr | undefined): boolean {
+  return cidr !== undefined && cidr.address.kind() === host.kind() && cidrContains(cidr, host);
 }
 
 /** `host`, `host:port`, `[v6]`, `[v6]:port`, or a bare IPv6 address (which has no port). */
@@ -238,7 +223,7 @@ function splitHostPort(entry: string): { host: string; port?: string } {
   return { host: entry };
 }
 
-function parseProxyUrl(value: string, setting: string): URL {
+function parseOutboundProxyUrl(value: string, setting: string): URL {
   // Go accepts a bare host:port and means http.
   const text = /^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`;
   let url: URL;
@@ -256,7 +241,7 @@ function parseProxyUrl(value: string, setting: string): URL {
   return url;
 }
 
-/** A proxy setting as it may be shown: everything between the scheme and the last `@` is hidden. */
+/** An outbound proxy setting as it may be shown: everything between the scheme and the last `@` is hidden. */
 function redact(value: string): string {
   return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)?.*@/is, (_match, scheme: string | undefined) => `${scheme ?? ''}***@`);
 }
@@ -270,10 +255,6 @@ function firstSet(env: Record<string, string | undefined>, names: readonly strin
 }
 
 function formatAuthority(host: string, port: number): string {
-  const bare = host.replace(/^\[|\]$/g, '');
+  const bare = stripBrackets(host);
   return isIP(bare) === 6 ? `[${bare}]:${port}` : `${bare}:${port}`;
-}
-
-function hostnameOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
 }

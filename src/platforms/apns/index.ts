@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../../config/errors';
 import { TransportService, type ServiceDeps } from '../../delivery/service';
-import { describeProxy } from '../../transport/outbound-proxy';
+import { describeOutboundProxy } from '../../transport/outbound-proxy';
 import type { PlatformDefinition, ServiceResult } from '../platform';
 import { entryName, entryOutboundProxy, providerRetryPolicy, silentProbe } from '../shared';
 import { APPLE_ENTRY_SCHEMA, type AppleEntryConfig } from './config';
@@ -50,10 +50,10 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
     );
   }
   const target = apnsDialTarget(production, endpoint);
-  const proxy = entryOutboundProxy(where, target, deps);
-  if (proxy)
+  const outboundProxy = entryOutboundProxy(where, target, deps);
+  if (outboundProxy)
     deps.logger.info(
-      { platform: entry.Type, proxy: describeProxy(proxy), target: `${target.host}:${target.port}` },
+      { platform: entry.Type, proxy: describeOutboundProxy(outboundProxy), target: `${target.host}:${target.port}` },
       'APNs traffic goes through the outbound proxy',
     );
 
@@ -65,7 +65,7 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
       endpoint,
       trustedCa: deps.trustedCa,
       requestTimeoutMs: deps.retryTimeoutMs,
-      proxy,
+      outboundProxy,
       logger: deps.logger,
     });
   } catch (err) {

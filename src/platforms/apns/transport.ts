@@ -9,8 +9,9 @@ import type { Logger } from 'pino';
 import type { ApnsRequest } from './payload';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
 import { trustedCaList } from '../../tls/trust';
-import { describeProxy, openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
+import { describeOutboundProxy, openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
 import { Semaphore } from '../../transport/semaphore';
+import { hostnameOf } from '../../net/addresses';
 
 export type AppleCredentials =
   { kind: 'token'; keyPem: string; keyId: string; teamId: string } | { kind: 'certificate'; certPem: string; keyPem: string };
@@ -28,7 +29,7 @@ export interface ApnsTransportOptions {
   /** Sends in flight on the session; kept below the peer's stream limit so none queue inside Node. */
   maxInFlight?: number;
   /** An HTTP CONNECT proxy to reach the host through (src/transport/outbound-proxy.ts decides which). */
-  proxy?: URL;
+  outboundProxy?: URL;
   /** Hears why a connection through the proxy failed: the answer to the chat server cannot say. */
   logger?: Logger;
 }
@@ -168,7 +169,7 @@ function asFailedSend(failure: unknown): FailedSend {
 
 /** Where the TCP connection goes: `AppleEndpoint` when set, else Apple's host for the environment. */
 export function apnsDialTarget(production: boolean, endpoint: URL | undefined): ProxyTarget {
-  if (endpoint) return { host: endpoint.hostname.replace(/^\[|\]$/g, ''), port: Number(endpoint.port || 443) };
+  if (endpoint) return { host: hostnameOf(endpoint), port: Number(endpoint.port || 443) };
   return { host: production ? APPLE_PRODUCTION_HOST : APPLE_SANDBOX_HOST, port: 443 };
 }
 
@@ -197,20 +198,22 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       ...(isIP(dialHost) ? {} : { servername: dialHost }),
     };
 
-    const { proxy, logger } = options;
+    const { outboundProxy, logger } = options;
     // http2 wants the socket back synchronously: TLS starts on a stream that waits for the tunnel. The
     // library's own `proxy` option is not used: it drops every TLS option (client certificate, CAs).
-    const connect = proxy
+    const connect = outboundProxy
       ? () => {
           const tunnel = new TunnelStream((signal) =>
-            openTunnel(proxy, { host: dialHost, port: dialPort }, options.requestTimeoutMs, signal).catch((err: NodeJS.ErrnoException) => {
-              if (err.code !== 'ABORT_ERR')
-                logger?.warn(
-                  { proxy: describeProxy(proxy), target: `${dialHost}:${dialPort}`, err: err.message },
-                  'APNs connection through the outbound proxy failed',
-                );
-              throw err;
-            }),
+            openTunnel(outboundProxy, { host: dialHost, port: dialPort }, options.requestTimeoutMs, signal).catch(
+              (err: NodeJS.ErrnoException) => {
+                if (err.code !== 'ABORT_ERR')
+                  logger?.warn(
+                    { proxy: describeOutboundProxy(outboundProxy), target: `${dialHost}:${dialPort}`, err: err.message },
+                    'APNs connection through the outbound proxy failed',
+                  );
+                throw err;
+              },
+            ),
           );
           return tls.connect({ ...tlsOptions, socket: tunnel });
         }

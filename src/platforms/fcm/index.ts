@@ -5,7 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { TransportService, type ServiceDeps } from '../../delivery/service';
-import { describeProxy } from '../../transport/outbound-proxy';
+import { describeOutboundProxy } from '../../transport/outbound-proxy';
 import type { PlatformDefinition, ServiceResult } from '../platform';
 import { entryName, entryOutboundProxy, providerRetryPolicy, silentProbe } from '../shared';
 import { ANDROID_ENTRY_SCHEMA, type AndroidEntryConfig } from './config';
@@ -42,14 +42,17 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
   const endpoint = parseFcmEndpoint(entry);
   const sendTarget = fcmDialTarget(endpoint ?? new URL(`https://${FCM_HOST}`));
   const tokenTarget = fcmDialTarget(tokenRequestUrl(account.tokenUri, endpoint));
-  const proxy = entryOutboundProxy(where, sendTarget, deps);
-  const tokenProxy = entryOutboundProxy(where, tokenTarget, deps);
-  if (proxy || tokenProxy) {
+  const outboundProxy = entryOutboundProxy(where, sendTarget, deps);
+  const tokenOutboundProxy = entryOutboundProxy(where, tokenTarget, deps);
+  if (outboundProxy || tokenOutboundProxy) {
     deps.logger.info(
       {
         platform: entry.Type,
-        send: { target: `${sendTarget.host}:${sendTarget.port}`, proxy: proxy ? describeProxy(proxy) : 'none' },
-        token: { target: `${tokenTarget.host}:${tokenTarget.port}`, proxy: tokenProxy ? describeProxy(tokenProxy) : 'none' },
+        send: { target: `${sendTarget.host}:${sendTarget.port}`, proxy: outboundProxy ? describeOutboundProxy(outboundProxy) : 'none' },
+        token: {
+          target: `${tokenTarget.host}:${tokenTarget.port}`,
+          proxy: tokenOutboundProxy ? describeOutboundProxy(tokenOutboundProxy) : 'none',
+        },
       },
       'FCM traffic goes through the outbound proxy',
     );
@@ -62,8 +65,8 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     endpoint,
     trustedCa: deps.trustedCa,
     logger: deps.logger,
-    proxy,
-    tokenProxy,
+    outboundProxy,
+    tokenOutboundProxy,
   });
   const service = new TransportService(
     {

@@ -32,6 +32,7 @@ import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/typ
 import type { FcmMessage } from './payload';
 import { trustedCaList } from '../../tls/trust';
 import { openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
+import { hostnameOf } from '../../net/addresses';
 
 export const FCM_HOST = 'fcm.googleapis.com';
 export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
@@ -83,9 +84,9 @@ export interface FcmTransportOptions {
   maxSockets?: number;
   logger?: Logger;
   /** HTTP CONNECT proxy for FCM sends (src/transport/outbound-proxy.ts decides which). */
-  proxy?: URL;
+  outboundProxy?: URL;
   /** HTTP CONNECT proxy for token requests, whose host may be exempt when FCM's is not. */
-  tokenProxy?: URL;
+  tokenOutboundProxy?: URL;
 }
 
 /** An HTTP answer as it came over the wire. */
@@ -118,11 +119,11 @@ export class FcmTransport implements Transport<FcmMessage> {
     const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
     this.agent = new FcmAgent(
       { keepAlive: true, maxSockets: options.maxSockets ?? FCM_MAX_SOCKETS, ...tlsOptions },
-      options.proxy,
+      options.outboundProxy,
       options.endpoint,
       () => this.attempts.getStore(),
     );
-    this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenProxy);
+    this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenOutboundProxy);
     const credential = (this.credential = new ServiceAccountCredential(
       options.account,
       tokenRequestUrl(options.account.tokenUri, options.endpoint),
@@ -481,10 +482,6 @@ export function fcmDialTarget(url: URL): ProxyTarget {
 
 function isGoogleHost(hostname: string): boolean {
   return ['googleapis.com', 'google.com'].some((domain) => hostname === domain || hostname.endsWith(`.${domain}`));
-}
-
-function hostnameOf(url: URL): string {
-  return url.hostname.replace(/^\[|\]$/g, '');
 }
 
 function base64url(json: unknown): string {
