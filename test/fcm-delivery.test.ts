@@ -336,9 +336,13 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
   async function withSkippingClock<T>(run: (service: PushService, clock: SkippingClock, observed: string[]) => Promise<T>): Promise<T> {
     const clock = new SkippingClock();
     const observed: string[] = [];
-    // The skipped waits still count against the budget: 8 s leaves room for three attempts and 1 s + 2 s of backoff on a slow machine.
+    // The skipped waits still count against the budget, and a busy machine slows each real attempt (the first one
+    // fetches an OAuth token too): budgets far above what these attempts need keep the test about retries, not speed.
     const own = ready(
-      createAndroidService(fx.entry(), deps({ sendTimeoutMs: 8000, clock, attemptObserver: (platform) => () => observed.push(platform) })),
+      createAndroidService(
+        fx.entry(),
+        deps({ sendTimeoutMs: 30_000, retryTimeoutMs: 10_000, clock, attemptObserver: (platform) => () => observed.push(platform) }),
+      ),
     );
     try {
       return await run(own, clock, observed);
