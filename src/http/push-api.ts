@@ -170,7 +170,7 @@ class PushExchange {
     this.api.answerRefusal(this.res, admission);
   }
 
-  /** Reads the body up to MAX_BODY_BYTES; then exactly one of bodyRead, bodyTooLarge or bodyAborted runs. */
+  /** Reads the body up to MAX_BODY_BYTES, then goes on once, to bodyRead or bodyTooLarge; nowhere if the client aborts. */
   private readBody(): void {
     const { req } = this;
     const declared = Number(req.headers['content-length']);
@@ -182,6 +182,7 @@ class PushExchange {
     req.on('close', () => this.bodyClosed());
   }
 
+  /** Keeps a chunk of the body, or stops reading at the limit. */
   private bodyChunk(chunk: Buffer): void {
     if (this.bodyDone) return;
     this.size += chunk.length;
@@ -192,6 +193,7 @@ class PushExchange {
     this.chunks!.push(chunk);
   }
 
+  /** The whole body arrived: one buffer of it goes on. */
   private bodyEnd(): void {
     if (this.bodyDone) return;
     const chunks = this.chunks!;
@@ -200,12 +202,14 @@ class PushExchange {
     this.bodyRead(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, this.size));
   }
 
+  /** A connection closed before the body was complete is the client going away. */
   private bodyClosed(): void {
     if (!this.req.complete) this.bodyAborted();
   }
 
   /** The client went away before sending its whole body: nobody to answer. */
   private bodyAborted(): void {
+    if (this.bodyDone) return;
     this.bodyDone = true;
     this.chunks = undefined;
   }
@@ -338,6 +342,7 @@ class PushExchange {
     this.fail(err);
   }
 
+  /** The request duration metric: from the whole body read to the answer. */
   private observeDuration(): void {
     this.api.metrics.observeRequest((performance.now() - this.started) / 1000);
   }
