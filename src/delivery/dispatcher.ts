@@ -43,14 +43,24 @@ export class PushDispatcher {
     private readonly observe?: DeliveryObserver,
   ) {}
 
-  /** `tenant`: who sent it, in hosted mode, for the per-tenant metric. Never rejects. */
-  send(received: PushNotification, tenant?: string): Promise<PushResponse> {
-    if (received.server_id === '') return Promise.resolve(this.refuse(received, 'Failed because of missing server Id'));
-    if (received.device_id === '')
-      return Promise.resolve(this.refuse(received, `Failed because of missing device Id serverId=${received.server_id}`));
+  /**
+   * docs/protocol.md, Processing order and refusals: the check every notification passes first. The refusal
+   * (missing server or device id), or the platform string parsed, for access control and then `send`.
+   */
+  preflight(received: PushNotification): ParsedPlatform | string {
+    if (received.server_id === '') return 'Failed because of missing server Id';
+    if (received.device_id === '') return `Failed because of missing device Id serverId=${received.server_id}`;
+    return this.parsed(received.platform);
+  }
 
+  /**
+   * `platform`: what `preflight` said of this notification. `tenant`: who sent it, in hosted mode, for the
+   * per-tenant metric. Never rejects.
+   */
+  send(received: PushNotification, platform: ParsedPlatform | string = this.preflight(received), tenant?: string): Promise<PushResponse> {
+    if (typeof platform === 'string') return Promise.resolve(this.refuse(received, platform));
     const notification = truncateNotification(received);
-    const { type, appVersion } = this.parsed(notification.platform);
+    const { type, appVersion } = platform;
     const service = this.services.get(type);
     if (!service) {
       return Promise.resolve(

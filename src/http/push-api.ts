@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import proxyAddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import type { PushDispatcher } from '../delivery/dispatcher';
-import { parsePlatform } from '../delivery/platform';
+import type { ParsedPlatform } from '../delivery/platform';
 import type { ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import type { AccessControl, Admission, ClientInfo, Refusal } from './access';
@@ -289,29 +289,30 @@ class PushExchange {
       return this.settle();
     }
     const notification = decoded.value;
+    const platform = this.api.dispatcher.preflight(notification);
     const { access } = this.api;
     const { admission } = this;
-    // Missing ids get the original's FAIL from the dispatcher; restrictions apply to real sends.
-    if (access && admission && notification.server_id !== '' && notification.device_id !== '') {
+    // A notification the dispatcher refuses anyway (missing ids) gets its FAIL there; restrictions apply to real sends.
+    if (access && admission && typeof platform !== 'string') {
       access
-        .admitPush(admission, notification.server_id, parsePlatform(notification.platform).type)
-        .then((refusal) => this.notificationAdmitted(notification, refusal))
+        .admitPush(admission, notification.server_id, platform.type)
+        .then((refusal) => this.notificationAdmitted(notification, platform, refusal))
         .catch((err: unknown) => this.settleWithError(err));
       return;
     }
-    this.dispatch(notification);
+    this.dispatch(notification, platform);
   }
 
   /** Access control's verdict on the notification: dispatch it, or answer the refusal. */
-  private notificationAdmitted(notification: PushNotification, refusal: Refusal | undefined): void {
-    if (!refusal) return this.dispatch(notification);
+  private notificationAdmitted(notification: PushNotification, platform: ParsedPlatform, refusal: Refusal | undefined): void {
+    if (!refusal) return this.dispatch(notification, platform);
     this.api.answerRefusal(this.res, refusal);
     this.settle();
   }
 
   /** Hands the notification to the dispatcher; one reaction on its promise answers and settles. */
-  private dispatch(notification: PushNotification): void {
-    this.api.dispatcher.send(notification, this.admission?.tenant?.id).then(
+  private dispatch(notification: PushNotification, platform: ParsedPlatform | string): void {
+    this.api.dispatcher.send(notification, platform, this.admission?.tenant?.id).then(
       (response) => this.answerDelivery(response),
       (err: unknown) => this.settleWithError(err),
     );
