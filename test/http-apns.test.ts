@@ -465,7 +465,7 @@ describe('push API: a delivery that throws or rejects still gets an answer', () 
     const { logger, lines } = capturedLogger();
     const metrics = new ProxyMetrics();
     const api = createPushApi({
-      dispatcher: { send } as unknown as PushDispatcher,
+      dispatcher: { preflight: () => ({ type: 'apple_rn', appVersion: 1 }), send } as unknown as PushDispatcher,
       metrics,
       logger,
       commonHeaders: {},
