@@ -16,7 +16,7 @@ import { CommandError, EXIT_COMMAND_ERROR } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
 import { createLogging, type Logging } from './logging';
-import { startPushProxy, type RunningProxy } from './proxy';
+import { startInstance, type ProxyInstance } from './instance';
 import { tuneHeap } from './runtime';
 import { startSandbox, type Sandbox } from './sandbox/start';
 import { buildInfo } from './version';
@@ -105,12 +105,12 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   const { config } = loaded;
   const { logger } = logging;
   let sandbox: Sandbox | undefined;
-  let proxy: RunningProxy | undefined;
+  let instance: ProxyInstance | undefined;
   let stopping = false;
   let stoppingSince = 0;
   const deadlineMs = drainDeadlineMs(config.DrainGraceSec, retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec).sendTimeoutMs);
   const forceExit = (why: string): void => {
-    const cut = proxy?.requestsUnderWay() ?? [];
+    const cut = instance?.requestsUnderWay() ?? [];
     logger.error({ requests: cut }, `${why}: exiting now, ${cut.length} request(s) under way cut without an answer`);
     logger.flush();
     process.exit(1);
@@ -130,13 +130,13 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     stopping = true;
     stoppingSince = performance.now();
     setTimeout(() => forceExit(`still stopping ${deadlineMs / 1000} s after ${signal} (DrainGraceSec + SendTimeoutSec + 5 s)`), deadlineMs);
-    proxy?.startDraining();
+    instance?.startDraining();
     logger.info(
       `${signal} received: /readyz answers 503; serving ${config.DrainGraceSec} s more (DrainGraceSec), then finishing requests under way and stopping. A second signal (a second or more later) stops at once.`,
     );
     await sleep(config.DrainGraceSec * 1000);
-    logger.info({ requests: proxy?.requestsUnderWay().length ?? 0 }, 'listener closing: answering the requests under way');
-    await proxy?.close();
+    logger.info({ requests: instance?.requestsUnderWay().length ?? 0 }, 'listener closing: answering the requests under way');
+    await instance?.close();
     await sandbox?.close();
     logger.info('stopped: every accepted request was answered');
     logger.flush();
@@ -152,7 +152,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   }
 
   try {
-    proxy = await startPushProxy(config, {
+    instance = await startInstance(config, {
       logger,
       trustedCa: sandbox?.trustedCa,
       metricsText: link?.metricsText,
@@ -162,13 +162,13 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     await sandbox?.close();
     throw err;
   }
-  const platforms = proxy.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
+  const platforms = instance.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
   if (link) {
-    link.shareRegistry(proxy.metrics.registry);
-    link.reportReady(proxy.url, platforms);
+    link.shareRegistry(instance.metrics.registry);
+    link.reportReady(instance.url, platforms);
     return;
   }
-  printBanner(logger, loaded, { url: proxy.url, platforms }, 1, sandbox);
+  printBanner(logger, loaded, { url: instance.url, platforms }, 1, sandbox);
 }
 
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { AndroidEntryConfig } from '../src/config/types';
 import pino from 'pino';
 import { emptyPushNotification, type PushNotification } from '../src/notification';
-import { type RunningProxy } from '../src/proxy';
+import { type ProxyInstance } from '../src/instance';
 import { createServices } from '../src/platforms/registry';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
 import { createGoogleServiceAccount } from '../src/sandbox/credentials';
@@ -41,14 +41,14 @@ interface Answer {
   error?: string;
 }
 
-async function send(proxy: RunningProxy, body: Record<string, unknown>): Promise<Answer> {
+async function send(proxy: ProxyInstance, body: Record<string, unknown>): Promise<Answer> {
   const answer = await post(`${proxy.url}/api/v1/send_push`, body);
   assert.equal(answer.status, 200);
   return JSON.parse(answer.text) as Answer;
 }
 
 /** Sends every body, at most `parallel` at a time, answers in the bodies' order. */
-async function sendAll(proxy: RunningProxy, bodies: Array<Record<string, unknown>>, parallel = bodies.length): Promise<Answer[]> {
+async function sendAll(proxy: ProxyInstance, bodies: Array<Record<string, unknown>>, parallel = bodies.length): Promise<Answer[]> {
   const answers: Answer[] = new Array(bodies.length);
   let next = 0;
   const worker = async (): Promise<void> => {
@@ -61,7 +61,7 @@ async function sendAll(proxy: RunningProxy, bodies: Array<Record<string, unknown
   return answers;
 }
 
-async function metric(proxy: RunningProxy, name: string, labels: string): Promise<number | undefined> {
+async function metric(proxy: ProxyInstance, name: string, labels: string): Promise<number | undefined> {
   const text = (await get(`${proxy.url}/metrics`)).text;
   const escaped = `${name}{${labels}}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   const match = new RegExp(`^${escaped} (\\S+)$`, 'm').exec(text);
@@ -80,7 +80,7 @@ interface Readiness {
   }>;
 }
 
-async function readiness(proxy: RunningProxy): Promise<Readiness> {
+async function readiness(proxy: ProxyInstance): Promise<Readiness> {
   const answer = await get(`${proxy.url}/readyz`);
   return { httpStatus: answer.status, ...(JSON.parse(answer.text) as Omit<Readiness, 'httpStatus'>) };
 }

@@ -9,7 +9,7 @@ import https from 'node:https';
 import { after, before, describe, it } from 'node:test';
 import forge from 'node-forge';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import {
   createCertificateAuthority,
   createClientCertificate,
@@ -107,8 +107,8 @@ function tlsFiles(): TlsFiles {
 describe('inbound TLS and mTLS', () => {
   let apns: ApnsFixture;
   let files: TlsFiles;
-  let proxy: RunningProxy;
-  let mtlsProxy: RunningProxy;
+  let proxy: ProxyInstance;
+  let mtlsProxy: ProxyInstance;
 
   before(async () => {
     apns = await startApnsFixture();
@@ -189,7 +189,7 @@ describe('inbound TLS and mTLS', () => {
 describe('hosted mode: tenants', () => {
   let apns: ApnsFixture;
   let files: TlsFiles;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let tenantsFile: string;
   let acmeKey: string;
   let limitedKey: string;
@@ -298,7 +298,7 @@ describe('hosted mode: tenants', () => {
 
 describe('hosted mode behind a trusted load balancer', () => {
   let apns: ApnsFixture;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let key: string;
 
   before(async () => {
@@ -351,7 +351,7 @@ describe('hosted mode behind a trusted load balancer', () => {
 describe('rate limits shared by two instances through Redis', () => {
   let redis: RedisServer;
   let apns: ApnsFixture;
-  let proxies: RunningProxy[];
+  let proxies: ProxyInstance[];
   let key: string;
 
   before(async () => {
@@ -376,7 +376,7 @@ describe('rate limits shared by two instances through Redis', () => {
     await redis.stop();
   });
 
-  const sendTo = (proxy: RunningProxy) =>
+  const sendTo = (proxy: ProxyInstance) =>
     request(`${proxy.url}/api/v1/send_push`, { body: push(), headers: { Authorization: `Bearer ${key}`, 'X-Forwarded-Proto': 'https' } });
 
   it('one tenant budget (5/s) for both instances together', async () => {

@@ -11,7 +11,7 @@ import { createPushApi, requestPath, SEND_PUSH_PATH } from '../src/http/push-api
 import { ProxyMetrics } from '../src/metrics';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest } from '../src/platforms/apns/payload';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import { createAppleClientCertificate, toPkcs12 } from '../src/sandbox/credentials';
 import { createCertificateAuthority } from '../src/tls/certificates';
 import { SkippingClock } from './skipping-clock';
@@ -55,10 +55,10 @@ function message(fields: Record<string, unknown> = {}): Record<string, unknown> 
 
 describe('HTTP API → APNs sandbox', () => {
   let apns: ApnsFixture;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let send: string;
   /** The same proxy on a clock whose backoff waits pass at once, for tests of the retry sequence alone. */
-  let skipping: { proxy: RunningProxy; clock: SkippingClock; send: string };
+  let skipping: { proxy: ProxyInstance; clock: SkippingClock; send: string };
   const log = capturedLogger('info');
 
   before(async () => {
@@ -225,7 +225,7 @@ describe('HTTP API → APNs sandbox', () => {
 
 describe('HTTP API: validation, routing and the original texts', () => {
   let apns: ApnsFixture;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let base: string;
 
   before(async () => {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import { startSandbox, type Sandbox } from '../src/sandbox/start';
 import { APPLE_TOKEN, post, startTestProxy, tempDir, testConfig } from './support';
 
@@ -51,7 +51,7 @@ function message(fields: Record<string, unknown> = {}): Record<string, unknown> 
 
 describe('inspector page in a real browser', () => {
   let sandbox: Sandbox;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let browser: Browser;
   let send: string;
   const screenshots = tempDir();

@@ -14,7 +14,7 @@ import type { DeliveryRecord } from '../src/delivery/dispatcher';
 import { INSPECTOR_SCRIPT } from '../src/inspect/client';
 import { NotificationInspector, type InspectedNotification } from '../src/inspect/inspector';
 import { inspectorRoutes, SERVER_ID_HINT } from '../src/inspect/routes';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
 
 function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
@@ -122,7 +122,7 @@ function message(fields: Record<string, unknown> = {}): Record<string, unknown> 
 
 describe('inspector over HTTP, end to end', () => {
   let apns: ApnsFixture;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let send: string;
   const REMOVED_TOKEN = 'cd'.repeat(32);
 
@@ -325,7 +325,7 @@ describe('inspector over HTTP, end to end', () => {
 
 describe('test mode: each evaluator sees only the server id asked for', () => {
   let apns: ApnsFixture;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let send: string;
 
   before(async () => {

@@ -1,7 +1,7 @@
 /** Who may send, and what /version says: /version's mode, AllowedClients. The mode defaults: modes.unit.test.ts. */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
 
 describe('GET /version names the mode', () => {
@@ -19,8 +19,8 @@ describe('GET /version names the mode', () => {
 
 describe('AllowedClients', () => {
   let apns: ApnsFixture;
-  let allowed: RunningProxy;
-  let refused: RunningProxy;
+  let allowed: ProxyInstance;
+  let refused: ProxyInstance;
   const push = { platform: 'apple_rn', server_id: 's', device_id: APPLE_TOKEN, type: 'message' };
 
   before(async () => {

@@ -11,7 +11,7 @@ import pino from 'pino';
 import { MAX_BODY_BYTES } from '../src/http/push-api';
 import type { ApnsRequest } from '../src/platforms/apns/payload';
 import { APNS_PAYLOAD_LIMIT_BYTES, APNS_VOIP_PAYLOAD_LIMIT_BYTES, FCM_DATA_LIMIT_BYTES } from '../src/payload/fit';
-import type { RunningProxy } from '../src/proxy';
+import type { ProxyInstance } from '../src/instance';
 import { dataPayloadBytes, FCM_MAX_DATA_BYTES, FcmPeer } from '../src/sandbox/fcm-peer';
 import { createGoogleServiceAccount } from '../src/sandbox/credentials';
 import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
@@ -78,7 +78,7 @@ const WORST_CASES: Record<string, Record<string, unknown>> = {
 describe("payload limits: the worst requests reach the sandbox peers within Apple's and Google's limits", () => {
   let apns: ApnsFixture;
   let fcm: FcmPeer;
-  let proxy: RunningProxy;
+  let proxy: ProxyInstance;
   let send: string;
 
   before(async () => {

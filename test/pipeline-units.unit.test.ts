@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
 import { truncateNotification, truncateUtf8 } from '../src/payload/truncate';
-import { appVersionLabel, parsePlatform } from '../src/delivery/platform';
+import { appVersionLabel, parsePlatform } from '../src/delivery/platform-string';
 import { deliverWithRetries, retryBounds, type Clock, type RetryPolicy } from '../src/delivery/retry';
 import type { AttemptResult } from '../src/delivery/types';
 import { ProxyMetrics } from '../src/metrics';

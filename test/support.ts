@@ -7,7 +7,7 @@ import pino, { type Logger } from 'pino';
 import codemap from '../src/payload/emoji-codemap.json';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
-import { startPushProxy, type RunningProxy, type StartOptions } from '../src/proxy';
+import { startInstance, type ProxyInstance, type StartOptions } from '../src/instance';
 import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, type AppleAuthKey } from '../src/sandbox/credentials';
 import { createCertificateAuthority, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/tls/certificates';
@@ -114,8 +114,8 @@ export async function startTestProxy(
   trustedCa: string[],
   logger?: Logger,
   options: Pick<StartOptions, 'clock'> = {},
-): Promise<RunningProxy> {
-  return startPushProxy(config, {
+): Promise<ProxyInstance> {
+  return startInstance(config, {
     logger: logger ?? pino({ level: 'silent' }),
     trustedCa,
     listen: { host: '127.0.0.1', port: 0 },

@@ -7,7 +7,7 @@ import { redactToken } from '../logging';
 import type { NotificationCounters, ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import { truncateNotification } from '../payload/truncate';
-import { appVersionLabel, parsePlatform, type ParsedPlatform } from './platform';
+import { appVersionLabel, parsePlatform, type ParsedPlatform } from './platform-string';
 import type { DeliveryResult, PushService } from './types';
 
 /** One answered notification, as the inspector shows it: no full device token anywhere. */

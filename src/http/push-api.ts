@@ -14,7 +14,7 @@ import type { TLSSocket } from 'node:tls';
 import proxyAddr from 'proxy-addr';
 import type { Logger } from 'pino';
 import type { PushDispatcher } from '../delivery/dispatcher';
-import type { ParsedPlatform } from '../delivery/platform';
+import type { ParsedPlatform } from '../delivery/platform-string';
 import type { ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import type { AccessControl, Admission, ClientInfo, Refusal } from './access';

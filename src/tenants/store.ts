@@ -1,6 +1,6 @@
 /**
  * Hosted mode's tenants as the running proxy sees them: who may send, with which key, for which servers and
- * platforms, at what rate. TenantStore is the one object the rest of the proxy holds (src/proxy.ts opens and closes
+ * platforms, at what rate. TenantStore is the one object the rest of the proxy holds (src/instance.ts opens and closes
  * it, src/http/access.ts asks it about each request); it puts together the pieces, each in its own file: the file's
  * format (file.ts), reading it again when it changes (reload.ts), checking a presented key (auth.ts) and the cache of
  * keys already checked (key-cache.ts). It also keeps the statistics and writes the log lines about loading the file.

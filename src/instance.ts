@@ -38,7 +38,7 @@ export interface StartOptions {
   clock?: Clock;
 }
 
-export interface RunningProxy {
+export interface ProxyInstance {
   readonly url: string;
   readonly port: number;
   readonly server: http.Server;
@@ -56,7 +56,7 @@ export interface RunningProxy {
   close(): Promise<void>;
 }
 
-export async function startPushProxy(config: ProxyConfig, options: StartOptions): Promise<RunningProxy> {
+export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
   const metrics = new ProxyMetrics();
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
