@@ -17,7 +17,7 @@ import {
   type CertificateAuthority,
   type PemPair,
 } from '../src/tls/certificates';
-import { tenantsAdd, tenantsRevoke } from '../src/tenants/command';
+import { tenantsAdd, tenantsRevoke } from '../src/commands/tenants';
 import { startRedis, type RedisServer } from './redis-server';
 import {
   APPLE_TOKEN,

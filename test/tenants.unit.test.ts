@@ -5,7 +5,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { CommandError } from '../src/commands/errors';
 import { ConfigError } from '../src/config/errors';
-import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRevoke, TENANTS_USAGE } from '../src/tenants/command';
+import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRevoke, TENANTS_USAGE } from '../src/commands/tenants';
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
 import { parseTenantsFile, type TenantEntry, type TenantsFileData } from '../src/tenants/file';
 import { TenantStore } from '../src/tenants/store';
