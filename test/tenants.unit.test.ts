@@ -10,7 +10,7 @@ import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRe
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
 import { parseTenantsFile, type TenantEntry, type TenantsFileData } from '../src/tenants/file';
 import { TenantStore } from '../src/tenants/store';
-import { capturedLogger, tempDir } from './support';
+import { capturedLogger, tempDir } from './unit-support';
 
 const KEY_FORMAT = /^pp_acme_[A-Za-z0-9_-]{43}$/;
 
