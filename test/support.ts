@@ -25,11 +25,26 @@ export interface ApnsFixture {
   close(): Promise<void>;
 }
 
+/**
+ * The CA and server certificate of every APNs fixture without a CA of its own, made once per test process: each
+ * RSA key costs about a quarter of a second of CPU, and no test tells two fixtures apart by their CA (a test that
+ * needs a stranger's CA makes one). The Apple auth key stays fresh for each fixture.
+ */
+let sharedTls: { ca: CertificateAuthority; serverTls: PemPair } | undefined;
+
+function fixtureTls(ca: CertificateAuthority | undefined): { ca: CertificateAuthority; serverTls: PemPair } {
+  if (ca) return { ca, serverTls: createServerCertificate(ca, ['localhost', '127.0.0.1']) };
+  if (!sharedTls) {
+    const shared = createCertificateAuthority();
+    sharedTls = { ca: shared, serverTls: createServerCertificate(shared, ['localhost', '127.0.0.1']) };
+  }
+  return sharedTls;
+}
+
 export async function startApnsFixture(
   options: { ca?: CertificateAuthority; clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
 ): Promise<ApnsFixture> {
-  const ca = options.ca ?? createCertificateAuthority();
-  const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
+  const { ca, serverTls } = fixtureTls(options.ca);
   const authKey = createAppleAuthKey();
   const dir = tempDir();
   const keyFile = writeTemp(dir, `AuthKey_${authKey.keyId}.p8`, authKey.keyPem);
