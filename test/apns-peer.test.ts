@@ -630,6 +630,24 @@ describe('ApnsPeer close()', () => {
     assert.ok(Date.now() - closing < 1000);
   });
 
+  it('cancels answers held back by delayMs, so a closed peer keeps no timer running', async () => {
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const peer = await startPeer(fixture);
+    const provider = tokenProvider(peer, fixture.ca, fixture.authKey, 10_000);
+    try {
+      peer.setDeviceBehaviour(TOKEN, { delayMs: 60_000 });
+      const pending = send(provider, ALERT, { aps: {} });
+      await peer.waitForNotifications(1, 2000);
+      await peer.close();
+      await failure(pending);
+    } finally {
+      await shutdown(provider);
+      await peer.close();
+    }
+    assert.ok(timers() <= before, `${timers() - before} timer(s) left running`);
+  });
+
   it('destroys open sessions and streams still waiting for an answer', async () => {
     const peer = await startPeer(fixture);
     const provider = tokenProvider(peer, fixture.ca, fixture.authKey, 10_000);

@@ -45,9 +45,10 @@ describe('slow clients', () => {
       const answer = await post(`${proxy.url}/api/v1/send_push`, push);
       assert.equal(answer.text, OK);
       // Without the listener's settings Node would hold them 60 s or more: 10 s leaves room for a slow machine.
+      // Unref'd, so that once the race is won the timer does not hold the test process open for 10 s.
       const [slowMs, silentMs] = await Promise.race([
         Promise.all([slow.closed, silent.closed]),
-        sleep(10_000).then(() => assert.fail('a slow client was not cut off within 10 s')),
+        sleep(10_000, undefined, { ref: false }).then(() => assert.fail('a slow client was not cut off within 10 s')),
       ]);
       assert.ok(slowMs >= 900, `cut after ${slowMs} ms, before its time`);
       assert.ok(silentMs >= 900, `cut after ${silentMs} ms, before its time`);
@@ -76,7 +77,7 @@ describe('slow clients over HTTPS', () => {
       // Node's own handshake timeout is 120 s: 10 s leaves room for a slow machine.
       const silentMs = await Promise.race([
         silent.closed,
-        sleep(10_000).then(() => assert.fail('a silent TLS client was not cut off within 10 s')),
+        sleep(10_000, undefined, { ref: false }).then(() => assert.fail('a silent TLS client was not cut off within 10 s')),
       ]);
       assert.ok(silentMs >= 900, `cut after ${silentMs} ms, before its time`);
     } finally {

@@ -4,7 +4,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { tempDir } from './support';
+import { tempDir } from './unit-support';
 
 export interface Layout {
   root: string;

@@ -159,12 +159,14 @@ describe('HTTP API → APNs sandbox', () => {
 
   it('a peer that never answers: FAIL within the budget, then nothing more reaches it', async () => {
     apns.peer.setDeviceBehaviour(APPLE_TOKEN, { hang: true });
+    const sleepsBefore = skipping.clock.sleeps.length;
     const started = Date.now();
-    const answer = await post(send, message());
+    const answer = await post(skipping.send, message());
     const elapsed = Date.now() - started;
     assert.equal(answer.text, fail('unknown transport error'));
     // Attempts at 0 s and 2 s (1 s each, 1 s backoff); a third would start at 5 s, past the 4 s budget.
     assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 2);
+    assert.deepEqual(skipping.clock.sleeps.slice(sleepsBefore), [1000]);
     assert.ok(elapsed < 8_000, `answered after ${elapsed} ms`);
     await sleep(2_500);
     assert.equal(apns.peer.receivedFor(APPLE_TOKEN).length, 2);
@@ -392,13 +394,18 @@ describe('HTTP API: an APNs endpoint that refuses connections', () => {
     const apns = await startApnsFixture();
     const endpoint = apns.peer.url;
     await apns.close();
+    // The backoff between the attempts passes at once: what counts here is the sequence, not the waiting.
+    const clock = new SkippingClock();
     const proxy = await startTestProxy(
       testConfig({ apple: [apns.entry({ AppleEndpoint: endpoint })], SendTimeoutSec: 10, RetryTimeoutSec: 2 }),
       [apns.ca.certPem],
+      undefined,
+      { clock },
     );
     try {
       const answer = await post(`${proxy.url}/api/v1/send_push`, message());
       assert.equal(answer.text, fail('unknown transport error'));
+      assert.deepEqual(clock.sleeps, [1000, 2000], 'three attempts');
     } finally {
       await proxy.close();
     }

@@ -452,7 +452,8 @@ describe('event streams are bounded and tidy', () => {
     const stream = await openStream(`${base}/inspect/events`);
     try {
       assert.equal((await stream.next()).event, 'snapshot');
-      await sleep(1500);
+      // Heartbeats every 100 ms: the first is due at once; 5 s leaves room for a slow machine.
+      for (const end = Date.now() + 5000; stream.comments() === 0 && Date.now() < end;) await sleep(20);
       assert.ok(stream.comments() >= 1, `heartbeats: ${stream.comments()}`);
     } finally {
       stream.close();

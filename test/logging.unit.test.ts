@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLogger, redactToken, type LogSettings } from '../src/logging';
-import { tempDir } from './support';
+import { tempDir } from './unit-support';
 
 const TOKEN = 'f0'.repeat(32);
 

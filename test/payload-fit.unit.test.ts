@@ -21,7 +21,7 @@ import {
   upperBoundBytes,
 } from '../src/payload/fit';
 import { truncateNotification } from '../src/payload/truncate';
-import { mostGrowingEmojiCode } from './support';
+import { mostGrowingEmojiCode } from './unit-support';
 
 const TARGET = { topic: 'com.mattermost.react.native', appVersion: 2 };
 const TOKEN = 'ab'.repeat(32);

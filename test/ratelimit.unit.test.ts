@@ -4,8 +4,6 @@ import { describe, it } from 'node:test';
 import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitKeys } from '../src/ratelimit/gate';
 import { allowedOf, captureLog, memoryGate, OFF } from './ratelimit-support';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('rate limits, memory store', () => {
   it('denies the (N+1)th request per client address, with Retry-After >= 1', async () => {
     const gate = memoryGate({ perClientPerSec: 3 });
@@ -78,10 +76,14 @@ describe('rate limits, memory store', () => {
     assert.ok(DEFAULT_RATE_LIMITS.test.perServerIdPerSec < DEFAULT_RATE_LIMITS.hosted.perServerIdPerSec);
   });
 
-  it('resets with the next 1-second window', async () => {
+  it('resets with the next 1-second window', async (t) => {
+    // The store reads Date.now() and expires its keys with setTimeout: a mocked clock moves past the window at once.
+    t.mock.timers.enable({ apis: ['Date', 'setTimeout'] });
     const gate = memoryGate({ perServerIdPerSec: 2 });
     assert.equal(await allowedOf(gate, { serverId: 'window' }, 3), 2);
-    await sleep(1100);
+    t.mock.timers.tick(900);
+    assert.equal(await allowedOf(gate, { serverId: 'window' }, 1), 0, 'still the same window');
+    t.mock.timers.tick(200);
     assert.equal(await allowedOf(gate, { serverId: 'window' }, 3), 2);
   });
 

@@ -1,55 +1,17 @@
 /** Shared test scaffolding: sandbox peers with fresh credentials, an in-process proxy, a captured log. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
-import codemap from '../src/payload/emoji-codemap.json';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
 import { startInstance, type ProxyInstance, type StartOptions } from '../src/instance';
 import { ApnsPeer, type ApnsPeerOptions } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey, type AppleAuthKey } from '../src/sandbox/credentials';
 import { createCertificateAuthority, createServerCertificate, type CertificateAuthority, type PemPair } from '../src/tls/certificates';
+import { tempDir, writeTemp } from './unit-support';
+
+export { capturedLogger, mostGrowingEmojiCode, tempDir, writeTemp } from './unit-support';
 
 export const APPLE_TOKEN = 'a1'.repeat(32);
 export const TOPIC = 'com.mattermost.react.native';
-
-export function tempDir(): string {
-  return mkdtempSync(path.join(os.tmpdir(), 'push-proxy-test-'));
-}
-
-export function writeTemp(dir: string, name: string, content: string | Buffer): string {
-  const file = path.join(dir, name);
-  writeFileSync(file, content, { mode: 0o600 });
-  return file;
-}
-
-/** A logger whose JSON lines the test can read back. */
-export function capturedLogger(level: pino.Level = 'debug'): {
-  logger: Logger;
-  lines: () => Array<Record<string, unknown>>;
-  text: () => string;
-} {
-  const chunks: string[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, callback) {
-      chunks.push(chunk.toString());
-      callback();
-    },
-  });
-  const logger = pino({ level }, stream);
-  return {
-    logger,
-    text: () => chunks.join(''),
-    lines: () =>
-      chunks
-        .join('')
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as Record<string, unknown>),
-  };
-}
 
 export interface ApnsFixture {
   ca: CertificateAuthority;
@@ -63,11 +25,26 @@ export interface ApnsFixture {
   close(): Promise<void>;
 }
 
+/**
+ * The CA and server certificate of every APNs fixture without a CA of its own, made once per test process: each
+ * RSA key costs about a quarter of a second of CPU, and no test tells two fixtures apart by their CA (a test that
+ * needs a stranger's CA makes one). The Apple auth key stays fresh for each fixture.
+ */
+let sharedTls: { ca: CertificateAuthority; serverTls: PemPair } | undefined;
+
+function fixtureTls(ca: CertificateAuthority | undefined): { ca: CertificateAuthority; serverTls: PemPair } {
+  if (ca) return { ca, serverTls: createServerCertificate(ca, ['localhost', '127.0.0.1']) };
+  if (!sharedTls) {
+    const shared = createCertificateAuthority();
+    sharedTls = { ca: shared, serverTls: createServerCertificate(shared, ['localhost', '127.0.0.1']) };
+  }
+  return sharedTls;
+}
+
 export async function startApnsFixture(
   options: { ca?: CertificateAuthority; clientCaPem?: string; topics?: string[]; peer?: Partial<ApnsPeerOptions> } = {},
 ): Promise<ApnsFixture> {
-  const ca = options.ca ?? createCertificateAuthority();
-  const serverTls = createServerCertificate(ca, ['localhost', '127.0.0.1']);
+  const { ca, serverTls } = fixtureTls(options.ca);
   const authKey = createAppleAuthKey();
   const dir = tempDir();
   const keyFile = writeTemp(dir, `AuthKey_${authKey.keyId}.p8`, authKey.keyPem);
@@ -143,15 +120,4 @@ export async function post(url: string, body: string | object, headers: Record<s
 export async function get(url: string, method = 'GET'): Promise<HttpAnswer> {
   const response = await fetch(url, { method });
   return { status: response.status, headers: response.headers, text: await response.text() };
-}
-
-/** The emoji code that grows the most when converted, per byte sent: the worst case for a payload's size. */
-export function mostGrowingEmojiCode(): string {
-  let best = '';
-  let ratio = 0;
-  for (const [code, value] of Object.entries(codemap as Record<string, string>)) {
-    const r = (Buffer.byteLength(value) + 1) / Buffer.byteLength(code);
-    if (r > ratio) [best, ratio] = [code, r];
-  }
-  return best;
 }

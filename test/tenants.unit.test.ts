@@ -1,5 +1,6 @@
 /** Hosted mode's tenants: keys, the store (authentication, caches, restrictions, reload) and the CLI's commands. */
 import assert from 'node:assert/strict';
+import { randomBytes, scrypt } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -9,9 +10,22 @@ import { parseTenantsArgs, runTenantsCommand, tenantsAdd, tenantsList, tenantsRe
 import { checkTenantId, generateTenantKey, hashKey, parseKeyHash, tenantIdOfKey, verifyKey } from '../src/tenants/keys';
 import { parseTenantsFile, type TenantEntry, type TenantsFileData } from '../src/tenants/file';
 import { TenantStore } from '../src/tenants/store';
-import { capturedLogger, tempDir } from './support';
+import { capturedLogger, tempDir } from './unit-support';
 
 const KEY_FORMAT = /^pp_acme_[A-Za-z0-9_-]{43}$/;
+
+/**
+ * A stored hash in the format hashKey writes, at a lower cost (N=1024): stored hashes name their own parameters,
+ * so the store verifies it the same way, and the store's tests do not spend seconds of CPU on hashing.
+ */
+async function cheapHash(key: string): Promise<string> {
+  const salt = randomBytes(16);
+  const hash = await new Promise<Buffer>((resolve, reject) =>
+    scrypt(key, salt, 32, { N: 1024, r: 8, p: 1 }, (err, derived) => (err ? reject(err) : resolve(derived))),
+  );
+  const unpadded = (b: Buffer) => b.toString('base64').replace(/=+$/, '');
+  return `scrypt$N=1024,r=8,p=1$${unpadded(salt)}$${unpadded(hash)}`;
+}
 const HASH_FORMAT = /^scrypt\$N=16384,r=8,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/;
 const CREATED = '2025-01-31T12:00:00.000Z';
 const FIX = 'Fix the file, or rewrite it with "push-proxy tenants".';
@@ -135,7 +149,7 @@ describe('tenants: store', () => {
   const stores: TenantStore[] = [];
 
   before(async () => {
-    const entry = async (key: string, revoked = false) => ({ hash: await hashKey(key), created: CREATED, revoked });
+    const entry = async (key: string, revoked = false) => ({ hash: await cheapHash(key), created: CREATED, revoked });
     base = {
       version: 1,
       tenants: [
@@ -303,7 +317,7 @@ describe('tenants: store', () => {
     const changed = structuredClone(base);
     changed.tenants[0]!.revoked = true;
     changed.tenants[1]!.keys[1]!.revoked = true;
-    changed.tenants.push({ id: 'newco', keys: [{ hash: await hashKey(newKey), created: CREATED }] });
+    changed.tenants.push({ id: 'newco', keys: [{ hash: await cheapHash(newKey), created: CREATED }] });
     writeTenantsFile(file, changed);
     await eventually(() => store.stats.reloads === 1, 'the reload');
 

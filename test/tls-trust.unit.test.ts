@@ -5,7 +5,7 @@ import path from 'node:path';
 import tls from 'node:tls';
 import { createCertificateAuthority } from '../src/tls/certificates';
 import { trustedCaList } from '../src/tls/trust';
-import { tempDir, writeTemp } from './support';
+import { tempDir, writeTemp } from './unit-support';
 
 const operatorCa = createCertificateAuthority('Operator CA').certPem;
 const peerCa = createCertificateAuthority('Own peer CA').certPem;

@@ -197,6 +197,8 @@ export class ApnsPeer {
   private connectionsOpened = 0;
   private readonly sockets = new Set<Socket>();
   private readonly waiters = new Set<{ count: number; resolve: () => void }>();
+  /** Answers held back by a `delayMs` behaviour: close() cancels them, so a long delay never keeps the process alive. */
+  private readonly delayedAnswers = new Set<NodeJS.Timeout>();
   private readonly environmentMark: Buffer | undefined;
   private listeningPort: number | undefined;
 
@@ -275,6 +277,8 @@ export class ApnsPeer {
     // server.close() waits for every connection; hanging streams would keep it open forever.
     for (const session of this.sessions) session.destroy();
     for (const socket of this.sockets) socket.destroy();
+    for (const timer of this.delayedAnswers) clearTimeout(timer);
+    this.delayedAnswers.clear();
     // The port stays readable after close, for messages about what was closed.
     await closed;
   }
@@ -418,7 +422,11 @@ export class ApnsPeer {
       this.respond(stream, behaviour.status, apnsId, behaviour.body ?? json);
     } else if ('delayMs' in behaviour) {
       record.status = 200;
-      setTimeout(() => this.respond(stream, 200, apnsId, ''), behaviour.delayMs);
+      const timer = setTimeout(() => {
+        this.delayedAnswers.delete(timer);
+        this.respond(stream, 200, apnsId, '');
+      }, behaviour.delayMs);
+      this.delayedAnswers.add(timer);
     } else if ('hang' in behaviour) {
       record.behaviour = 'hang';
     } else if ('reset' in behaviour) {

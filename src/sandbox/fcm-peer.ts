@@ -151,6 +151,8 @@ export class FcmPeer {
   private readonly behaviours = new Map<string, FcmBehaviour[]>();
   private readonly unregistered = new Set<string>();
   private readonly sockets = new Set<TLSSocket>();
+  /** Answers held back by a `delayMs` behaviour: close() cancels them, so a long delay never keeps the process alive. */
+  private readonly delayedAnswers = new Set<NodeJS.Timeout>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly waiters = new Set<() => void>();
   private readonly defaultLifetimeSec: number;
@@ -276,6 +278,8 @@ export class FcmPeer {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const session of this.sessions) session.destroy();
     for (const socket of this.sockets) socket.destroy();
+    for (const timer of this.delayedAnswers) clearTimeout(timer);
+    this.delayedAnswers.clear();
     await closed;
     this.listening = undefined;
   }
@@ -464,9 +468,11 @@ export class FcmPeer {
       return;
     }
     if ('delayMs' in behaviour) {
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        this.delayedAnswers.delete(timer);
         if (!res.destroyed && !res.writableEnded) answer(200, { name });
       }, behaviour.delayMs);
+      this.delayedAnswers.add(timer);
       return;
     }
     if ('status' in behaviour) {
