@@ -15,7 +15,8 @@ import { createHttpApp } from './http/app';
 import { RequestTracker, type RequestUnderWay } from './http/drain';
 import { createListener, trustedProxyMatcher } from './http/listener';
 import { cidrMatcher } from './net/addresses';
-import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitSettings } from './ratelimit/gate';
+import { RateLimitGate } from './ratelimit/gate';
+import { rateLimitSettings, rateLimitsActive } from './ratelimit/settings';
 import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
 import { NotificationInspector } from './inspect/inspector';
@@ -197,19 +198,4 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
     await closeAll();
     throw err;
   }
-}
-
-/** Whether requests are counted at all. With tenants, a tenant's own rate applies even when every general limit is off. */
-export function rateLimitsActive(config: ProxyConfig): boolean {
-  return Boolean(config.TenantsFile) || Object.values(rateLimitSettings(config)).some((limit) => limit > 0);
-}
-
-/** The mode's defaults, with what the config sets on top. */
-export function rateLimitSettings(config: ProxyConfig): RateLimitSettings {
-  const defaults = DEFAULT_RATE_LIMITS[config.Mode];
-  return {
-    perClientPerSec: config.RateLimits.PerClientPerSec ?? defaults.perClientPerSec,
-    perServerIdPerSec: config.RateLimits.PerServerIdPerSec ?? defaults.perServerIdPerSec,
-    perTenantPerSec: config.RateLimits.PerTenantPerSec ?? defaults.perTenantPerSec,
-  };
 }

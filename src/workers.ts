@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ProxyConfig } from './config/types';
 import { forcesExit } from './http/drain';
-import { rateLimitsActive } from './instance';
+import { rateLimitsActive } from './ratelimit/settings';
 
 const READY = 'push-proxy:ready';
 const METRICS_REQUEST = 'push-proxy:metrics-request';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseConfig } from '../src/config/load';
-import { rateLimitSettings } from '../src/instance';
+import { rateLimitSettings } from '../src/ratelimit/settings';
 
 describe('mode defaults', () => {
   it('test mode: APNs development endpoints unless an entry says otherwise, the inspector on, stricter limits', () => {

@@ -1,7 +1,8 @@
 /** Rate-limit gates for tests: a captured log, bounded checks, counts of allowed checks. */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { RateLimitGate, type RateLimitDecision, type RateLimitKeys, type RateLimitSettings } from '../src/ratelimit/gate';
+import { RateLimitGate, type RateLimitDecision, type RateLimitKeys } from '../src/ratelimit/gate';
+import type { RateLimitSettings } from '../src/ratelimit/settings';
 
 export const OFF: RateLimitSettings = { perClientPerSec: 0, perServerIdPerSec: 0, perTenantPerSec: 0 };
 /** A decision must never wait on Redis for long; this is a hang detector, not a speed assertion. */

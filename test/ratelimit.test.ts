@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { RateLimitGate, type RateLimitSettings, type RateLimitStoreSettings } from '../src/ratelimit/gate';
+import { RateLimitGate, type RateLimitStoreSettings } from '../src/ratelimit/gate';
+import type { RateLimitSettings } from '../src/ratelimit/settings';
 import { allowedOf, captureLog, checkBounded, OFF } from './ratelimit-support';
 import { startRedis, type RedisServer } from './redis-server';
 

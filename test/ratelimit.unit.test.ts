@@ -1,7 +1,8 @@
 /** Rate limits with the in-memory store: per client, per server id, per tenant, the 1-second window, the settings' checks. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DEFAULT_RATE_LIMITS, RateLimitGate, type RateLimitKeys } from '../src/ratelimit/gate';
+import { RateLimitGate, type RateLimitKeys } from '../src/ratelimit/gate';
+import { DEFAULT_RATE_LIMITS } from '../src/ratelimit/settings';
 import { allowedOf, captureLog, memoryGate, OFF } from './ratelimit-support';
 
 describe('rate limits, memory store', () => {

@@ -11,13 +11,7 @@ import Redis from 'ioredis';
 import type pino from 'pino';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { parseIp, stripBrackets, unmapIPv4 } from '../net/addresses';
-
-/** Requests per second; 0 turns that limit off. */
-export interface RateLimitSettings {
-  perClientPerSec: number;
-  perServerIdPerSec: number;
-  perTenantPerSec: number;
-}
+import type { RateLimitSettings } from './settings';
 
 /**
  * `fallbackDivisor` (default 1): while Redis is unreachable each instance allows the per-second limits
@@ -41,21 +35,6 @@ export interface RateLimitStatus {
   since?: string;
   lastError?: string;
 }
-
-/**
- * Defaults per mode. Denied pushes are dropped by the chat server (no retry), and one post in a big channel
- * fans out to a push per member at once, so these guard against abuse rather than shape traffic.
- * - test (public test service, anyone can reach it): 50/s per client address, 20/s per server_id,
- *   100/s per tenant: enough to try the proxy with a real server, too little to use it as free infrastructure.
- * - hosted (public multi-tenant): 1000/s per client address (several tenants' servers may share a NAT
- *   address), 500/s per server_id, 1000/s per tenant by default (tenant.ratePerSec overrides it).
- * - eas (private network, trusted chat servers): all off, as the original, whose throttle never denies.
- */
-export const DEFAULT_RATE_LIMITS: Record<'hosted' | 'test' | 'eas', RateLimitSettings> = Object.freeze({
-  test: Object.freeze({ perClientPerSec: 50, perServerIdPerSec: 20, perTenantPerSec: 100 }),
-  hosted: Object.freeze({ perClientPerSec: 1000, perServerIdPerSec: 500, perTenantPerSec: 1000 }),
-  eas: Object.freeze({ perClientPerSec: 0, perServerIdPerSec: 0, perTenantPerSec: 0 }),
-});
 
 const DEFAULT_KEY_PREFIX = 'pushproxy:rl';
 /** A rate-limit answer is worth nothing late: past this the insurance limiter decides. */
