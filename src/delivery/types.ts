@@ -1,6 +1,6 @@
 /**
  * The one small interface every delivery service implements, and the verdicts that flow back.
- * A service = a pure builder (src/payload) + a transport that does the I/O (src/transport) + a retry policy.
+ * A service = a pure builder + a transport that does the I/O + a retry policy, from its folder in src/platforms.
  */
 import type { PushNotification } from '../notification';
 
