@@ -10,27 +10,12 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
 import helmet from 'helmet';
-import type { DeliveryRecord } from '../src/delivery/dispatcher';
 import { INSPECTOR_SCRIPT } from '../src/inspect/client';
 import { NotificationInspector, type InspectedNotification } from '../src/inspect/inspector';
 import { inspectorRoutes, SERVER_ID_HINT } from '../src/inspect/routes';
 import type { ProxyInstance } from '../src/instance';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
-
-function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
-  return {
-    at: new Date(),
-    serverId,
-    platform: 'apple_rn-v2',
-    pushType: 'message',
-    transport: '',
-    outcome: 'OK',
-    attempts: 1,
-    ms: 5,
-    device: 'abcdefgh…',
-    ...fields,
-  };
-}
+import { deliveryRecord as record } from './unit-support';
 
 interface SseEvent {
   event: string;

@@ -1,24 +1,9 @@
 /** The notification inspector's ring buffer and subscribers, and how its query string is read. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { DeliveryRecord } from '../src/delivery/dispatcher';
 import { NotificationInspector } from '../src/inspect/inspector';
 import { readInspectQuery } from '../src/inspect/routes';
-
-function record(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
-  return {
-    at: new Date(),
-    serverId,
-    platform: 'apple_rn-v2',
-    pushType: 'message',
-    transport: '',
-    outcome: 'OK',
-    attempts: 1,
-    ms: 5,
-    device: 'abcdefgh…',
-    ...fields,
-  };
-}
+import { deliveryRecord as record } from './unit-support';
 
 describe('NotificationInspector', () => {
   it('lists newest first, and wraps at its capacity', () => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino, { type Logger } from 'pino';
 import codemap from '../src/payload/emoji-codemap.json';
+import type { DeliveryRecord } from '../src/delivery/dispatcher';
 
 export function tempDir(): string {
   return mkdtempSync(path.join(os.tmpdir(), 'push-proxy-test-'));
@@ -54,4 +55,20 @@ export function mostGrowingEmojiCode(): string {
     if (r > ratio) [best, ratio] = [code, r];
   }
   return best;
+}
+
+/** An answered notification as the inspector records it: OK to an APNs device, `fields` on top. */
+export function deliveryRecord(serverId: string, fields: Partial<DeliveryRecord> = {}): DeliveryRecord {
+  return {
+    at: new Date(),
+    serverId,
+    platform: 'apple_rn-v2',
+    pushType: 'message',
+    transport: '',
+    outcome: 'OK',
+    attempts: 1,
+    ms: 5,
+    device: 'abcdefgh…',
+    ...fields,
+  };
 }
