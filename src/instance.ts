@@ -59,8 +59,8 @@ export interface ProxyInstance {
 
 export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
-  const metrics = new ProxyMetrics();
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
+  const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Everything opened so far, closed again if a later step fails.
   const closers: Array<() => unknown> = [];
   const closeAll = () =>
@@ -82,7 +82,7 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         trustedCa: options.trustedCa,
         outboundProxy: config.OutboundProxy || undefined,
         env: options.env ?? process.env,
-        attemptObserver: (platform) => metrics.attemptObserver(platform),
+        entryMetrics: (platform, type) => metrics.entryMetrics(platform, type),
         clock: options.clock,
       },
       { metrics },

@@ -3,6 +3,9 @@
  * One registry per proxy instance: no global state.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AttemptResult } from './delivery/types';
+import { PendingAcks } from './delivery/pending-acks';
+import type { EntryMetrics } from './delivery/service';
 import { PLATFORMS } from './platforms/registry';
 
 /** One label set of a counter, as the hot path increments it. */
@@ -49,8 +52,15 @@ export interface EntryGaugeSource {
 // Label values such as the push type come from requests: memos stay bounded, the rest is counted uncached.
 const MAX_MEMOIZED = 1000;
 
+export interface ProxyMetricsOptions {
+  /** `SendTimeoutSec` (0 means its default, 30): the duration histograms' largest finite bucket. */
+  sendTimeoutSec?: number;
+}
+
 export class ProxyMetrics {
   readonly registry = new Registry();
+  /** Upper bounds of the duration histograms, up to the longest a notification may take. */
+  readonly durationBuckets: readonly number[];
 
   readonly notifications = this.counter('service_notifications_total', 'Notifications built', ['platform', 'type', 'transport']);
   readonly notificationsByAppVersion = this.counter('service_notifications_by_app_version_total', 'Notifications by app version', [
@@ -116,23 +126,67 @@ export class ProxyMetrics {
     'min',
   );
 
-  /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
-  readonly providerRequestDuration = new Map(
-    PLATFORMS.map(({ id, requestDurationMetric: { name, help } }) => [id, this.histogram(name, help, [])] as const),
-  );
-  readonly notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', [
-    'platform',
+  // Operator metrics: sends and attempts per entry, delivery receipts, credential refreshes.
+  readonly ackLatency = new Histogram({
+    name: 'service_ack_latency_seconds',
+    help: "Time from a notification's OK answer to its delivery receipt (/api/v1/ack with the same ack_id)",
+    labelNames: ['platform'],
+    buckets: ACK_LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly attempts = this.counter('service_attempts_total', 'Attempts the retry loop made, by entry and verdict', [
+    'platform_type',
+    'result',
   ]);
-  readonly requestDuration = this.histogram('service_request_duration_seconds', 'Duration of each send_push or ack request', []);
+  readonly retries = this.counter('service_retries_total', 'Attempts made again, by entry and the reason of the attempt before', [
+    'platform_type',
+    'reason',
+  ]);
+  readonly sendsInFlight = new Gauge({
+    name: 'service_sends_in_flight',
+    help: 'Attempts under way (waiting for a send slot or sent and not answered), by entry',
+    labelNames: ['platform_type'],
+    registers: [this.registry],
+    collect: () => this.collectInFlight(),
+  });
+  readonly sendSlotWaits = this.counter(
+    'service_send_slot_waits_total',
+    'Attempts that found every send slot of the entry taken and waited',
+    ['platform_type'],
+  );
+  readonly credentialRefreshFailures = this.counter(
+    'service_credential_refresh_failures_total',
+    'Failed refreshes of an APNs provider token or an FCM OAuth access token, by entry',
+    ['platform_type', 'kind'],
+  );
+  private readonly entryCounters = new Map<string, EntryCounters>();
+  /** Ack ids answered OK, awaiting their delivery receipt. */
+  private readonly pendingAcks = new PendingAcks<Histogram.Internal<string>>();
+  private readonly ackLatencyByPlatform = new Map<string, Histogram.Internal<string>>();
+
+  /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
+  readonly providerRequestDuration: ReadonlyMap<string, Histogram>;
+  readonly notificationDuration: Histogram<'platform'>;
+  readonly requestDuration: Histogram;
 
   private readonly countersByLabels = new Map<string, NotificationCounters>();
   private readonly byAppVersion = new Map<string, Tally>();
   private readonly tallies: FoldedTally[] = [];
-  private readonly requestDurations = this.requestDuration.labels();
+  private readonly requestDurations: Histogram.Internal<string>;
   private entries: () => Iterable<EntryGaugeSource> = () => [];
 
-  constructor() {
+  constructor(options: ProxyMetricsOptions = {}) {
     collectDefaultMetrics({ register: this.registry });
+    this.durationBuckets = durationBuckets(options.sendTimeoutSec || DEFAULT_SEND_TIMEOUT_SEC);
+    // Built here, not as fields: they need the buckets, and field initializers run before the constructor body.
+    this.providerRequestDuration = new Map(
+      PLATFORMS.map(({ id, requestDurationMetric: { name, help } }) => [id, this.histogram(name, help, [])] as const),
+    );
+    this.notificationDuration = this.histogram('service_notification_duration_seconds', 'Duration of each delivery attempt by platform', [
+      'platform',
+    ]);
+    this.requestDuration = this.histogram('service_request_duration_seconds', 'Duration of each send_push or ack request', []);
+    this.requestDurations = this.requestDuration.labels();
   }
 
   notificationCounters(platform: string, type: string, transport: string): NotificationCounters {
@@ -174,15 +228,35 @@ export class ProxyMetrics {
     }
   }
 
-  /** What a service of `platform` calls with each attempt's duration, in seconds. */
-  attemptObserver(platform: string): (seconds: number) => void {
-    // Children, even of an unlabelled histogram: observe() on the metric itself builds a closure every call.
-    const byPlatform = this.notificationDuration.labels(platform);
-    const provider = this.providerRequestDuration.get(platform)?.labels();
-    return (seconds) => {
-      provider?.observe(seconds);
-      byPlatform.observe(seconds);
-    };
+  /** The metrics of one configured entry: its attempts, retries, sends in flight, slot waits and credential refreshes. */
+  entryMetrics(platform: string, platformType: string): EntryMetrics {
+    let counters = this.entryCounters.get(platformType);
+    if (!counters) {
+      counters = new EntryCounters(this, platform, platformType, (child) => this.tally(child, true));
+      this.entryCounters.set(platformType, counters);
+    }
+    return counters;
+  }
+
+  /** A notification with an ack id was answered OK by a service of `platform`: its receipt's latency is measured. */
+  answeredWithAck(ackId: string, platform: string): void {
+    let child = this.ackLatencyByPlatform.get(platform);
+    if (!child) {
+      child = this.ackLatency.labels(platform);
+      this.ackLatencyByPlatform.set(platform, child);
+    }
+    this.pendingAcks.answered(ackId, performance.now(), child);
+  }
+
+  /** A delivery receipt: observed when its ack id was answered OK recently by this instance; ignored otherwise. */
+  acknowledged(ackId: string): void {
+    const now = performance.now();
+    const pending = this.pendingAcks.take(ackId, now);
+    if (pending) pending.label.observe((now - pending.at) / 1000);
+  }
+
+  private collectInFlight(): void {
+    for (const [type, counters] of this.entryCounters) this.sendsInFlight.set({ platform_type: type }, counters.inFlight);
   }
 
   /** One send_push or ack request, from its body read to its answer. */
@@ -220,6 +294,92 @@ export class ProxyMetrics {
   }
 
   private histogram<L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> {
-    return new Histogram({ name, help, labelNames, registers: [this.registry] });
+    return new Histogram({ name, help, labelNames, buckets: [...this.durationBuckets], registers: [this.registry] });
+  }
+}
+
+const DEFAULT_SEND_TIMEOUT_SEC = 30;
+/** prom-client's default buckets, then coarser ones, as far as the budget of a notification reaches. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 300, 600];
+/** Receipts come from phones: from a fraction of a second to the pending acks' maximum age. */
+const ACK_LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
+
+/** Buckets up to `sendTimeoutSec`, which is the last: no attempt or send_push lasts longer than the budget. */
+export function durationBuckets(sendTimeoutSec: number): number[] {
+  return [...DURATION_BUCKETS.filter((bound) => bound < sendTimeoutSec), sendTimeoutSec];
+}
+
+/**
+ * The counters of one configured entry, as the retry loop and the transports call them on the hot path: plain
+ * numbers folded in when the registry is read (FoldedTally), and the sends in flight read when scraped.
+ */
+class EntryCounters implements EntryMetrics {
+  /** Attempts started and not yet ended. */
+  inFlight = 0;
+  private readonly ok: Tally;
+  private readonly remove: Tally;
+  private readonly fail: Tally;
+  private readonly retryable: Tally;
+  private readonly slotWaits: Tally;
+  private readonly retriesByReason = new Map<string, Tally>();
+  private readonly provider: Histogram.Internal<string> | undefined;
+  private readonly byPlatform: Histogram.Internal<string>;
+
+  constructor(
+    private readonly metrics: ProxyMetrics,
+    platform: string,
+    private readonly type: string,
+    private readonly tally: (child: Counter.Internal) => Tally,
+  ) {
+    // Every entry's series exist from the start, at 0: a rate over them needs no first event.
+    const zeroed = (child: Counter.Internal): Tally => {
+      child.inc(0);
+      return tally(child);
+    };
+    this.ok = zeroed(metrics.attempts.labels(type, 'ok'));
+    this.remove = zeroed(metrics.attempts.labels(type, 'remove'));
+    this.fail = zeroed(metrics.attempts.labels(type, 'fail'));
+    this.retryable = zeroed(metrics.attempts.labels(type, 'retry'));
+    this.slotWaits = zeroed(metrics.sendSlotWaits.labels(type));
+    // Children, even of an unlabelled histogram: observe() on the metric itself builds a closure every call.
+    this.provider = metrics.providerRequestDuration.get(platform)?.labels();
+    this.byPlatform = metrics.notificationDuration.labels(platform);
+  }
+
+  started(): void {
+    this.inFlight++;
+  }
+
+  ended(seconds: number, result: AttemptResult | undefined): void {
+    this.inFlight--;
+    this.provider?.observe(seconds);
+    this.byPlatform.observe(seconds);
+    // An attempt that threw is a failure of this attempt: the dispatcher answers FAIL for it.
+    if (result === undefined) return this.fail.inc();
+    if (result.kind === 'retryable') return this.retryable.inc();
+    if (result.outcome === 'OK') return this.ok.inc();
+    if (result.outcome === 'REMOVE') return this.remove.inc();
+    this.fail.inc();
+  }
+
+  retrying(reason: string): void {
+    let tally = this.retriesByReason.get(reason);
+    if (!tally) {
+      // Reasons are the providers' codes: few, but memoized only up to a bound, like every label from outside.
+      const child = this.metrics.retries.labels(this.type, reason);
+      if (this.retriesByReason.size >= MAX_MEMOIZED) return child.inc();
+      tally = this.tally(child);
+      this.retriesByReason.set(reason, tally);
+    }
+    tally.inc();
+  }
+
+  slotWaited(): void {
+    this.slotWaits.inc();
+  }
+
+  credentialRefreshFailed(kind: 'apns_token' | 'oauth'): void {
+    // Rare (a refresh an hour at most when it works): counted at once.
+    this.metrics.credentialRefreshFailures.inc({ platform_type: this.type, kind });
   }
 }

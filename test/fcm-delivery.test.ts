@@ -341,7 +341,18 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     const own = ready(
       createAndroidService(
         fx.entry(),
-        deps({ sendTimeoutMs: 30_000, retryTimeoutMs: 10_000, clock, attemptObserver: (platform) => () => observed.push(platform) }),
+        deps({
+          sendTimeoutMs: 30_000,
+          retryTimeoutMs: 10_000,
+          clock,
+          entryMetrics: (platform) => ({
+            started() {},
+            ended: () => observed.push(platform),
+            retrying() {},
+            slotWaited() {},
+            credentialRefreshFailed() {},
+          }),
+        }),
       ),
     );
     try {

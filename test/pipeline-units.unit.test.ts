@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
 import { truncateNotification, truncateUtf8 } from '../src/payload/truncate';
 import { appVersionLabel, parsePlatform } from '../src/delivery/platform-string';
-import { deliverWithRetries, retryBounds, type Clock, type RetryPolicy } from '../src/delivery/retry';
+import { deliverWithRetries, retryBounds, type AttemptObserver, type Clock, type RetryPolicy } from '../src/delivery/retry';
 import type { AttemptResult } from '../src/delivery/types';
 import { ProxyMetrics } from '../src/metrics';
 import { heapTuningFlag } from '../src/runtime';
@@ -253,38 +253,81 @@ describe('deliverWithRetries', () => {
     assert.equal(result.error, 'budget');
   });
 
-  it('tells the observer how long each attempt took, including one that threw', async () => {
+  /** An observer that writes down what it hears, in order. */
+  function recordingObserver(): AttemptObserver & { heard: string[] } {
+    const heard: string[] = [];
+    return {
+      heard,
+      started: () => heard.push('started'),
+      ended: (seconds, result) =>
+        heard.push(`ended ${seconds} ${result === undefined ? 'threw' : result.kind === 'retryable' ? 'retry' : result.outcome}`),
+      retrying: (reason) => heard.push(`retrying ${reason}`),
+    };
+  }
+
+  it('tells the observer each attempt, how long it took and its verdict, including one that threw, and each retry with its reason', async () => {
     const clock = new FakeClock();
-    const observed: number[] = [];
-    const durations = [400, 1500];
+    const observer = recordingObserver();
+    const answers: Array<[number, AttemptResult]> = [
+      [400, { kind: 'retryable', error: 'timeout', reason: 't' }],
+      [1500, { kind: 'retryable', error: 'internal', reason: 'INTERNAL' }],
+      [100, { kind: 'final', outcome: 'OK' }],
+    ];
     const result = await deliverWithRetries(
       async () => {
-        clock.time += durations.shift()!;
-        return { kind: 'retryable', error: 'timeout', reason: 't' };
+        const [ms, answer] = answers.shift()!;
+        clock.time += ms;
+        return answer;
       },
-      { ...POLICY, maxAttempts: 2 },
+      POLICY,
       clock,
       undefined,
-      (seconds) => observed.push(seconds),
+      observer,
     );
-    assert.equal(result.attempts, 2);
-    assert.deepEqual(observed, [0.4, 1.5]);
+    assert.equal(result.attempts, 3);
+    assert.deepEqual(observer.heard, [
+      'started',
+      'ended 0.4 retry',
+      'retrying t',
+      'started',
+      'ended 1.5 retry',
+      'retrying INTERNAL',
+      'started',
+      'ended 0.1 OK',
+    ]);
 
-    const thrown: number[] = [];
-    await assert.rejects(
-      deliverWithRetries(
-        async () => {
-          clock.time += 250;
-          throw new Error('a bug in the transport');
-        },
-        POLICY,
-        clock,
-        undefined,
-        (seconds) => thrown.push(seconds),
-      ),
-      /a bug in the transport/,
+    // A retryable last attempt is no retry: the loop gives up.
+    const givingUp = recordingObserver();
+    await deliverWithRetries(
+      async () => ({ kind: 'retryable', error: 'x', reason: 'y' }),
+      { ...POLICY, maxAttempts: 1 },
+      clock,
+      undefined,
+      givingUp,
     );
-    assert.deepEqual(thrown, [0.25]);
+    assert.deepEqual(givingUp.heard, ['started', 'ended 0 retry']);
+
+    // A transport that throws, at the first attempt or a later one.
+    for (const before of [0, 1]) {
+      const thrown = recordingObserver();
+      let calls = 0;
+      await assert.rejects(
+        deliverWithRetries(
+          async () => {
+            clock.time += 250;
+            if (calls++ < before) return { kind: 'retryable', error: 'x', reason: 'y' };
+            throw new Error('a bug in the transport');
+          },
+          POLICY,
+          clock,
+          undefined,
+          thrown,
+        ),
+        /a bug in the transport/,
+      );
+      const retried = before === 0 ? [] : ['started', 'ended 0.25 retry', 'retrying y'];
+      assert.deepEqual(thrown.heard, [...retried, 'started', 'ended 0.25 threw']);
+    }
   });
 
   it('bounds from the config: defaults and the cap', () => {

@@ -44,7 +44,7 @@ describe('the registry of delivery services', () => {
 
     it(`${platform.id}: its attempt histogram is registered under ${platform.requestDurationMetric.name}`, async () => {
       const metrics = new ProxyMetrics();
-      metrics.attemptObserver(platform.id)(0.25);
+      metrics.entryMetrics(platform.id, 'x').ended(0.25, { kind: 'final', outcome: 'OK' });
       const text = await metrics.registry.metrics();
       assert.match(text, new RegExp(`^${platform.requestDurationMetric.name}_count 1$`, 'm'));
       assert.match(text, new RegExp(`^service_notification_duration_seconds_count\\{platform="${platform.id}"\\} 1$`, 'm'));

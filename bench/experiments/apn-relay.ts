@@ -141,7 +141,7 @@ function main(): void {
       logger,
       ...retryBounds(proxyConfig.SendTimeoutSec, proxyConfig.RetryTimeoutSec),
       env: process.env,
-      attemptObserver: layer === 'dispatcher' ? (platform) => metrics.attemptObserver(platform) : undefined,
+      entryMetrics: layer === 'dispatcher' ? (platform, type) => metrics.entryMetrics(platform, type) : undefined,
     });
     const service = services.get(entry.Type)!;
     const dispatcher = new PushDispatcher(services, metrics, logger);

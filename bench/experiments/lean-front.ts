@@ -37,7 +37,7 @@ function main(): void {
     logger,
     ...retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec),
     env: process.env,
-    attemptObserver: (platform) => metrics.attemptObserver(platform),
+    entryMetrics: (platform, type) => metrics.entryMetrics(platform, type),
   });
   const dispatcher = new PushDispatcher(services, metrics, logger);
 

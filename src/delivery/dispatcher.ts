@@ -137,7 +137,10 @@ export class PushDispatcher {
   ): void {
     if (result.outcome === 'OK') {
       counters.success.inc();
-      if (n.ack_id !== '') counters.successWithAck.inc();
+      if (n.ack_id !== '') {
+        counters.successWithAck.inc();
+        this.metrics.answeredWithAck(n.ack_id, platform);
+      }
     } else {
       const reason = result.reason ?? '';
       if (result.badRequest) this.metrics.badRequest.inc();

@@ -30,30 +30,51 @@ export const systemClock: Clock = {
 };
 
 /**
- * `request`: what the attempts send, kept on the result for inspection. `observeAttempt` hears each attempt's
- * duration in seconds, whether it answered or threw.
+ * What the loop tells about every attempt it makes (the metrics of one entry). Methods on one object, called
+ * in order `started`, `ended`, then `retrying` before the next attempt: the hot path builds no closure for them.
+ */
+export interface AttemptObserver {
+  /** An attempt goes to the transport. */
+  started(): void;
+  /** It ended after `seconds`: its verdict, or undefined when it threw. */
+  ended(seconds: number, result: AttemptResult | undefined): void;
+  /** Another attempt starts after a retryable one that said `reason`. */
+  retrying(reason: string): void;
+}
+
+/**
+ * `request`: what the attempts send, kept on the result for inspection. `observer` hears each attempt start and
+ * end (its duration in seconds and verdict, whether it answered or threw) and each retry.
  */
 export function deliverWithRetries(
   attempt: (timeoutMs: number) => Promise<AttemptResult>,
   policy: RetryPolicy,
   clock: Clock = systemClock,
   request?: unknown,
-  observeAttempt?: (seconds: number) => void,
+  observer?: AttemptObserver,
 ): Promise<DeliveryResult> {
   const started = clock.now();
   const deadline = started + policy.sendTimeoutMs;
   if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0)
-    return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observeAttempt);
+    return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observer);
   // Most notifications end at the first answer: no async frame and no promise but the attempt's own.
-  return attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs)).then(
+  let first: Promise<AttemptResult>;
+  observer?.started();
+  try {
+    first = attempt(Math.min(policy.retryTimeoutMs, policy.sendTimeoutMs));
+  } catch (err) {
+    observer?.ended((clock.now() - started) / 1000, undefined);
+    throw err;
+  }
+  return first.then(
     (result) => {
-      observeAttempt?.((clock.now() - started) / 1000);
+      observer?.ended((clock.now() - started) / 1000, result);
       return result.kind === 'final'
         ? finalResult(result, 1, request)
-        : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request, observeAttempt);
+        : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request, observer);
     },
     (err: unknown) => {
-      observeAttempt?.((clock.now() - started) / 1000);
+      observer?.ended((clock.now() - started) / 1000, undefined);
       throw err;
     },
   );
@@ -68,7 +89,7 @@ async function retryUntilDone(
   attempts: number,
   last: { error: string; reason: string } | undefined,
   request: unknown,
-  observeAttempt: ((seconds: number) => void) | undefined,
+  observer: AttemptObserver | undefined,
 ): Promise<DeliveryResult> {
   for (let i = attempts; i < policy.maxAttempts; i++) {
     if (i > 0) {
@@ -82,11 +103,13 @@ async function retryUntilDone(
     if (remaining <= 0) break;
 
     attempts++;
-    let result: AttemptResult;
+    if (last) observer?.retrying(last.reason);
+    observer?.started();
+    let result: AttemptResult | undefined;
     try {
       result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
     } finally {
-      observeAttempt?.((clock.now() - started) / 1000);
+      observer?.ended((clock.now() - started) / 1000, result);
     }
     if (result.kind === 'final') {
       return finalResult(result, attempts, request);

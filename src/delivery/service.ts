@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { PushNotification } from '../notification';
 import { PayloadTooLargeError } from '../payload/fit';
-import { deliverWithRetries, systemClock, type Clock, type RetryPolicy } from './retry';
+import { deliverWithRetries, systemClock, type AttemptObserver, type Clock, type RetryPolicy } from './retry';
 import type { DeliveryContext, DeliveryResult, PushService, ServicePlatform, Transport } from './types';
 
 export interface ServiceDeps {
@@ -18,10 +18,18 @@ export interface ServiceDeps {
   outboundProxy?: string;
   /** Where HTTPS_PROXY / HTTP_PROXY / NO_PROXY are read from (process.env in production). */
   env?: Record<string, string | undefined>;
-  /** Gives a service of `platform` what to call with each attempt's duration (the per-service request histograms). */
-  attemptObserver?: (platform: ServicePlatform) => (seconds: number) => void;
+  /** The metrics of the entry of platform type `type` (one object per entry), served by `platform`. */
+  entryMetrics?: (platform: ServicePlatform, type: string) => EntryMetrics;
   /** What the retry loop reads the time from and waits on between attempts; the system clock unless a test drives it. */
   clock?: Clock;
+}
+
+/** What one configured entry counts: its attempts (through the retry loop), its waits for a send slot, its credential refreshes. */
+export interface EntryMetrics extends AttemptObserver {
+  /** A send found every slot of the transport taken and waited for one. */
+  slotWaited(): void;
+  /** The transport could not refresh what authenticates it: an APNs provider token or an OAuth access token. */
+  credentialRefreshFailed(kind: 'apns_token' | 'oauth'): void;
 }
 
 /** Metrics reason of a notification refused because it cannot fit the provider's payload limit. */
@@ -48,14 +56,14 @@ export class TransportService<Request> implements PushService {
   private readonly build: ServiceParts<Request>['build'];
   private readonly transport: Transport<Request>;
   private readonly policy: RetryPolicy;
-  private readonly observe?: (seconds: number) => void;
+  private readonly observer?: AttemptObserver;
   private readonly clock: Clock;
 
-  constructor(parts: ServiceParts<Request>, deps: Pick<ServiceDeps, 'attemptObserver' | 'clock'>) {
+  constructor(parts: ServiceParts<Request>, deps: Pick<ServiceDeps, 'entryMetrics' | 'clock'>) {
     ({ type: this.type, platform: this.platform, build: this.build, transport: this.transport, policy: this.policy } = parts);
     this.transports = new Set(parts.transports);
     this.clock = deps.clock ?? systemClock;
-    this.observe = deps.attemptObserver?.(this.platform);
+    this.observer = deps.entryMetrics?.(this.platform, this.type);
   }
 
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult> {
@@ -68,7 +76,7 @@ export class TransportService<Request> implements PushService {
         return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
       throw err;
     }
-    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observe);
+    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observer);
   }
 
   close(): Promise<void> {

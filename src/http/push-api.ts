@@ -247,7 +247,7 @@ class PushExchange {
     }
   }
 
-  /** An ack is only counted and logged: decode, check its fields, answer OK. */
+  /** An ack is only counted (its latency too, when this instance answered its notification) and logged: decode, check its fields, answer OK. */
   private ack(body: Buffer): void {
     const { metrics, logger } = this.api;
     const decoded = decodePushAck(body);
@@ -266,6 +266,7 @@ class PushExchange {
     }
     const ack = decoded.value;
     metrics.delivered.inc({ platform: ack.platform, type: ack.type });
+    metrics.acknowledged(ack.id);
     logger.info(
       {
         ack_id: ack.id,

@@ -67,6 +67,7 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
       requestTimeoutMs: deps.retryTimeoutMs,
       outboundProxy,
       logger: deps.logger,
+      metrics: deps.entryMetrics?.(apns.id, entry.Type),
     });
   } catch (err) {
     if (err instanceof UnsupportedApnsLibraryError) throw new ConfigError(`${where}: ${err.message}.`);

@@ -7,6 +7,7 @@ import tls from 'node:tls';
 import apn from '@parse/node-apn';
 import type { Logger } from 'pino';
 import type { ApnsRequest } from './payload';
+import type { EntryMetrics } from '../../delivery/service';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
 import { trustedCaList } from '../../tls/trust';
 import { describeOutboundProxy, openTunnel, TunnelStream, type ProxyTarget } from '../../transport/outbound-proxy';
@@ -32,6 +33,8 @@ export interface ApnsTransportOptions {
   outboundProxy?: URL;
   /** Hears why a connection through the proxy failed: the answer to the chat server cannot say. */
   logger?: Logger;
+  /** Counts sends that waited for a slot, and provider tokens that could not be signed anew. */
+  metrics?: Pick<EntryMetrics, 'slotWaited' | 'credentialRefreshFailed'>;
 }
 
 export const APPLE_PRODUCTION_HOST = 'api.push.apple.com';
@@ -93,7 +96,7 @@ interface FailedSend {
  */
 interface ApnsClient {
   session?: ApnsSession;
-  config: { address: string };
+  config: { address: string; token?: ProviderToken | null };
   write(notification: ApnsWire, device: string, type: 'device', method: 'post'): Promise<FailedSend>;
   request(session: ApnsSession, address: string, notification: ApnsWire, path: string, method: 'POST'): Promise<FailedSend>;
   closeAndDestroySession(session: ApnsSession): Promise<void>;
@@ -103,6 +106,10 @@ interface ApnsSession {
   destroyed: boolean;
   close(): void;
   removeAllListeners(event: 'goaway'): unknown;
+}
+/** The library's provider token (token auth): signed at start-up, signed anew by `regenerate` before it expires. */
+interface ProviderToken {
+  regenerate(generation: number): void;
 }
 interface ApnsWire {
   headers: object;
@@ -178,6 +185,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly client: ApnsClient;
   private readonly inFlight: Semaphore;
   private readonly logger?: Logger;
+  private readonly metrics?: ApnsTransportOptions['metrics'];
   /** Sessions already left to Node's GOAWAY handling. */
   private readonly gracefulSessions = new WeakSet<ApnsSession>();
 
@@ -234,10 +242,14 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     this.client = clientOf(this.provider);
     this.inFlight = new Semaphore(options.maxInFlight ?? 500);
     this.logger = logger;
+    this.metrics = options.metrics;
+    const token = this.client.config.token;
+    if (token && this.metrics) countSigningFailures(token, this.metrics);
   }
 
   attempt(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
     if (this.inFlight.tryAcquire()) return this.sendHolding(request, timeoutMs);
+    this.metrics?.slotWaited();
     // A send still waiting for a slot when time is up never starts.
     const deadline = performance.now() + timeoutMs;
     return this.inFlight
@@ -300,6 +312,23 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       });
     });
   }
+}
+
+/**
+ * The library signs a new provider token inside a send, every 55 minutes and after ExpiredProviderToken; a
+ * signing failure rejects that send as a transport error and shows nowhere else. The key signed once at
+ * start-up, so this is rare: counted once per failed signing, then thrown on as before.
+ */
+function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMetrics, 'credentialRefreshFailed'>): void {
+  const regenerate = token.regenerate.bind(token);
+  token.regenerate = (generation: number): void => {
+    try {
+      regenerate(generation);
+    } catch (err) {
+      metrics.credentialRefreshFailed('apns_token');
+      throw err;
+    }
+  };
 }
 
 /** How the library reports each kind of answer (checked against the sandbox peer). */

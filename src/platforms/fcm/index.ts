@@ -67,6 +67,7 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     logger: deps.logger,
     outboundProxy,
     tokenOutboundProxy,
+    metrics: deps.entryMetrics?.(fcm.id, entry.Type),
   });
   const service = new TransportService(
     {

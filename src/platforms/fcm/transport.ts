@@ -28,6 +28,7 @@ import tls from 'node:tls';
 import { deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken } from 'firebase-admin/app';
 import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
+import type { EntryMetrics } from '../../delivery/service';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
 import type { FcmMessage } from './payload';
 import { trustedCaList } from '../../tls/trust';
@@ -87,6 +88,8 @@ export interface FcmTransportOptions {
   outboundProxy?: URL;
   /** HTTP CONNECT proxy for token requests, whose host may be exempt when FCM's is not. */
   tokenOutboundProxy?: URL;
+  /** Counts requests that waited for a free connection, and access tokens that could not be had. */
+  metrics?: Pick<EntryMetrics, 'slotWaited' | 'credentialRefreshFailed'>;
 }
 
 /** An HTTP answer as it came over the wire. */
@@ -122,6 +125,7 @@ export class FcmTransport implements Transport<FcmMessage> {
       options.outboundProxy,
       options.endpoint,
       () => this.attempts.getStore(),
+      options.metrics,
     );
     this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenOutboundProxy);
     const credential = (this.credential = new ServiceAccountCredential(
@@ -129,6 +133,7 @@ export class FcmTransport implements Transport<FcmMessage> {
       tokenRequestUrl(options.account.tokenUri, options.endpoint),
       this.tokenAgent,
       options.logger,
+      options.metrics,
     ));
     this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
     this.messaging = getMessaging(this.app);
@@ -205,6 +210,7 @@ class FcmAgent extends ProxyAwareAgent {
     proxy: URL | undefined,
     private readonly endpoint: URL | undefined,
     private readonly currentAttempt: () => AttemptScope | undefined,
+    private readonly metrics?: Pick<EntryMetrics, 'slotWaited'>,
   ) {
     super(options, proxy);
   }
@@ -238,12 +244,22 @@ class FcmAgent extends ProxyAwareAgent {
     attempt.live.add(req);
     req.once('close', () => attempt.live.delete(req));
     req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
+    const queued = this.metrics ? queuedRequests(this) : 0;
     (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(
       this,
       req,
       options,
     );
+    // Node queues a request that finds maxSockets connections busy until one is free: a wait for a send slot.
+    if (this.metrics && queuedRequests(this) > queued) this.metrics.slotWaited();
   }
+}
+
+/** Requests an agent holds until a connection is free (one queue per origin; this agent has one origin). */
+function queuedRequests(agent: http.Agent): number {
+  let queued = 0;
+  for (const name in agent.requests) queued += agent.requests[name]?.length ?? 0;
+  return queued;
 }
 
 function captureAnswer(res: http.IncomingMessage, attempt: AttemptScope): void {
@@ -389,6 +405,7 @@ export class ServiceAccountCredential implements Credential {
     private readonly tokenUrl: URL,
     private readonly agent?: https.Agent,
     private readonly logger?: Logger,
+    private readonly metrics?: Pick<EntryMetrics, 'credentialRefreshFailed'>,
   ) {}
 
   /** Set while the token endpoint's latest answer refused the service account; cleared by a token issued. */
@@ -400,6 +417,7 @@ export class ServiceAccountCredential implements Credential {
     try {
       return await this.requestToken();
     } catch (err) {
+      this.metrics?.credentialRefreshFailed('oauth');
       this.logger?.warn(
         { token_url: this.tokenUrl.href, client_email: this.account.clientEmail, err: (err as Error).message },
         'FCM access token request failed',

@@ -1,0 +1,48 @@
+/**
+ * Ack ids of notifications answered OK, awaiting their delivery receipt (`/api/v1/ack` with the same id), so the
+ * time between the two can be measured. Bounded in number and age: receipts that never come (an app that sends
+ * none, a phone that is off) must not grow memory, and one that comes after the maximum age measures nothing.
+ */
+import { LRUCache } from 'lru-cache';
+
+/** Ack ids kept at most: the oldest answered is forgotten first. */
+export const MAX_PENDING_ACKS = 100_000;
+/** How long an answered ack id waits for its receipt. */
+export const MAX_PENDING_ACK_AGE_MS = 10 * 60_000;
+
+export interface PendingAck<Label> {
+  /** When the OK was answered, on the clock the caller passes (milliseconds). */
+  at: number;
+  /** What the receipt is counted under (the histogram of the notification's platform). */
+  label: Label;
+}
+
+export class PendingAcks<Label> {
+  // The age is checked against the answer time each entry keeps anyway: lru-cache's own ttl would read the
+  // clock and keep timestamps of its own on every set, on the hot path.
+  private readonly pending: LRUCache<string, PendingAck<Label>>;
+
+  constructor(
+    max = MAX_PENDING_ACKS,
+    private readonly maxAgeMs = MAX_PENDING_ACK_AGE_MS,
+  ) {
+    this.pending = new LRUCache({ max });
+  }
+
+  /** An OK answered at `now` for `ackId`; a second OK for the same id starts its wait anew. */
+  answered(ackId: string, now: number, label: Label): void {
+    this.pending.set(ackId, { at: now, label });
+  }
+
+  /** The answer `ackId` awaited, once: undefined for an unknown id, one already taken, or one older than the maximum age. */
+  take(ackId: string, now: number): PendingAck<Label> | undefined {
+    const pending = this.pending.get(ackId);
+    if (pending === undefined) return undefined;
+    this.pending.delete(ackId);
+    return now - pending.at <= this.maxAgeMs ? pending : undefined;
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+}
