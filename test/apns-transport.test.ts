@@ -27,6 +27,13 @@ function request(token: string): ApnsRequest {
   );
 }
 
+/** What the transport counts, written down. */
+const counted = { slotWaits: 0, refreshFailures: 0 };
+const countingMetrics = {
+  slotWaited: () => counted.slotWaits++,
+  credentialRefreshFailed: () => counted.refreshFailures++,
+};
+
 /** The sandbox APNs peer with token auth, and a transport to it; `maxInFlight` as given. */
 async function startPeerAndTransport(maxInFlight?: number): Promise<{ peer: ApnsPeer; transport: ApnsTransport }> {
   const ca = createCertificateAuthority('APNs transport test CA');
@@ -43,6 +50,7 @@ async function startPeerAndTransport(maxInFlight?: number): Promise<{ peer: Apns
     trustedCa: [ca.certPem],
     requestTimeoutMs: 5_000,
     ...(maxInFlight === undefined ? {} : { maxInFlight }),
+    metrics: countingMetrics,
   });
   return { peer, transport };
 }
@@ -62,6 +70,7 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
 
   it('a send that gets no slot before its time is up never reaches APNs; the next one waits its turn', async () => {
     peer.setDeviceBehaviour(SLOW, { delayMs: 400 });
+    const waitsBefore = counted.slotWaits;
     const slow = transport.attempt(request(SLOW), 5_000);
     const dropped = transport.attempt(request(WAITING), 100);
     const waiting = transport.attempt(request(FAST), 5_000);
@@ -72,6 +81,8 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
       peer.received.map((n) => n.token),
       [SLOW, FAST],
     );
+    // Both sends behind the slow one waited for the slot, the dropped one too.
+    assert.equal(counted.slotWaits - waitsBefore, 2);
   });
 
   it('the slot is given back when APNs answers, even after the attempt timed out', async () => {

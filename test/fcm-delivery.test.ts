@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { createGoogleServiceAccount, type GoogleServiceAccount } from '../src/sa
 import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { createAndroidService } from '../src/platforms/fcm';
 import { loadServiceAccount } from '../src/platforms/fcm/credentials';
+import { FcmTransport } from '../src/platforms/fcm/transport';
 import type { ServiceResult as AndroidServiceResult } from '../src/platforms/platform';
 import { SkippingClock } from './skipping-clock';
 import { capturedLogger, tempDir, writeTemp } from './support';
@@ -682,5 +683,41 @@ describe('createAndroidService: configuration', () => {
     assert.equal(account.tokenUri, fx.account.token_uri);
     assert.equal(account.privateKeyId, fx.account.private_key_id);
     assert.equal(account.privateKey.asymmetricKeyType, 'rsa');
+  });
+});
+
+describe('FCM send slots', () => {
+  it('a send that finds every connection busy (maxSockets) waits for one, and that wait is counted', SLOW, async () => {
+    const fx = await startFixture('slots');
+    let slotWaits = 0;
+    const transport = new FcmTransport({
+      appName: `slots-${randomUUID()}`,
+      account: loadServiceAccount(fx.entry()),
+      endpoint: new URL(fx.peer.url),
+      trustedCa: [ca.certPem],
+      logger: silent,
+      maxSockets: 1,
+      metrics: { slotWaited: () => slotWaits++, credentialRefreshFailed: () => {} },
+    });
+    try {
+      const slow = newToken();
+      const fast = newToken();
+      // The first send fetches the access token (its own agent), then holds the one connection for a while.
+      assert.deepEqual(await transport.attempt(buildFcmMessage(push({ device_id: newToken() })), 10_000), { kind: 'final', outcome: 'OK' });
+      assert.equal(slotWaits, 0);
+      fx.peer.setTokenBehaviour(slow, { delayMs: 500 });
+      const answers = await Promise.all([
+        transport.attempt(buildFcmMessage(push({ device_id: slow })), 10_000),
+        transport.attempt(buildFcmMessage(push({ device_id: fast })), 10_000),
+      ]);
+      assert.deepEqual(answers, [
+        { kind: 'final', outcome: 'OK' },
+        { kind: 'final', outcome: 'OK' },
+      ]);
+      assert.equal(slotWaits, 1);
+    } finally {
+      await transport.close();
+      await fx.close();
+    }
   });
 });
