@@ -1,7 +1,7 @@
-/** What an APNs answer means for the notification and for the entry's credentials (classifyFailure). */
+/** What an APNs answer means for the notification and for the entry's credentials (classifyFailure); signing failures counted. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFailure } from '../src/platforms/apns/transport';
+import { classifyFailure, countSigningFailures } from '../src/platforms/apns/transport';
 
 describe('classifyFailure: what an answer says about the entry', () => {
   const answer = (status: number, reason: string) => classifyFailure({ status, response: { reason } });
@@ -72,5 +72,27 @@ describe('classifyFailure: what an answer says about the entry', () => {
       assert.ok(verdict.kind === 'final');
       assert.equal(verdict.evidence, undefined, `${status} ${reason}`);
     }
+  });
+});
+
+describe('countSigningFailures: a provider token that cannot be signed anew', () => {
+  it('is counted once per failed signing and still fails the send as before; a signing that works counts nothing', () => {
+    const kinds: string[] = [];
+    let fail = false;
+    const token = {
+      generation: 0,
+      regenerate(generation: number): void {
+        if (generation !== this.generation) return;
+        this.generation++;
+        if (fail) throw new Error('signing failed');
+      },
+    };
+    countSigningFailures(token, { credentialRefreshFailed: (kind) => kinds.push(kind) });
+    token.regenerate(0);
+    assert.equal(token.generation, 1);
+    assert.deepEqual(kinds, []);
+    fail = true;
+    assert.throws(() => token.regenerate(1), /signing failed/);
+    assert.deepEqual(kinds, ['apns_token']);
   });
 });

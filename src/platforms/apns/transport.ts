@@ -108,7 +108,7 @@ interface ApnsSession {
   removeAllListeners(event: 'goaway'): unknown;
 }
 /** The library's provider token (token auth): signed at start-up, signed anew by `regenerate` before it expires. */
-interface ProviderToken {
+export interface ProviderToken {
   regenerate(generation: number): void;
 }
 interface ApnsWire {
@@ -319,7 +319,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
  * signing failure rejects that send as a transport error and shows nowhere else. The key signed once at
  * start-up, so this is rare: counted once per failed signing, then thrown on as before.
  */
-function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMetrics, 'credentialRefreshFailed'>): void {
+export function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMetrics, 'credentialRefreshFailed'>): void {
   const regenerate = token.regenerate.bind(token);
   token.regenerate = (generation: number): void => {
     try {
