@@ -116,6 +116,16 @@ export class ProxyMetrics {
     'min',
   );
 
+  // One series per certificate that expires: an APNs certificate entry (its Type) and `inbound_tls` (TLSCertFile).
+  readonly certificateExpiry = new Gauge({
+    name: 'service_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate stops being valid (its notAfter), in Unix seconds',
+    labelNames: ['certificate'],
+    // With workers: each read the same files; the earliest end is the one to act on.
+    aggregator: 'min',
+    registers: [this.registry],
+  });
+
   /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
   readonly providerRequestDuration = new Map(
     PLATFORMS.map(({ id, requestDurationMetric: { name, help } }) => [id, this.histogram(name, help, [])] as const),
