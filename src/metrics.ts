@@ -97,6 +97,15 @@ export class ProxyMetrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  // One series per certificate that expires: an APNs certificate entry (its Type) and `inbound_tls` (TLSCertFile).
+  readonly certificateExpiry = new Gauge({
+    name: 'service_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate stops being valid (its notAfter), in Unix seconds',
+    labelNames: ['certificate'],
+    // With workers: each read the same files; the earliest end is the one to act on.
+    aggregator: 'min',
+    registers: [this.registry],
+  });
 
   // Per configured entry; `platform_type` is the entry's Type from the config: bounded.
   readonly removeWithheld = this.counter(
@@ -115,16 +124,6 @@ export class ProxyMetrics {
     "1 while the provider accepts the entry's credentials, 0 after it refused them (until an answer shows them accepted again)",
     'min',
   );
-
-  // One series per certificate that expires: an APNs certificate entry (its Type) and `inbound_tls` (TLSCertFile).
-  readonly certificateExpiry = new Gauge({
-    name: 'service_certificate_expiry_timestamp_seconds',
-    help: 'When the certificate stops being valid (its notAfter), in Unix seconds',
-    labelNames: ['certificate'],
-    // With workers: each read the same files; the earliest end is the one to act on.
-    aggregator: 'min',
-    registers: [this.registry],
-  });
 
   /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
   readonly providerRequestDuration = new Map(
