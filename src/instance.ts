@@ -13,7 +13,7 @@ import type { EntryState } from './delivery/types';
 import { AccessControl } from './http/access';
 import { createHttpApp } from './http/app';
 import { RequestTracker, type RequestUnderWay } from './http/drain';
-import { createListener, trustedProxyMatcher } from './http/listener';
+import { createListener, servedCertificateNotAfter, trustedProxyMatcher } from './http/listener';
 import { cidrMatcher } from './net/addresses';
 import { RateLimitGate } from './ratelimit/gate';
 import { rateLimitSettings, rateLimitsActive } from './ratelimit/settings';
@@ -21,6 +21,7 @@ import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
 import { NotificationInspector } from './inspect/inspector';
 import { createServices } from './platforms/registry';
+import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
 
 export interface StartOptions {
@@ -74,7 +75,7 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
   try {
     const trustedProxies = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
     const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
-    const { services, states, watched } = createServices(
+    const { services, states, watched, certificates } = createServices(
       config,
       {
         logger,
@@ -141,6 +142,19 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
     });
 
     const server = createListener(config, tracker.wrap(app), logger);
+    // Certificates that end: a gauge each, and warnings in the log as the end nears.
+    const expiring: WatchedCertificate[] = [...certificates].map(([type, credential]) => ({ name: type, ...credential }));
+    if (config.TLSCertFile) {
+      expiring.push({
+        name: 'inbound_tls',
+        notAfter: servedCertificateNotAfter(config),
+        renewal: `renew TLSCertFile ${config.TLSCertFile} and restart the proxy`,
+      });
+    }
+    for (const { name, notAfter } of expiring) metrics.certificateExpiry.set({ certificate: name }, Math.floor(notAfter.getTime() / 1000));
+    const expiryWatch = new CertificateExpiryWatch(expiring, logger);
+    expiryWatch.start();
+    closers.push(() => expiryWatch.close());
     // Every client socket, HTTP or not yet (a TLS handshake under way), so a stop can end the ones left.
     const sockets = new Set<Socket>();
     server.on('connection', (socket: Socket) => {

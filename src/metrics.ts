@@ -107,6 +107,15 @@ export class ProxyMetrics {
     aggregator: 'max',
     registers: [this.registry],
   });
+  // One series per certificate that expires: an APNs certificate entry (its Type) and `inbound_tls` (TLSCertFile).
+  readonly certificateExpiry = new Gauge({
+    name: 'service_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate stops being valid (its notAfter), in Unix seconds',
+    labelNames: ['certificate'],
+    // With workers: each read the same files; the earliest end is the one to act on.
+    aggregator: 'min',
+    registers: [this.registry],
+  });
 
   // Per configured entry; `platform_type` is the entry's Type from the config: bounded.
   readonly removeWithheld = this.counter(

@@ -143,6 +143,11 @@ export function loadTlsOptions(settings: TlsSettings): https.ServerOptions {
   return options;
 }
 
+/** When the certificate in TLSCertFile ends, for the expiry watch; the file was checked by loadTlsOptions. */
+export function servedCertificateNotAfter(settings: Pick<TlsSettings, 'TLSCertFile'>): Date {
+  return new Date(new X509Certificate(readPemFile('TLSCertFile', settings.TLSCertFile)).validTo);
+}
+
 /** OpenSSL drops a CA it cannot parse without a word, and then refuses every client that CA signed. */
 function checkCaCertificates(file: string, pem: string): void {
   const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];

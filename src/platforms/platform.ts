@@ -19,8 +19,18 @@ export interface EntrySchema {
   properties: Record<string, Record<string, unknown>>;
 }
 
-/** An entry turned into a service (with notices worth a warning), or skipped (the original skips an entry without credentials). */
-export type ServiceResult = { service: PushService; notices: string[] } | { skipped: string };
+/**
+ * An entry turned into a service (with notices worth a warning, and the certificate it authenticates with when
+ * that expires), or skipped (the original skips an entry without credentials).
+ */
+export type ServiceResult = { service: PushService; notices: string[]; certificate?: ExpiringCredential } | { skipped: string };
+
+/** A credential with an end date, watched for expiry by the instance (src/tls/expiry.ts). */
+export interface ExpiringCredential {
+  notAfter: Date;
+  /** What the operator does to renew it, for the warning. */
+  renewal: string;
+}
 
 export interface PlatformDefinition<Key extends string = string, Entry extends PlatformEntryConfig = PlatformEntryConfig> {
   /** The `platform` label of metrics, logs and /readyz: `apple`, `android`. */

@@ -11,7 +11,7 @@ import type { EntryState, PushService } from '../delivery/types';
 import type { ProxyMetrics } from '../metrics';
 import { apns } from './apns';
 import { fcm } from './fcm';
-import type { PlatformDefinition, ServiceResult } from './platform';
+import type { ExpiringCredential, PlatformDefinition, ServiceResult } from './platform';
 
 export const PLATFORMS = [apns, fcm] as const;
 
@@ -33,6 +33,8 @@ export interface ConfiguredServices {
   /** How each configured entry stands now, in config order (skipped ones too). */
   states: () => EntryState[];
   watched: WatchedService[];
+  /** By platform type: the certificates entries authenticate with, where those expire (token auth does not). */
+  certificates: Map<string, ExpiringCredential>;
 }
 
 /**
@@ -43,6 +45,7 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps, watch: En
   const services = new Map<string, PushService>();
   const entries: Array<EntryState | WatchedService> = [];
   const watched: WatchedService[] = [];
+  const certificates = new Map<string, ExpiringCredential>();
   const guard = removeGuardSettings(config);
   const metrics = watch.metrics;
   const onWithheld = metrics ? (type: string, reason: string) => metrics.removeWithheld.inc({ platform_type: type, reason }) : undefined;
@@ -68,6 +71,8 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps, watch: En
     });
     services.set(type, service);
     watched.push(service);
+    if (result.certificate) certificates.set(type, result.certificate);
+    else certificates.delete(type);
     entries.push(service);
   };
   try {
@@ -79,7 +84,7 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps, watch: En
     throw err;
   }
   const states = (): EntryState[] => entries.map((entry) => (entry instanceof WatchedService ? entry.state() : entry));
-  return { services, states, watched };
+  return { services, states, watched, certificates };
 }
 
 /** A service's configured entries (the config lists them under its settings key). */

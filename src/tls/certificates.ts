@@ -67,10 +67,14 @@ export function createCertificateAuthority(commonName = 'Push Proxy Sandbox CA')
   return { cert, key: keys.privateKey, certPem: forge.pki.certificateToPem(cert), keyPem: keys.keyPem };
 }
 
-/** A server certificate for the given DNS names and IP addresses. */
-export function createServerCertificate(ca: CertificateAuthority, hosts: string[] = ['localhost', '127.0.0.1', '::1']): PemPair {
+/** A server certificate for the given DNS names and IP addresses, valid a year unless `validity` says otherwise. */
+export function createServerCertificate(
+  ca: CertificateAuthority,
+  hosts: string[] = ['localhost', '127.0.0.1', '::1'],
+  validity: { notBefore: Date; notAfter: Date } = defaultValidity(),
+): PemPair {
   const keys = rsaKeyPair();
-  const { notBefore, notAfter } = defaultValidity();
+  const { notBefore, notAfter } = validity;
   const cert = newCertificate(keys.publicKey, notBefore, notAfter);
   cert.setSubject([{ name: 'commonName', value: hosts[0] ?? 'localhost' }]);
   cert.setIssuer(ca.cert.subject.attributes);

@@ -13,7 +13,6 @@ import { credentialHint, loadAppleCredentials } from './credentials';
 import { buildApnsRequest } from './payload';
 import { ApnsTransport, apnsDialTarget, UnsupportedApnsLibraryError } from './transport';
 
-const WARN_EXPIRY_DAYS = 30;
 /** What a notification's budget running out answers: the original's words. */
 const UNKNOWN_TRANSPORT_ERROR = 'unknown transport error';
 
@@ -35,10 +34,10 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
   const where = entryName(apns.settingsKey, entry);
   const loaded = loadAppleCredentials(entry);
   if ('skipped' in loaded) return loaded;
-  const notices: string[] = [];
-  if (loaded.notAfter && loaded.notAfter.getTime() - Date.now() < WARN_EXPIRY_DAYS * 86_400_000) {
-    notices.push(`certificate of ${entry.Type} expires on ${loaded.notAfter.toISOString()}: renew it in the Apple Developer portal`);
-  }
+  // How close the certificate is to its end is the instance's to watch and log, for as long as it runs.
+  const certificate = loaded.notAfter
+    ? { notAfter: loaded.notAfter, renewal: 'renew it in the Apple Developer portal (or switch to token auth, which does not expire)' }
+    : undefined;
 
   const production = !entry.ApplePushUseDevelopment;
   let endpoint: URL | undefined;
@@ -87,5 +86,5 @@ export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): 
     },
     deps,
   );
-  return { service, notices };
+  return { service, notices: [], certificate };
 }
