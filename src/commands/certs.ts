@@ -137,7 +137,7 @@ function describeEnvironments(facts: AppleCertificateFacts): string {
 
 function describeExpiry(facts: AppleCertificateFacts, now: Date): string {
   const left = facts.notAfter.getTime() - now.getTime();
-  if (left < 0) return `EXPIRED ${Math.ceil(-left / DAY_MS)} day(s) ago: create a new APNs certificate in Apple Developer`;
+  if (left < 0) return `EXPIRED ${Math.floor(-left / DAY_MS)} day(s) ago: create a new APNs certificate in Apple Developer`;
   if (facts.notBefore.getTime() > now.getTime()) return "not valid yet: check this machine's clock";
   return `${Math.floor(left / DAY_MS)} day(s) left`;
 }
