@@ -4,7 +4,7 @@
  * peer, and `check-config` on good and broken configurations, which opens no port and contacts no provider.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -161,6 +161,8 @@ describe('push-proxy certs convert', () => {
     const dir = tempDir();
     const p12 = writeTemp(dir, 'push.p12', toPkcs12(universal, 'secret'));
     const out = writeTemp(dir, 'push.pem', 'keep me');
+    // Readable by others, as a file left by an earlier attempt may be: replacing it must not leave the key so.
+    chmodSync(out, 0o644);
     const refused = await run(['certs', 'convert', p12, out, '--password', 'secret']);
     assert.equal(refused.code, 2);
     assert.match(refused.err, /push\.pem exists: nothing written\. Give --force to replace it/);
