@@ -253,6 +253,15 @@ describe('push-proxy check-config', () => {
     assert.match(result.out, new RegExp(`^config ${file.replace(/[.]/g, '\\.')}: eas mode`, 'm'));
   });
 
+  it('with no configuration file, says start-up would run the built-in test mode; with --require-config, exit 2', async () => {
+    const none = await run(['check-config'], { TMPDIR: tempDir() });
+    assert.equal(none.code, 0, none.err);
+    assert.match(none.out, /^no configuration file found: push-proxy would start the built-in test mode/);
+    const required = await run(['check-config', '--require-config'], { TMPDIR: tempDir() });
+    assert.equal(required.code, 2);
+    assert.match(required.err, /no configuration file found, and --require-config requires one/);
+  });
+
   it('a likely typo in a key', () =>
     expectExit2(
       { ApplePushSettings: [{ Type: 'apple', ApplePushTopik: TOPIC }] },
