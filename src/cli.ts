@@ -9,10 +9,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { loadStartupConfig, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
+import { CERTS_USAGE, runCerts } from './commands/certs';
+import { CHECK_CONFIG_USAGE, runCheckConfig } from './commands/check-config';
 import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
 import { runTenants } from './commands/tenants';
-import { CommandError, EXIT_COMMAND_ERROR } from './commands/errors';
+import { CommandError } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
 import { createLogging, type Logging } from './logging';
@@ -28,6 +30,8 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
        push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
        push-proxy healthcheck [--config FILE]
+       push-proxy check-config [--config FILE]
+       push-proxy certs inspect FILE | convert IN.p12 OUT.pem [--password PASSWORD]
 
   --config FILE     configuration file (also: PUSH_PROXY_CONFIG). Without one, the first that exists of
                     config/push-proxy.json, then the original's mattermost-push-proxy.json in the
@@ -40,6 +44,8 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
   tenants           manage hosted mode's tenants and their keys ("push-proxy tenants --help")
   dev-cert          make a development CA, server and client certificate for HTTPS and mTLS
   healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
+  check-config      every check start-up makes, without listening or contacting Apple or Google
+  certs             what an APNs key or certificate file holds; a .p12 turned into PEM ("push-proxy certs --help")
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -56,6 +62,15 @@ async function main(argv: string[]): Promise<void> {
     }))
       ? 0
       : 1;
+    return;
+  }
+  if (argv[0] === 'check-config' || argv[0] === 'certs') {
+    const help = argv.includes('--help') || argv.includes('-h');
+    const command =
+      argv[0] === 'certs'
+        ? { usage: CERTS_USAGE, run: () => runCerts(argv.slice(1)) }
+        : { usage: CHECK_CONFIG_USAGE, run: () => runCheckConfig(argv.slice(1), process.env, process.cwd()) };
+    process.stdout.write((help ? command.usage : await command.run()) + '\n');
     return;
   }
   if (argv[0] === 'dev-cert') {
@@ -229,7 +244,7 @@ function isListenError(err: unknown): err is NodeJS.ErrnoException {
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof CommandError) {
     process.stderr.write(`push-proxy: ${err.message}\n`);
-    process.exit(EXIT_COMMAND_ERROR);
+    process.exit(err.exitCode);
   }
   if (err instanceof ConfigError) {
     process.stderr.write(`push-proxy: configuration error: ${err.message}\n`);
