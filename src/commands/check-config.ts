@@ -12,6 +12,7 @@ import { loadTlsOptions } from '../http/listener';
 import type { PlatformDefinition } from '../platforms/platform';
 import { entriesOf, PLATFORMS } from '../platforms/registry';
 import { TenantStore } from '../tenants/store';
+import { expiryStage } from '../tls/expiry';
 import { CommandError, EXIT_CHECK_FAILED } from './errors';
 
 export const CHECK_CONFIG_USAGE = `Usage: push-proxy check-config [--config FILE] [--require-config]
@@ -72,6 +73,11 @@ async function checkEntries(config: ProxyConfig, env: Record<string, string | un
       }
       await result.service.close();
       warnings.push(...result.notices);
+      // The running proxy warns from 30 days ahead (src/tls/expiry.ts); a check says the same at once.
+      const { certificate } = result;
+      if (certificate && expiryStage(Date.now(), certificate.notAfter.getTime()) !== undefined) {
+        warnings.push(`certificate of ${entry.Type} expires on ${certificate.notAfter.toISOString()}: ${certificate.renewal}`);
+      }
       lines.push(`${name}: ready`);
     }
   }
