@@ -33,6 +33,7 @@ export const apns: PlatformDefinition<'ApplePushSettings', AppleEntryConfig> = {
 
 export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): ServiceResult {
   const where = entryName(apns.settingsKey, entry);
+  if (deps.validateOnly) throw new ConfigError(`${where}: APNs has no validate-only mode, so this service would really deliver.`);
   const loaded = loadAppleCredentials(entry);
   if ('skipped' in loaded) return loaded;
   const notices: string[] = [];

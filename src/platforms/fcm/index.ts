@@ -67,6 +67,7 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     logger: deps.logger,
     outboundProxy,
     tokenOutboundProxy,
+    validateOnly: deps.validateOnly,
   });
   const service = new TransportService(
     {
