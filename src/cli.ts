@@ -11,6 +11,7 @@ import { loadStartupConfig, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
 import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
+import { runSendTest } from './commands/send-test';
 import { runTenants } from './commands/tenants';
 import { CommandError, EXIT_COMMAND_ERROR } from './commands/errors';
 import { retryBounds } from './delivery/retry';
@@ -28,6 +29,7 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
        push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
        push-proxy healthcheck [--config FILE]
+       push-proxy send-test --platform TYPE --token TOKEN [--message TEXT] [--dry-run] [--config FILE]
 
   --config FILE     configuration file (also: PUSH_PROXY_CONFIG). Without one, the first that exists of
                     config/push-proxy.json, then the original's mattermost-push-proxy.json in the
@@ -40,6 +42,8 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
   tenants           manage hosted mode's tenants and their keys ("push-proxy tenants --help")
   dev-cert          make a development CA, server and client certificate for HTTPS and mTLS
   healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
+  send-test         send one notification through a configured entry and print the provider's answer
+                    ("push-proxy send-test --help")
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -56,6 +60,17 @@ async function main(argv: string[]): Promise<void> {
     }))
       ? 0
       : 1;
+    return;
+  }
+  if (argv[0] === 'send-test') {
+    // Exit code 2 for anything but the provider accepting the notification: an operator's script tells the two apart.
+    const report = await runSendTest(argv.slice(1), process.env, process.cwd()).catch((err: unknown) => {
+      if (!(err instanceof CommandError)) throw err;
+      process.stderr.write(`push-proxy send-test: ${err.message}\n`);
+      return undefined;
+    });
+    if (report) process.stdout.write(report.text + '\n');
+    process.exitCode = report?.ok ? 0 : EXIT_CONFIG_ERROR;
     return;
   }
   if (argv[0] === 'dev-cert') {
