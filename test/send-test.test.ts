@@ -183,6 +183,13 @@ describe('push-proxy send-test', () => {
     assert.equal(apns.peer.received.length + fcm.received.length, 0);
   });
 
+  it('an entry without credentials: exit code 2 with the reason it was skipped', async () => {
+    const bare = writeTemp(tempDir(), 'push-proxy.json', JSON.stringify({ ApplePushSettings: [{ Type: 'apple', ApplePushTopic: TOPIC }] }));
+    const run = await sendTest(['--platform', 'apple', '--token', APPLE_TOKEN, '--config', bare]);
+    assert.equal(run.code, 2);
+    assert.match(run.err, /ApplePushSettings entry "apple" cannot send: no credentials: set AppleAuthKeyFile/);
+  });
+
   it('no configuration file: refuses (exit code 2) rather than start the built-in sandbox', async () => {
     const run = await sendTest(['--platform', 'apple_rn', '--token', APPLE_TOKEN], {});
     assert.equal(run.code, 2);

@@ -5,14 +5,14 @@
  * provider's answer. The configuration is found as start-up finds it; test mode's built-in sandbox is refused,
  * since it would only test itself. Device tokens are shown shortened, keys and passwords never.
  */
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { loadStartupConfig } from '../config/load';
 import type { ProxyConfig } from '../config/types';
 import { parsePlatform } from '../delivery/platform-string';
 import { retryBounds } from '../delivery/retry';
 import type { ServiceDeps } from '../delivery/service';
 import type { DeliveryResult } from '../delivery/types';
-import { redactToken } from '../logging';
+import { createLogger, redactToken } from '../logging';
 import { emptyPushNotification, type PushNotification } from '../notification';
 import { loadAppleCredentials } from '../platforms/apns/credentials';
 import { buildApnsRequest } from '../platforms/apns/payload';
@@ -110,7 +110,11 @@ export async function sendTest(
   source: string,
   options: SendTestOptions,
   env: Record<string, string | undefined>,
-  logger: Logger = pino({ level: 'warn' }, pino.destination(2)),
+  // Warnings and errors of the service (its entry refused, a connection failing) go to stderr, redacted as the proxy's own.
+  logger: Logger = createLogger(
+    { EnableConsoleLog: true, EnableFileLog: false, LogFileLocation: '', LogFormat: 'plain', LogLevel: 'warn' },
+    process.stderr,
+  ),
 ): Promise<SendTestReport> {
   const { type, appVersion } = parsePlatform(options.platform);
   const found = findEntry(config, type);
@@ -141,12 +145,12 @@ export async function sendTest(
         `${definition.settingsKey} entry "${type}" cannot send: ${state && 'reason' in state ? state.reason : 'no service'}.`,
       );
     }
-    if (options.dryRun && !validateOnly) return appleDryRun(heading, entry, notification, appVersion, options.token);
+    if (options.dryRun && !validateOnly) return withTokenShortened(appleDryRun(heading, entry, notification, appVersion), options.token);
     const started = performance.now();
     const result = await service.deliver(notification, { appVersion });
-    const report = describeResult(result, definition, performance.now() - started, options.token);
+    const report = describeResult(result, definition, performance.now() - started);
     const title = validateOnly ? `${heading} (dry run: the provider validated the message, nothing was delivered)` : heading;
-    return { text: [title, ...report].join('\n'), ok: result.outcome === 'OK' };
+    return withTokenShortened({ text: [title, ...report].join('\n'), ok: result.outcome === 'OK' }, options.token);
   } finally {
     for (const watched of configured.services.values()) await watched.close();
   }
@@ -174,7 +178,7 @@ function testNotification(options: SendTestOptions): PushNotification {
 }
 
 /** The outcome lines: what an operator needs to tell "sent" from "refused, and why". */
-function describeResult(result: DeliveryResult, definition: PlatformDefinition, elapsedMs: number, token: string): string[] {
+function describeResult(result: DeliveryResult, definition: PlatformDefinition, elapsedMs: number): string[] {
   const lines = [
     `outcome:  ${result.outcome}`,
     `reason:   ${result.reason || '-'}`,
@@ -184,7 +188,7 @@ function describeResult(result: DeliveryResult, definition: PlatformDefinition, 
   if (result.evidence && result.evidence.kind !== 'credentials-accepted') lines.push(`advice:   ${result.evidence.advice}`);
   lines.push(`attempts: ${result.attempts}`, `took:     ${Math.round(elapsedMs)} ms`);
   lines.push(`${PROVIDER_ID_NAMES[definition.id] ?? 'provider id'}: ${result.providerId ?? '-'}`);
-  if (result.request !== undefined) lines.push(`request:  ${shortened(result.request, token)}`);
+  if (result.request !== undefined) lines.push(`request:  ${JSON.stringify(result.request)}`);
   return lines;
 }
 
@@ -192,13 +196,7 @@ function describeResult(result: DeliveryResult, definition: PlatformDefinition, 
  * APNs' dry run: the service was built (key or certificate read, checked and accepted by the APNs client, as at
  * start-up); the request is built as the service would build it, and printed instead of sent.
  */
-function appleDryRun(
-  heading: string,
-  entry: { Type: string },
-  notification: PushNotification,
-  appVersion: number,
-  token: string,
-): SendTestReport {
+function appleDryRun(heading: string, entry: { Type: string }, notification: PushNotification, appVersion: number): SendTestReport {
   const loaded = loadAppleCredentials(entry as Parameters<typeof loadAppleCredentials>[0]);
   if ('skipped' in loaded) throw new CommandError(`ApplePushSettings entry "${entry.Type}" cannot send: ${loaded.skipped}.`);
   const request = buildApnsRequest(notification, { topic: loaded.topic, appVersion });
@@ -206,17 +204,18 @@ function appleDryRun(
     text: [
       `${heading} (dry run: nothing was sent)`,
       `credentials: ${loaded.credentials.kind === 'token' ? `token key ${loaded.credentials.keyId} of team ${loaded.credentials.teamId}` : 'certificate'}, loaded and accepted by the APNs client`,
-      `would send: POST /3/device/${redactToken(token)}`,
+      `would send: POST /3/device/${request.token}`,
       `headers:  ${JSON.stringify(request.headers)}`,
-      `payload:  ${shortened(request.payload, token)}`,
+      `payload:  ${JSON.stringify(request.payload)}`,
     ].join('\n'),
     ok: true,
   };
 }
 
-/** JSON of what was (or would be) sent, with the device token shortened wherever it appears. */
-function shortened(value: unknown, token: string): string {
-  return JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === 'string' && v.includes(token) ? v.split(token).join(redactToken(token)) : v,
-  );
+/**
+ * The device token shortened wherever the report shows it: in the request, and in any text a provider answered
+ * with. An operator pastes this output into tickets and chats.
+ */
+function withTokenShortened(report: SendTestReport, token: string): SendTestReport {
+  return { ...report, text: report.text.split(token).join(redactToken(token)) };
 }
