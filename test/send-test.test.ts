@@ -171,7 +171,7 @@ describe('push-proxy send-test', () => {
     assert.equal(received.length, 1);
     assert.equal(received[0]!.validateOnly, true);
     assert.equal(received[0]!.delivered, false);
-    assert.match(run.out, /dry run: the provider validated the message, nothing was delivered/);
+    assert.match(run.out, /dry run: the provider was asked only to validate it, nothing was delivered/);
     assert.match(run.out, new RegExp(`^FCM message name: projects/${PROJECT}/messages/fake_message_id$`, 'm'));
     assertNoFullToken(run, FCM_TOKEN);
   });

@@ -149,7 +149,7 @@ export async function sendTest(
     const started = performance.now();
     const result = await service.deliver(notification, { appVersion });
     const report = describeResult(result, definition, performance.now() - started);
-    const title = validateOnly ? `${heading} (dry run: the provider validated the message, nothing was delivered)` : heading;
+    const title = validateOnly ? `${heading} (dry run: the provider was asked only to validate it, nothing was delivered)` : heading;
     return withTokenShortened({ text: [title, ...report].join('\n'), ok: result.outcome === 'OK' }, options.token);
   } finally {
     for (const watched of configured.services.values()) await watched.close();
