@@ -13,6 +13,7 @@ import { CERTS_USAGE, runCerts } from './commands/certs';
 import { CHECK_CONFIG_USAGE, runCheckConfig } from './commands/check-config';
 import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
+import { runSendTest } from './commands/send-test';
 import { runTenants } from './commands/tenants';
 import { CommandError } from './commands/errors';
 import { retryBounds } from './delivery/retry';
@@ -32,6 +33,7 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
        push-proxy healthcheck [--config FILE]
        push-proxy check-config [--config FILE]
        push-proxy certs inspect FILE | convert IN.p12 OUT.pem [--password PASSWORD]
+       push-proxy send-test --platform TYPE --token TOKEN [--message TEXT] [--dry-run] [--config FILE]
 
   --config FILE     configuration file (also: PUSH_PROXY_CONFIG). Without one, the first that exists of
                     config/push-proxy.json, then the original's mattermost-push-proxy.json in the
@@ -46,6 +48,8 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
   healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
   check-config      every check start-up makes, without listening or contacting Apple or Google
   certs             what an APNs key or certificate file holds; a .p12 turned into PEM ("push-proxy certs --help")
+  send-test         send one notification through a configured entry and print the provider's answer
+                    ("push-proxy send-test --help")
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -62,6 +66,17 @@ async function main(argv: string[]): Promise<void> {
     }))
       ? 0
       : 1;
+    return;
+  }
+  if (argv[0] === 'send-test') {
+    // Exit code 2 for anything but the provider accepting the notification: an operator's script tells the two apart.
+    const report = await runSendTest(argv.slice(1), process.env, process.cwd()).catch((err: unknown) => {
+      if (!(err instanceof CommandError)) throw err;
+      process.stderr.write(`push-proxy send-test: ${err.message}\n`);
+      return undefined;
+    });
+    if (report) process.stdout.write(report.text + '\n');
+    process.exitCode = report?.ok ? 0 : EXIT_CONFIG_ERROR;
     return;
   }
   if (argv[0] === 'check-config' || argv[0] === 'certs') {

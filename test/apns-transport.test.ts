@@ -8,6 +8,7 @@ import apn from '@parse/node-apn';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { emptyPushNotification } from '../src/notification';
 import { buildApnsRequest, type ApnsRequest } from '../src/platforms/apns/payload';
+import type { AttemptResult } from '../src/delivery/types';
 import { ApnsPeer } from '../src/sandbox/apns-peer';
 import { createAppleAuthKey } from '../src/sandbox/credentials';
 import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
@@ -19,6 +20,14 @@ const FAST = 'b2'.repeat(32);
 const WAITING = 'c3'.repeat(32);
 const TIMED_OUT = { kind: 'retryable', error: 'unknown transport error', reason: 'unknown transport error' };
 const DELIVERED = { kind: 'final', outcome: 'OK' };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A delivery, carrying the apns-id APNs answered with (the peer gives every answer one). */
+function assertDelivered(result: AttemptResult): void {
+  const { providerId, ...verdict } = result as AttemptResult & { providerId?: string };
+  assert.deepEqual(verdict, DELIVERED);
+  assert.match(providerId ?? '', UUID);
+}
 
 function request(token: string): ApnsRequest {
   return buildApnsRequest(
@@ -75,8 +84,8 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     const dropped = transport.attempt(request(WAITING), 100);
     const waiting = transport.attempt(request(FAST), 5_000);
     assert.deepEqual(await dropped, TIMED_OUT);
-    assert.deepEqual(await slow, DELIVERED);
-    assert.deepEqual(await waiting, DELIVERED);
+    assertDelivered(await slow);
+    assertDelivered(await waiting);
     assert.deepEqual(
       peer.received.map((n) => n.token),
       [SLOW, FAST],
@@ -89,7 +98,7 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     peer.setDeviceBehaviour(SLOW, { delayMs: 300 });
     assert.deepEqual(await transport.attempt(request(SLOW), 50), TIMED_OUT);
     // The late answer frees the one slot; without it this send could never start.
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
     assert.deepEqual(
       peer.received.map((n) => [n.token, n.status]),
       [
@@ -115,17 +124,18 @@ describe('ApnsTransport connections', () => {
 
   it('sends share one connection, and a 500 closes it: the next send opens a new one', async () => {
     peer.setDeviceBehaviour(BROKEN, { status: 500, reason: 'InternalServerError' });
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
-    assert.deepEqual(await transport.attempt(request(SLOW), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
+    assertDelivered(await transport.attempt(request(SLOW), 5_000));
     assert.deepEqual(await transport.attempt(request(BROKEN), 5_000), {
       kind: 'final',
       outcome: 'FAIL',
       error: 'unknown send response error',
       reason: 'InternalServerError',
+      providerId: peer.receivedFor(BROKEN)[0]!.apnsId,
     });
     // The close is not awaited by the answer: wait until the peer has seen it go.
     for (let i = 0; i < 100 && peer.openConnections > 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
     assert.deepEqual(
       peer.received.map((n) => [n.token, n.status, n.connection]),
       [
@@ -143,11 +153,11 @@ describe('ApnsTransport connections', () => {
     peer.reset();
     peer.setDeviceBehaviour(BROKEN, { status: 500, reason: 'InternalServerError' });
     peer.setDeviceBehaviour(SLOW, { delayMs: 300 });
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
     const slow = transport.attempt(request(SLOW), 5_000);
     await peer.waitForNotifications(2);
     assert.equal((await transport.attempt(request(BROKEN), 5_000)).kind, 'final');
-    assert.deepEqual(await slow, DELIVERED);
+    assertDelivered(await slow);
     const slowRecord = peer.received.find((n) => n.token === SLOW)!;
     assert.equal(slowRecord.delivered, true);
     assert.equal(slowRecord.connectionLost, false);
@@ -180,7 +190,7 @@ describe('ApnsTransport and what the library reports', () => {
   before(async () => {
     ({ peer, transport } = await startPeerAndTransport());
     // A first send opens the session, so the next ones go through Client.request.
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
   });
   after(async () => {
     await transport.close();
@@ -197,6 +207,6 @@ describe('ApnsTransport and what the library reports', () => {
     } finally {
       client.request = original;
     }
-    assert.deepEqual(await transport.attempt(request(FAST), 5_000), DELIVERED);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
   });
 });

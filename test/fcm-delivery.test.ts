@@ -100,6 +100,11 @@ async function deliver(service: PushService, n: PushNotification): Promise<Omit<
   return verdict;
 }
 
+/** The message name FCM answered the latest send to `token` with: the id a delivery carries. */
+function nameAnswered(peer: FcmPeer, token: string): string {
+  return (peer.receivedFor(token).at(-1)?.answer as { name?: string } | undefined)?.name ?? '(no name answered)';
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Android delivery through firebase-admin to the FCM peer', () => {
@@ -119,7 +124,13 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
   it('OK: the peer receives exactly the data map of docs/protocol.md, FCM message, high priority, as FCM HTTP v1 over HTTP/1.1', async () => {
     const n = push({ root_id: 'root1', is_crt_enabled: true });
     const result = await deliver(service, n);
-    assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 1 });
+    assert.deepEqual(result, {
+      outcome: 'OK',
+      error: undefined,
+      reason: undefined,
+      attempts: 1,
+      providerId: nameAnswered(fx.peer, n.device_id),
+    });
     const received = fx.peer.receivedFor(n.device_id);
     assert.equal(received.length, 1);
     const [message] = received;
@@ -381,7 +392,13 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
       const n = push();
       fx.peer.setTokenBehaviour(n.device_id, [{ error: 'INTERNAL' }, { ok: true }]);
       const result = await deliver(skipping, n);
-      assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 2 });
+      assert.deepEqual(result, {
+        outcome: 'OK',
+        error: undefined,
+        reason: undefined,
+        attempts: 2,
+        providerId: nameAnswered(fx.peer, n.device_id),
+      });
       assert.deepEqual(
         fx.peer.receivedFor(n.device_id).map((m) => m.status),
         [500, 200],
@@ -395,7 +412,13 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     const n = push();
     fx.peer.setTokenBehaviour(n.device_id, [{ reset: true }, { ok: true }]);
     const result = await deliver(service, n);
-    assert.deepEqual(result, { outcome: 'OK', error: undefined, reason: undefined, attempts: 1 });
+    assert.deepEqual(result, {
+      outcome: 'OK',
+      error: undefined,
+      reason: undefined,
+      attempts: 1,
+      providerId: nameAnswered(fx.peer, n.device_id),
+    });
     assert.deepEqual(
       fx.peer.receivedFor(n.device_id).map((m) => m.behaviour ?? m.status),
       ['reset', 200],

@@ -260,6 +260,27 @@ describe('FcmPeer', () => {
       assert.equal(peer.received[0]!.validateOnly, true);
     });
 
+    it("answers a validate_only send as a real one, with FCM's fixed name, and records it as not delivered", async () => {
+      const answer = await send({ token: DEVICE, data: { type: 'message' } }, accessToken, { validate_only: true });
+      assert.equal(answer.status, 200);
+      assert.deepEqual(answer.json, { name: `projects/${account.project_id}/messages/fake_message_id` });
+      peer.unregister('gone-token');
+      const gone = await send({ token: 'gone-token' }, accessToken, { validate_only: true });
+      assert.equal(gone.status, 404);
+      const real = await send({ token: DEVICE });
+      assert.equal(real.status, 200);
+      // `delivered` is set when each exchange has ended, just after the client read its answer.
+      while (!peer.received.every((m) => m.delivered !== undefined)) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.deepEqual(
+        peer.received.map((m) => [m.validateOnly, m.delivered]),
+        [
+          [true, false],
+          [true, false],
+          [false, true],
+        ],
+      );
+    });
+
     it('refuses a send without a valid bearer token: 401 UNAUTHENTICATED', async () => {
       for (const headers of [{ 'content-type': 'application/json' }, bearer('ya29.made-up')]) {
         const answer = await http1(sendUrl(), { headers, body: JSON.stringify({ message: { token: DEVICE } }) });

@@ -121,11 +121,12 @@ async function retryUntilDone(
   return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts, request };
 }
 
-/** A final answer as the notification's result; the provider's code and the evidence only when present. */
+/** A final answer as the notification's result; the provider's code, the evidence and the provider's id only when present. */
 function finalResult(result: Extract<AttemptResult, { kind: 'final' }>, attempts: number, request: unknown): DeliveryResult {
   const delivered: DeliveryResult = { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
   if (result.providerReason !== undefined) delivered.providerReason = result.providerReason;
   if (result.evidence !== undefined) delivered.evidence = result.evidence;
+  if (result.providerId !== undefined) delivered.providerId = result.providerId;
   return delivered;
 }
 

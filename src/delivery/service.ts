@@ -22,6 +22,11 @@ export interface ServiceDeps {
   entryMetrics?: (platform: ServicePlatform, type: string) => EntryMetrics;
   /** What the retry loop reads the time from and waits on between attempts; the system clock unless a test drives it. */
   clock?: Clock;
+  /**
+   * Sends only ask the provider to check each notification, never to deliver it (`push-proxy send-test --dry-run`).
+   * A service whose provider has no such mode refuses to be built with it: it must never deliver by mistake.
+   */
+  validateOnly?: boolean;
 }
 
 /** What one configured entry counts: its attempts (through the retry loop), its waits for a send slot, its credential refreshes. */

@@ -22,6 +22,8 @@ export interface DeliveryResult {
   evidence?: EntryEvidence;
   /** The notification itself was unfit to send (e.g. too large): refused before any attempt, a bad request. */
   badRequest?: boolean;
+  /** The provider's id for the final answer, when its transport exposes one: APNs' `apns-id`, FCM's message name. */
+  providerId?: string;
 }
 
 /**
@@ -39,7 +41,15 @@ export type EntryEvidence =
 /** One attempt's verdict as the transport sees it. */
 export type AttemptResult =
   /** The service answered: final, never retried by the caller. */
-  | { kind: 'final'; outcome: Outcome; error?: string; reason?: string; providerReason?: string; evidence?: EntryEvidence }
+  | {
+      kind: 'final';
+      outcome: Outcome;
+      error?: string;
+      reason?: string;
+      providerReason?: string;
+      evidence?: EntryEvidence;
+      providerId?: string;
+    }
   /** No usable answer (or an answer the service's policy retries): try again while the budget lasts. */
   | { kind: 'retryable'; error: string; reason: string };
 

@@ -90,7 +90,8 @@ export interface FcmReceivedMessage {
   endedAt?: Date;
   /**
    * Set when the exchange ended: a complete 200 was handed to the connection while it was up, so the
-   * client could read it whatever it did next. An answer cut off by a dropped connection is not a delivery.
+   * client could read it whatever it did next. An answer cut off by a dropped connection is not a delivery,
+   * nor is the answer to a `validate_only` send.
    */
   delivered?: boolean;
 }
@@ -378,7 +379,8 @@ export class FcmPeer {
     let finished = false;
     const ended = (): void => {
       record.endedAt = new Date();
-      record.delivered = finished && res.statusCode === 200;
+      // A validate_only send is answered as a real one but never reaches a device.
+      record.delivered = finished && res.statusCode === 200 && !record.validateOnly;
     };
     res.once('finish', () => (finished = true));
     if (res.destroyed) ended();
@@ -451,7 +453,10 @@ export class FcmPeer {
       );
     }
 
-    const name = `projects/${project}/messages/0:${Date.now()}${randomBytes(4).toString('hex')}%${randomBytes(8).toString('hex')}`;
+    // FCM names no real message for a validate_only send: its answer carries this fixed name instead.
+    const name = record.validateOnly
+      ? `projects/${project}/messages/fake_message_id`
+      : `projects/${project}/messages/0:${Date.now()}${randomBytes(4).toString('hex')}%${randomBytes(8).toString('hex')}`;
     const token = typeof message.token === 'string' ? message.token : undefined;
     const behaviour = token === undefined ? { ok: true as const } : this.nextBehaviour(token, project);
 

@@ -32,6 +32,7 @@ export const apns: PlatformDefinition<'ApplePushSettings', AppleEntryConfig> = {
 
 export function createAppleService(entry: AppleEntryConfig, deps: ServiceDeps): ServiceResult {
   const where = entryName(apns.settingsKey, entry);
+  if (deps.validateOnly) throw new ConfigError(`${where}: APNs has no validate-only mode, so this service would really deliver.`);
   const loaded = loadAppleCredentials(entry);
   if ('skipped' in loaded) return loaded;
   // How close the certificate is to its end is the instance's to watch and log, for as long as it runs.

@@ -84,6 +84,8 @@ interface FailedSend {
   status?: number | string;
   response?: { reason?: string };
   error?: { message?: string };
+  /** The id APNs gave its answer (the library copies the response header, on success too). */
+  'apns-id'?: string;
 }
 
 /**
@@ -287,7 +289,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
         : this.client.write(wire, request.token, 'device', 'post');
       sent.then(
         // A fulfilled answer with a status or an error is still a failure, as `Provider.send` sorts them.
-        (answer) => settle(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : DELIVERED),
+        (answer) =>
+          settle(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : deliveredWithId(answer['apns-id'])),
         // A rejection is never a delivery, whatever it carries.
         (failure: unknown) =>
           settle(this.verdictOf(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure))),
@@ -299,7 +302,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const verdict = classifyFailure(failed);
     // The chat server only hears "unknown transport error": the operator needs the cause.
     if (verdict.kind === 'retryable') this.logger?.warn({ err: failed.error?.message ?? 'no answer' }, 'APNs attempt got no answer');
-    return verdict;
+    const id = failed['apns-id'];
+    return verdict.kind === 'final' && id !== undefined ? { ...verdict, providerId: id } : verdict;
   }
 
   close(): Promise<void> {
@@ -329,6 +333,11 @@ export function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMe
       throw err;
     }
   };
+}
+
+/** A delivery, with the `apns-id` APNs answered when there was one (the shared constant otherwise: no allocation). */
+function deliveredWithId(id: string | undefined): AttemptResult {
+  return id === undefined ? DELIVERED : { kind: 'final', outcome: 'OK', providerId: id };
 }
 
 /** How the library reports each kind of answer (checked against the sandbox peer). */

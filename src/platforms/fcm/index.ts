@@ -68,6 +68,7 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     outboundProxy,
     tokenOutboundProxy,
     metrics: deps.entryMetrics?.(fcm.id, entry.Type),
+    validateOnly: deps.validateOnly,
   });
   const service = new TransportService(
     {

@@ -90,6 +90,8 @@ export interface FcmTransportOptions {
   tokenOutboundProxy?: URL;
   /** Counts requests that waited for a free connection, and access tokens that could not be had. */
   metrics?: Pick<EntryMetrics, 'slotWaited' | 'credentialRefreshFailed'>;
+  /** Ask FCM only to check each message, not to deliver it (`validate_only`, firebase-admin's dry run). */
+  validateOnly?: boolean;
 }
 
 /** An HTTP answer as it came over the wire. */
@@ -115,8 +117,10 @@ export class FcmTransport implements Transport<FcmMessage> {
   private readonly app: App;
   private readonly messaging: Messaging;
   private readonly credential: ServiceAccountCredential;
+  private readonly validateOnly: boolean;
 
   constructor(options: FcmTransportOptions) {
+    this.validateOnly = options.validateOnly ?? false;
     // One context for every connection: a `ca` option would parse the whole trust store per handshake.
     const ca = trustedCaList(options.trustedCa);
     const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
@@ -148,9 +152,10 @@ export class FcmTransport implements Transport<FcmMessage> {
     this.underWay++;
     try {
       const sent = this.attempts
-        .run(scope, async () => this.messaging.send(message))
+        .run(scope, async () => this.messaging.send(message, this.validateOnly))
         .then(
-          (): AttemptResult => ({ kind: 'final', outcome: 'OK' }),
+          // firebase-admin resolves with the message's name, FCM's id for it.
+          (name): AttemptResult => ({ kind: 'final', outcome: 'OK', providerId: name }),
           (err: unknown) => classifyFcmFailure(err, scope.answer, this.credential.refusal),
         );
       return await Promise.race([sent, timedOut]);
