@@ -120,8 +120,8 @@ describe('push-proxy send-test', () => {
     const run = await sendTest(['--platform', 'apple_rn-v2', '--token', APPLE_TOKEN, '--dry-run', '--config', configFile]);
     assert.equal(run.code, 0, run.err);
     assert.match(run.out, /dry run: nothing was sent/);
-    assert.match(run.out, new RegExp(`token key ${apns.authKey.keyId} of team ${apns.authKey.teamId}`));
-    assert.match(run.out, /^would send: POST \/3\/device\/a1a1a1a1…$/m);
+    assert.match(run.out, /^credentials: loaded and checked as at start-up$/m);
+    assert.match(run.out, /^would send: \{"token":"a1a1a1a1…"/m);
     assert.match(run.out, /"apns-topic":"com\.mattermost\.react\.native"/);
     assert.match(run.out, /Push Proxy test notification/);
     assertNoFullToken(run, APPLE_TOKEN);

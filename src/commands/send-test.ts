@@ -14,8 +14,6 @@ import type { ServiceDeps } from '../delivery/service';
 import type { DeliveryResult } from '../delivery/types';
 import { createLogger, redactToken } from '../logging';
 import { emptyPushNotification, type PushNotification } from '../notification';
-import { loadAppleCredentials } from '../platforms/apns/credentials';
-import { buildApnsRequest } from '../platforms/apns/payload';
 import type { PlatformDefinition } from '../platforms/platform';
 import { createServices, entriesOf, PLATFORMS } from '../platforms/registry';
 import { CommandError } from './errors';
@@ -40,7 +38,6 @@ const DEFAULT_MESSAGE = 'Push Proxy test notification';
 /** The server id the notification carries: what a provider-side log or the app shows as its sender. */
 const SEND_TEST_SERVER_ID = 'push-proxy-send-test';
 /** How each service's transport names the provider's id for a send, for the report. */
-const PROVIDER_ID_NAMES: Readonly<Record<string, string>> = { apple: 'apns-id', android: 'FCM message name' };
 
 export interface SendTestOptions {
   /** As given: the entry's Type, optionally with an app-version suffix (`apple_rn-v2`). */
@@ -129,8 +126,8 @@ export async function sendTest(
   }
   const { definition, entry } = found;
   const { sendTimeoutMs, retryTimeoutMs } = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
-  // APNs has no validate-only mode: its dry run builds the service (every start-up check) and never calls it.
-  const validateOnly = options.dryRun && definition.id !== 'apple';
+  // A provider without a validate-only request gets none: its dry run builds the service (every start-up check) and never sends.
+  const validateOnly = options.dryRun && definition.validatesOnly;
   const deps: ServiceDeps = { logger, sendTimeoutMs, retryTimeoutMs, outboundProxy: config.OutboundProxy || undefined, env, validateOnly };
   // Only this entry: another entry's problem is not this command's to report.
   const only = Object.fromEntries(PLATFORMS.map((p) => [p.settingsKey, p === definition ? [entry] : []]));
@@ -145,7 +142,15 @@ export async function sendTest(
         `${definition.settingsKey} entry "${type}" cannot send: ${state && 'reason' in state ? state.reason : 'no service'}.`,
       );
     }
-    if (options.dryRun && !validateOnly) return withTokenShortened(appleDryRun(heading, entry, notification, appVersion), options.token);
+    if (options.dryRun && !validateOnly) {
+      const request = service.preview(notification, { appVersion });
+      const text = [
+        `${heading} (dry run: nothing was sent)`,
+        'credentials: loaded and checked as at start-up',
+        `would send: ${JSON.stringify(request)}`,
+      ];
+      return withTokenShortened({ text: text.join('\n'), ok: true }, options.token);
+    }
     const started = performance.now();
     const result = await service.deliver(notification, { appVersion });
     const report = describeResult(result, definition, performance.now() - started);
@@ -187,29 +192,9 @@ function describeResult(result: DeliveryResult, definition: PlatformDefinition, 
   if (result.error) lines.push(`error:    ${result.error}`);
   if (result.evidence && result.evidence.kind !== 'credentials-accepted') lines.push(`advice:   ${result.evidence.advice}`);
   lines.push(`attempts: ${result.attempts}`, `took:     ${Math.round(elapsedMs)} ms`);
-  lines.push(`${PROVIDER_ID_NAMES[definition.id] ?? 'provider id'}: ${result.providerId ?? '-'}`);
+  lines.push(`${definition.providerIdName}: ${result.providerId ?? '-'}`);
   if (result.request !== undefined) lines.push(`request:  ${JSON.stringify(result.request)}`);
   return lines;
-}
-
-/**
- * APNs' dry run: the service was built (key or certificate read, checked and accepted by the APNs client, as at
- * start-up); the request is built as the service would build it, and printed instead of sent.
- */
-function appleDryRun(heading: string, entry: { Type: string }, notification: PushNotification, appVersion: number): SendTestReport {
-  const loaded = loadAppleCredentials(entry as Parameters<typeof loadAppleCredentials>[0]);
-  if ('skipped' in loaded) throw new CommandError(`ApplePushSettings entry "${entry.Type}" cannot send: ${loaded.skipped}.`);
-  const request = buildApnsRequest(notification, { topic: loaded.topic, appVersion });
-  return {
-    text: [
-      `${heading} (dry run: nothing was sent)`,
-      `credentials: ${loaded.credentials.kind === 'token' ? `token key ${loaded.credentials.keyId} of team ${loaded.credentials.teamId}` : 'certificate'}, loaded and accepted by the APNs client`,
-      `would send: POST /3/device/${request.token}`,
-      `headers:  ${JSON.stringify(request.headers)}`,
-      `payload:  ${JSON.stringify(request.payload)}`,
-    ].join('\n'),
-    ok: true,
-  };
 }
 
 /**

@@ -62,6 +62,10 @@ export class WatchedService implements PushService {
     return this.inner.deliver(notification, context).then((result) => this.judge(notification.device_id, result));
   }
 
+  preview(notification: PushNotification, context: DeliveryContext): unknown {
+    return this.inner.preview(notification, context);
+  }
+
   close(): Promise<void> {
     this.closed = true;
     clearInterval(this.recheck);

@@ -84,6 +84,10 @@ export class TransportService<Request> implements PushService {
     return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observer);
   }
 
+  preview(notification: PushNotification, context: DeliveryContext): Request {
+    return this.build(notification, context);
+  }
+
   close(): Promise<void> {
     return this.transport.close();
   }

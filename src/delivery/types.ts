@@ -76,6 +76,8 @@ export interface PushService {
   /** `transport` values it honours beyond the standard push (`voip` on APNs); any other is sent as a standard push. */
   readonly transports: ReadonlySet<string>;
   deliver(notification: PushNotification, context: DeliveryContext): Promise<DeliveryResult>;
+  /** The request `deliver` would send for this notification, built and not sent (a dry run); throws as building does. */
+  preview(notification: PushNotification, context: DeliveryContext): unknown;
   close(): Promise<void>;
 }
 

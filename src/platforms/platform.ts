@@ -41,6 +41,10 @@ export interface PlatformDefinition<Key extends string = string, Entry extends P
   readonly entrySchema: EntrySchema;
   /** What the mode changes in an entry the file left unset, before validation (test mode talks to APNs' development environment). */
   readonly modeDefaults?: (entry: Record<string, unknown>, mode: Mode) => void;
+  /** What the provider calls the id it gives a delivered notification (`apns-id`), for operators' output. */
+  readonly providerIdName: string;
+  /** Whether the provider can check a notification without delivering it (FCM's validate_only); else a dry run stops before sending. */
+  readonly validatesOnly: boolean;
   /** This service's attempt histogram (the original's name, no labels). */
   readonly requestDurationMetric: { name: string; help: string };
   /** The notification a failed entry sends to check its credentials again: to a made-up device, showing nothing. */

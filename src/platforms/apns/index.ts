@@ -24,6 +24,9 @@ export const apns: PlatformDefinition<'ApplePushSettings', AppleEntryConfig> = {
   modeDefaults: (entry, mode) => {
     if (mode === 'test' && !('ApplePushUseDevelopment' in entry)) entry.ApplePushUseDevelopment = true;
   },
+  providerIdName: 'apns-id',
+  // APNs has no validate-only request: a dry run builds the service (every start-up check) and never sends.
+  validatesOnly: false,
   requestDurationMetric: { name: 'service_apns_request_duration_seconds', help: 'Duration of each APNs attempt' },
   // A well-formed token no device has: APNs answers about the device only after accepting the credentials.
   credentialProbe: (type) => silentProbe(type, '0'.repeat(64)),

@@ -17,6 +17,8 @@ export const fcm: PlatformDefinition<'AndroidPushSettings', AndroidEntryConfig> 
   id: 'android',
   settingsKey: 'AndroidPushSettings',
   entrySchema: ANDROID_ENTRY_SCHEMA,
+  providerIdName: 'FCM message name',
+  validatesOnly: true,
   requestDurationMetric: { name: 'service_fcm_request_duration_seconds', help: 'Duration of each FCM attempt' },
   // FCM checks the OAuth token before it looks at the device token, which no device has.
   credentialProbe: (type) => silentProbe(type, 'push-proxy-credential-check'),
