@@ -2,7 +2,7 @@
  * The admin listener (AdminListenAddress) over real sockets: the public listener keeps the push API, /healthz,
  * /version and a bare /readyz; the admin listener serves /metrics, /readyz with its details and the inspector.
  * Hosted mode never serves /metrics or the inspector on the public listener; without AdminListenAddress the
- * other modes serve everything on one listener, as before. Workers: admin-listener-workers.test.ts.
+ * other modes serve everything on one listener, as before. With Workers: workers.test.ts.
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
