@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { tenantsAdd } from '../src/commands/tenants';
 import pino from 'pino';
 import { startInstance, type ProxyInstance } from '../src/instance';
-import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, type ApnsFixture } from './support';
+import { listeningUrl, runCli } from './cli-process';
+import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
 
 const push = { platform: 'apple_rn', server_id: 'srv-admin', device_id: APPLE_TOKEN, type: 'message', message: 'hi' };
 const OK = '{"status":"OK"}\n';
@@ -217,6 +218,40 @@ describe('admin listener: start-up', () => {
       assert.equal(await refused(`http://127.0.0.1:${adminPort}`), true);
     } finally {
       await new Promise<void>((resolve) => holder.close(() => resolve()));
+    }
+  });
+});
+
+describe('admin listener: the process', () => {
+  it('the banner names the admin URL; on SIGTERM its /readyz answers 503 "draining" through the grace, then it closes', async () => {
+    const apns = await startApnsFixture();
+    const dir = tempDir();
+    const config = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({ EnableMetrics: true, AdminListenAddress: '127.0.0.1:0', ApplePushSettings: [apns.entry()] }),
+    );
+    const cli = runCli(['--config', config], {
+      NODE_EXTRA_CA_CERTS: writeTemp(dir, 'ca.pem', apns.ca.certPem),
+      PUSH_PROXY_DRAIN_GRACE_SEC: '3',
+    });
+    try {
+      const url = await listeningUrl(cli);
+      const admin = (JSON.parse(await cli.waitFor(/admin listener on/)) as { admin_url: string }).admin_url;
+      assert.match(admin, /^http:\/\/127\.0\.0\.1:\d+$/);
+      assert.equal(await statusOf(`${admin}/metrics`), 200);
+      cli.child.kill('SIGTERM');
+      await cli.waitFor(/SIGTERM received/);
+      const ready = await get(`${admin}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal((JSON.parse(ready.text) as { status: string }).status, 'draining');
+      assert.equal(await statusOf(`${admin}/metrics`), 200);
+      assert.equal(await cli.exited, 0);
+      assert.equal(await refused(admin), true);
+      assert.equal(await refused(url), true);
+    } finally {
+      cli.child.kill('SIGKILL');
+      await apns.close();
     }
   });
 });
