@@ -122,8 +122,9 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
         : undefined;
 
-    const inspector = config.Inspector ? new NotificationInspector() : undefined;
     const surfaces = listenerSurfaces(config);
+    // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
+    const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
     const appDeps: HttpAppDeps = {
