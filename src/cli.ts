@@ -195,10 +195,10 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   const platforms = instance.entryStates.filter((e) => e.state === 'ready').map((e) => e.type);
   if (link) {
     link.shareRegistry(instance.metrics.registry);
-    link.reportReady(instance.url, platforms);
+    link.reportReady(instance.url, platforms, instance.admin?.url);
     return;
   }
-  printBanner(logger, loaded, { url: instance.url, platforms }, 1, sandbox);
+  printBanner(logger, loaded, { url: instance.url, platforms, adminUrl: instance.admin?.url }, 1, sandbox);
 }
 
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */
@@ -225,21 +225,27 @@ async function runWorkers(loaded: LoadedConfig, count: number, logging: Logging)
 function printBanner(
   logger: Logger,
   loaded: LoadedConfig,
-  listening: { url: string; platforms: string[] },
+  listening: { url: string; platforms: string[]; adminUrl?: string },
   workers: number,
   sandbox: Sandbox | undefined,
 ): void {
   const { config } = loaded;
-  const { url, platforms } = listening;
+  const { url, platforms, adminUrl } = listening;
   const processes = workers > 1 ? ` with ${workers} workers` : '';
   const source = loaded.source ?? 'built-in';
   logger.info(
     { mode: config.Mode, config: source, url, platforms, workers },
     `Push Proxy listening on ${url} in ${config.Mode} mode${processes} (config: ${source})`,
   );
+  if (adminUrl) {
+    logger.info(
+      { admin_url: adminUrl },
+      `admin listener on ${adminUrl}: /metrics, /readyz with its details, the inspector (keep it private)`,
+    );
+  }
   if (config.Mode === 'test') {
     const inspector = config.Inspector
-      ? `; each chat server's notifications are shown at ${url}/inspect?server_id=YOUR_SERVER_ID (the server_id it sends)`
+      ? `; each chat server's notifications are shown at ${adminUrl ?? url}/inspect?server_id=YOUR_SERVER_ID (the server_id it sends)`
       : '';
     logger.warn(`TEST MODE: a test service, not for production traffic${inspector}`);
   }
@@ -267,7 +273,7 @@ main(process.argv.slice(2)).catch((err: unknown) => {
   }
   if (isListenError(err)) {
     process.stderr.write(
-      `push-proxy: cannot listen (${err.code}: ${err.message}). Stop what holds the port, or set ListenAddress (or PUSH_PROXY_LISTEN_ADDRESS).\n`,
+      `push-proxy: cannot listen (${err.code}: ${err.message}). Stop what holds the port, or set ListenAddress (or PUSH_PROXY_LISTEN_ADDRESS) and, if set, AdminListenAddress (or PUSH_PROXY_ADMIN_LISTEN_ADDRESS).\n`,
     );
     process.exit(EXIT_CONFIG_ERROR);
   }

@@ -3,17 +3,18 @@
  * the HTTP server. Everything it builds it owns and closes; nothing is global.
  */
 import type http from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { parseListenAddress } from './config/load';
+import { adminListenAddress, parseListenAddress } from './config/load';
 import type { ProxyConfig } from './config/types';
 import { PushDispatcher } from './delivery/dispatcher';
 import { retryBounds, type Clock } from './delivery/retry';
 import type { EntryState } from './delivery/types';
 import { AccessControl } from './http/access';
-import { createHttpApp } from './http/app';
-import { RequestTracker, type RequestUnderWay } from './http/drain';
+import { createHttpApp, type HttpAppDeps } from './http/app';
+import { gracefulCloser, RequestTracker, type RequestUnderWay } from './http/drain';
 import { createListener, servedCertificateNotAfter, trustedProxyMatcher } from './http/listener';
+import { listenerSurfaces } from './http/surfaces';
 import { cidrMatcher } from './net/addresses';
 import { RateLimitGate } from './ratelimit/gate';
 import { rateLimitSettings, rateLimitsActive } from './ratelimit/settings';
@@ -45,6 +46,8 @@ export interface ProxyInstance {
   readonly port: number;
   readonly server: http.Server;
   readonly metrics: ProxyMetrics;
+  /** The admin listener (AdminListenAddress): /metrics, /readyz with its details, the inspector; undefined without one. */
+  readonly admin: { readonly url: string; readonly port: number; readonly server: http.Server } | undefined;
   /** Each configured entry as it stands now (start-up checks, then the providers' answers). */
   readonly entryStates: readonly EntryState[];
   /** From now on /readyz answers 503 "draining" and answers carry `Connection: close`; requests are still served. */
@@ -71,6 +74,9 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         .reverse()
         .map((close) => close()),
     );
+
+  // The listeners opened so far, closed one after the other in reverse order (set once they exist).
+  let closeListeners = async (): Promise<void> => {};
 
   try {
     const trustedProxies = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
@@ -117,31 +123,33 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
         : undefined;
 
-    const inspector = config.Inspector ? new NotificationInspector() : undefined;
-    const tracker = new RequestTracker();
-    const app = createHttpApp({
+    const surfaces = listenerSurfaces(config);
+    // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
+    const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
+    const publicTracker = new RequestTracker();
+    const adminTracker = new RequestTracker();
+    const appDeps: HttpAppDeps = {
       dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
+      routes: surfaces.public,
       inspector,
       // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
       inspectorRequiresServerId: config.Mode === 'test',
       metrics,
       logger,
-      enableMetrics: config.EnableMetrics,
       metricsText: options.metricsText,
       // The original's headers only where its throttle stands alone; real limits answer with 429s.
       throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
       version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       entryStates: states,
-      draining: () => tracker.draining,
+      draining: () => publicTracker.draining,
       access,
       trustedProxies,
       readinessDetails: () => ({
         ...(rateLimits ? { rateLimits: { ...rateSettings, ...rateLimits.status() } } : {}),
         ...(tenants ? { tenants: tenants.size } : {}),
       }),
-    });
+    };
 
-    const server = createListener(config, tracker.wrap(app), logger);
     // Certificates that end: a gauge each, and warnings in the log as the end nears.
     const expiring: WatchedCertificate[] = [...certificates].map(([type, credential]) => ({ name: type, ...credential }));
     if (config.TLSCertFile) {
@@ -155,61 +163,81 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
     const expiryWatch = new CertificateExpiryWatch(expiring, logger);
     expiryWatch.start();
     closers.push(() => expiryWatch.close());
-    // Every client socket, HTTP or not yet (a TLS handshake under way), so a stop can end the ones left.
-    const sockets = new Set<Socket>();
-    server.on('connection', (socket: Socket) => {
-      sockets.add(socket);
-      socket.once('close', () => sockets.delete(socket));
-    });
+    // Opened in this order and closed in the reverse one: the public listener opens last, so traffic comes once
+    // everything listens, and closes first, so the admin listener keeps answering /readyz "draining" and /metrics
+    // while the public one finishes its requests.
+    const listenerClosers: Array<() => Promise<void>> = [];
+    closeListeners = async () => {
+      for (const close of listenerClosers.splice(0).reverse()) await close();
+    };
+    let admin: ProxyInstance['admin'];
+    const adminAddress = adminListenAddress(config);
+    if (surfaces.admin && adminAddress) {
+      // Plain HTTP whatever the public listener speaks: it is meant for a private network or localhost.
+      const adminServer = createListener(
+        { ...config, TLSCertFile: '', TLSKeyFile: '', TLSClientCAFile: '' },
+        adminTracker.wrap(createHttpApp({ ...appDeps, routes: surfaces.admin, throttlePerSec: undefined })),
+        logger,
+      );
+      listenerClosers.push(gracefulCloser(adminServer, adminTracker));
+      const port = await listen(adminServer, adminAddress);
+      admin = { url: listenerUrl(adminServer, 'http'), port, server: adminServer };
+    }
 
-    const listen = options.listen ?? parseListenAddress(config.ListenAddress);
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(listen.port, listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-
-    const address = server.address() as AddressInfo;
-    const host =
-      address.family === 'IPv6'
-        ? address.address === '::'
-          ? 'localhost'
-          : `[${address.address}]`
-        : address.address === '0.0.0.0'
-          ? 'localhost'
-          : address.address;
+    const server = createListener(config, publicTracker.wrap(createHttpApp(appDeps)), logger);
+    listenerClosers.push(gracefulCloser(server, publicTracker));
+    const port = await listen(server, options.listen ?? parseListenAddress(config.ListenAddress));
     let closing: Promise<void> | undefined;
 
     return {
-      url: `${config.TLSCertFile ? 'https' : 'http'}://${host}:${address.port}`,
-      port: address.port,
+      url: listenerUrl(server, config.TLSCertFile ? 'https' : 'http'),
+      port,
       server,
+      admin,
       metrics,
       get entryStates() {
         return states();
       },
-      startDraining: () => tracker.beginDraining(),
-      requestsUnderWay: () => tracker.describe(),
+      startDraining: () => {
+        publicTracker.beginDraining();
+        adminTracker.beginDraining();
+      },
+      requestsUnderWay: () => [...publicTracker.describe(), ...adminTracker.describe()],
       close() {
         closing ??= (async () => {
-          tracker.beginDraining();
-          const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-          // An idle keep-alive connection goes now, a busy one after its answer (sent with Connection: close).
-          server.closeIdleConnections();
-          tracker.onSettled = () => server.closeIdleConnections();
-          await tracker.whenIdle();
-          // No accepted request is left: what remains is idle or has not finished sending its headers.
-          for (const socket of sockets) socket.destroy();
-          await closed;
+          await closeListeners();
           await closeAll();
         })();
         return closing;
       },
     };
   } catch (err) {
+    await closeListeners();
     await closeAll();
     throw err;
   }
+}
+
+function listen(server: http.Server, address: { host?: string; port: number }): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(address.port, address.host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+/** The URL a listening server is reached at; a wildcard address is shown as localhost. */
+function listenerUrl(server: http.Server, scheme: 'http' | 'https'): string {
+  const address = server.address() as AddressInfo;
+  const host =
+    address.family === 'IPv6'
+      ? address.address === '::'
+        ? 'localhost'
+        : `[${address.address}]`
+      : address.address === '0.0.0.0'
+        ? 'localhost'
+        : address.address;
+  return `${scheme}://${host}:${address.port}`;
 }

@@ -23,6 +23,8 @@ export interface WorkerReady {
   type: typeof READY;
   url: string;
   platforms: string[];
+  /** The admin listener's URL, when there is one (AdminListenAddress). */
+  adminUrl?: string;
 }
 
 interface MetricsRequest {
@@ -232,8 +234,8 @@ export class WorkerLink {
     AggregatorRegistry.setRegistries([registry]);
   }
 
-  reportReady(url: string, platforms: string[]): void {
-    const message: WorkerReady = { type: READY, url, platforms };
+  reportReady(url: string, platforms: string[], adminUrl?: string): void {
+    const message: WorkerReady = { type: READY, url, platforms, adminUrl };
     process.send?.(message);
   }
 

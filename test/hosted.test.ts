@@ -209,6 +209,8 @@ describe('hosted mode: tenants', () => {
         TLSCertFile: files.certFile,
         TLSKeyFile: files.keyFile,
         TenantsFile: tenantsFile,
+        // Hosted mode serves /metrics on the admin listener only.
+        AdminListenAddress: '127.0.0.1:0',
       }),
       [apns.ca.certPem],
       log.logger,
@@ -269,7 +271,7 @@ describe('hosted mode: tenants', () => {
   });
 
   it('metrics count auth failures and tenant outcomes, never keys', async () => {
-    const metrics = (await request(`${proxy.url}/metrics`, { ca: files.ca.certPem })).text;
+    const metrics = (await get(`${proxy.admin!.url}/metrics`)).text;
     assert.match(metrics, /service_auth_failures_total\{reason="missing"\} [1-9]/);
     assert.match(metrics, /service_auth_failures_total\{reason="restricted"\} [1-9]/);
     assert.match(metrics, /service_tenant_notifications_total\{tenant="acme",outcome="OK"\} [1-9]/);
@@ -312,6 +314,7 @@ describe('hosted mode behind a trusted load balancer', () => {
         TrustedProxies: ['127.0.0.0/8'],
         TenantsFile: tenantsFile,
         RateLimits: { PerClientPerSec: 3, PerServerIdPerSec: 0, PerTenantPerSec: 0 },
+        AdminListenAddress: '127.0.0.1:0',
       }),
       [apns.ca.certPem],
     );
@@ -343,7 +346,7 @@ describe('hosted mode behind a trusted load balancer', () => {
     assert.match(String(refused[0]!.headers['retry-after']), /^\d+$/);
     // Another client behind the same balancer has its own budget.
     assert.equal((await send('203.0.113.2')).status, 200);
-    const metrics = (await get(`${proxy.url}/metrics`)).text;
+    const metrics = (await get(`${proxy.admin!.url}/metrics`)).text;
     assert.match(metrics, /service_rate_limited_total\{limit="client",tenant=""\} [1-9]/);
   });
 });
@@ -367,6 +370,7 @@ describe('rate limits shared by two instances through Redis', () => {
         TenantsFile: tenantsFile,
         RateLimits: { PerClientPerSec: 0, PerServerIdPerSec: 0 },
         RateLimitStore: { Type: 'redis', URL: redis.url },
+        AdminListenAddress: '127.0.0.1:0',
       });
     proxies = [await startTestProxy(config(), [apns.ca.certPem]), await startTestProxy(config(), [apns.ca.certPem])];
   });
@@ -393,10 +397,10 @@ describe('rate limits shared by two instances through Redis', () => {
     const during = await Promise.all(Array.from({ length: 4 }, (_, i) => sendTo(proxies[i % 2]!)));
     for (const answer of during) assert.ok(answer.status === 200 || answer.status === 429, `status ${answer.status}`);
     assert.ok(during.some((a) => a.status === 200));
-    const ready = JSON.parse((await get(`${proxies[0]!.url}/readyz`)).text) as { rateLimits: { fallback: boolean; store: string } };
+    const ready = JSON.parse((await get(`${proxies[0]!.admin!.url}/readyz`)).text) as { rateLimits: { fallback: boolean; store: string } };
     assert.equal(ready.rateLimits.store, 'redis');
     assert.equal(ready.rateLimits.fallback, true);
-    assert.match((await get(`${proxies[0]!.url}/metrics`)).text, /service_rate_limit_fallback 1/);
+    assert.match((await get(`${proxies[0]!.admin!.url}/metrics`)).text, /service_rate_limit_fallback 1/);
 
     await redis.restart();
     let fallback = true;
@@ -404,12 +408,12 @@ describe('rate limits shared by two instances through Redis', () => {
       await sleep(250);
       await sendTo(proxies[0]!);
       await sendTo(proxies[1]!);
-      const a = JSON.parse((await get(`${proxies[0]!.url}/readyz`)).text) as { rateLimits: { fallback: boolean } };
-      const b = JSON.parse((await get(`${proxies[1]!.url}/readyz`)).text) as { rateLimits: { fallback: boolean } };
+      const a = JSON.parse((await get(`${proxies[0]!.admin!.url}/readyz`)).text) as { rateLimits: { fallback: boolean } };
+      const b = JSON.parse((await get(`${proxies[1]!.admin!.url}/readyz`)).text) as { rateLimits: { fallback: boolean } };
       fallback = a.rateLimits.fallback || b.rateLimits.fallback;
     }
     assert.equal(fallback, false);
-    assert.match((await get(`${proxies[1]!.url}/metrics`)).text, /service_rate_limit_fallback 0/);
+    assert.match((await get(`${proxies[1]!.admin!.url}/metrics`)).text, /service_rate_limit_fallback 0/);
     await sleep(1100);
     const after = await Promise.all(Array.from({ length: 12 }, (_, i) => sendTo(proxies[i % 2]!)));
     assert.equal(after.filter((a) => a.status === 200).length, 5);

@@ -174,3 +174,65 @@ describe('Workers: start-up', () => {
     }
   });
 });
+
+describe('Workers: 2 processes with an admin listener', () => {
+  let apns: ApnsFixture;
+  let cli: Cli;
+  let url: string;
+  let admin: string;
+
+  before(async () => {
+    apns = await startApnsFixture();
+    const dir = tempDir();
+    const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
+    const config = writeTemp(
+      dir,
+      'push-proxy.json',
+      JSON.stringify({ Workers: 2, EnableMetrics: true, AdminListenAddress: '127.0.0.1:0', ApplePushSettings: [apns.entry()] }),
+    );
+    cli = runCli(['--config', config], { NODE_EXTRA_CA_CERTS: caFile });
+    url = await listeningUrl(cli);
+    admin = (JSON.parse(await cli.waitFor(/admin listener on/)) as { admin_url: string }).admin_url;
+  });
+  after(async () => {
+    cli.child.kill('SIGKILL');
+    for (const pid of safeWorkerPids(cli)) process.kill(pid, 'SIGKILL');
+    await apns.close();
+  });
+
+  it('both workers share the admin port; its /metrics is the sum over them; the public port serves no /metrics', async () => {
+    assert.match(admin, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.notEqual(admin, url);
+    assert.equal(workerPids(cli.child.pid!).length, 2);
+    const answers = await Promise.all(Array.from({ length: 10 }, () => send(url, '/api/v1/send_push', push())));
+    assert.deepEqual(new Set(answers.map((a) => a.text)), new Set([OK]));
+    await waitUntil(
+      'both workers delivered',
+      () =>
+        new Set(
+          logLines(cli)
+            .filter((l) => l.msg === 'push delivered')
+            .map((l) => l.worker),
+        ).size === 2,
+    );
+    // Successive connections go to different workers: each must show the same sum.
+    for (let i = 0; i < 4; i++) {
+      const metrics = await send(admin, '/metrics');
+      assert.equal(metrics.status, 200);
+      assert.equal(metricValue(metrics.text, 'service_success_total{platform="apple",type="message",transport=""}'), 10);
+      const ready = JSON.parse((await send(admin, '/readyz')).text) as { status: string; entries: unknown[] };
+      assert.equal(ready.status, 'ready');
+      assert.equal(ready.entries.length, 1);
+    }
+    assert.equal((await send(url, '/metrics')).status, 404);
+    assert.deepEqual(JSON.parse((await send(url, '/readyz')).text), { status: 'ready' });
+  });
+
+  it('SIGTERM: every process exits with 0 and the admin port is closed', async () => {
+    const pids = workerPids(cli.child.pid!);
+    cli.child.kill('SIGTERM');
+    assert.equal(await cli.exited, 0);
+    for (const pid of pids) assert.throws(() => process.kill(pid, 0), /ESRCH/, `worker ${pid} still runs`);
+    await assert.rejects(send(admin, '/healthz'), /ECONNREFUSED/);
+  });
+});

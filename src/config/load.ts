@@ -28,6 +28,7 @@ export const ENV_OVERRIDES: ReadonlyArray<{
 }> = [
   { env: 'PUSH_PROXY_MODE', key: 'Mode', type: 'string' },
   { env: 'PUSH_PROXY_LISTEN_ADDRESS', key: 'ListenAddress', type: 'string' },
+  { env: 'PUSH_PROXY_ADMIN_LISTEN_ADDRESS', key: 'AdminListenAddress', type: 'string' },
   { env: 'PUSH_PROXY_LOG_FORMAT', key: 'LogFormat', type: 'string' },
   { env: 'PUSH_PROXY_LOG_LEVEL', key: 'LogLevel', type: 'string' },
   { env: 'PUSH_PROXY_ENABLE_METRICS', key: 'EnableMetrics', type: 'boolean' },
@@ -264,6 +265,7 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
     valid.LogFormat = 'plain' as LogFormat;
   }
   parseListenAddress(valid.ListenAddress, where);
+  checkAdminListenAddress(valid, where);
   if (valid.HeadersTimeoutSec > valid.RequestTimeoutSec) {
     // node:http refuses a server whose headers may take longer than the whole request.
     throw new ConfigError(
@@ -271,11 +273,7 @@ export function parseConfig(raw: unknown, source: string | null, env: Env, defau
     );
   }
   checkTlsAndHosting(valid, where);
-  if (valid.Mode === 'hosted' && valid.Inspector) {
-    warnings.push(
-      "Inspector is on in hosted mode: anyone who can reach /inspect reads every tenant's notifications. Turn it off unless this instance is private.",
-    );
-  }
+  warnHostedOperatorPages(valid, warnings);
   warnDuplicateTypes(valid, warnings);
   return { config: valid, source, warnings };
 }
@@ -396,17 +394,62 @@ export interface ListenAddress {
 }
 
 /** Go's `host:port` syntax: ":8066", "127.0.0.1:8066", "[::1]:8066"; empty means port 80, as the original. */
-export function parseListenAddress(address: string, where = 'config'): ListenAddress {
+export function parseListenAddress(address: string, where = 'config', key = 'ListenAddress'): ListenAddress {
   if (address === '') return { host: undefined, port: 80 };
   const match = /^(?:\[([^\]]*)\]|([^:]*)):(\w*)$/.exec(address);
   const portText = match?.[3] ?? '';
   const named: Record<string, number> = { http: 80, https: 443, '': 80 };
   const port = /^\d+$/.test(portText) ? Number(portText) : named[portText];
   if (!match || port === undefined || port > 65535) {
-    throw new ConfigError(`${where}: ListenAddress "${address}" must be host:port, such as ":8066" or "127.0.0.1:8066".`);
+    throw new ConfigError(`${where}: ${key} "${address}" must be host:port, such as ":8066" or "127.0.0.1:8066".`);
   }
   const host = match[1] ?? match[2];
   return { host: host === '' ? undefined : host, port };
+}
+
+/** The admin listener's address, or undefined when there is none (AdminListenAddress empty). */
+export function adminListenAddress(config: Pick<ProxyConfig, 'AdminListenAddress'>, where = 'config'): ListenAddress | undefined {
+  return config.AdminListenAddress === '' ? undefined : parseListenAddress(config.AdminListenAddress, where, 'AdminListenAddress');
+}
+
+const WILDCARD_HOSTS = new Set([undefined, '0.0.0.0', '::']);
+
+/**
+ * The admin listener must not take the public port: both on one port would fail to listen, or worse, with
+ * two addresses of one host, serve the operator's pages where the push API is. Port 0 (any free port) never clashes.
+ */
+function checkAdminListenAddress(config: ProxyConfig, where: string): void {
+  const admin = adminListenAddress(config, where);
+  if (!admin) return;
+  const listen = parseListenAddress(config.ListenAddress, where);
+  const sameHost = admin.host === listen.host || WILDCARD_HOSTS.has(admin.host) || WILDCARD_HOSTS.has(listen.host);
+  if (admin.port !== 0 && admin.port === listen.port && sameHost) {
+    throw new ConfigError(
+      `${where}: AdminListenAddress "${config.AdminListenAddress}" uses the port of ListenAddress "${config.ListenAddress}" (${listen.port}). Give the admin listener a port of its own, such as "127.0.0.1:9066".`,
+    );
+  }
+}
+
+/**
+ * Hosted mode serves the public internet: /metrics and the inspector (every tenant's notifications) are never
+ * on its public listener, so an operator who turned them on learns where they are, or that they are nowhere.
+ */
+function warnHostedOperatorPages(config: ProxyConfig, warnings: string[]): void {
+  if (config.Mode !== 'hosted') return;
+  const pages = [config.EnableMetrics ? '/metrics (EnableMetrics)' : '', config.Inspector ? 'the inspector (Inspector)' : ''].filter(
+    Boolean,
+  );
+  if (pages.length === 0) return;
+  if (!config.AdminListenAddress) {
+    warnings.push(
+      `hosted mode never serves ${pages.join(' or ')} on the public listener, and AdminListenAddress is not set: they are not served. ` +
+        'Set AdminListenAddress to a private address (such as "127.0.0.1:9066") to serve them there.',
+    );
+  } else if (config.Inspector) {
+    warnings.push(
+      `Inspector is on in hosted mode: anyone who can reach the admin listener (${config.AdminListenAddress}) reads every tenant's notifications. Keep it private.`,
+    );
+  }
 }
 
 function checkTlsAndHosting(config: ProxyConfig, where: string): void {

@@ -15,6 +15,8 @@ export type { AndroidEntryConfig } from '../platforms/fcm/config';
 export interface ProxyConfig extends PlatformSettings {
   Mode: Mode;
   ListenAddress: string;
+  /** A second, plain-HTTP listener for /metrics, /readyz details and the inspector; empty = none. */
+  AdminListenAddress: string;
   ThrottlePerSec: number;
   ThrottleMemoryStoreSize: number;
   ThrottleVaryByHeader: string;

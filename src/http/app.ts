@@ -14,12 +14,14 @@ import type { AccessControl } from './access';
 import { ACK_PATH, createPushApi, requestPath, SEND_PUSH_PATH } from './push-api';
 import type { NotificationInspector } from '../inspect/inspector';
 import { inspectorRoutes } from '../inspect/routes';
+import type { ListenerRoutes } from './surfaces';
 
 export interface HttpAppDeps {
   dispatcher: PushDispatcher;
   metrics: ProxyMetrics;
   logger: Logger;
-  enableMetrics: boolean;
+  /** What this listener serves (src/http/surfaces.ts). */
+  routes: ListenerRoutes;
   /** The original's quota, only echoed in X-RateLimit-* headers: its throttle never denies (docs/protocol.md, Throttling). Undefined: no such headers. */
   throttlePerSec: number | undefined;
   /** `config`: the configuration file read, or `built-in`. */
@@ -50,7 +52,7 @@ export function createHttpApp(deps: HttpAppDeps): RequestListener {
   const app = createExpressApp(deps, throttleHeaders);
   return (req, res) => {
     const path = requestPath(req.url);
-    if (path === SEND_PUSH_PATH || path === ACK_PATH) pushApi(req, res, path);
+    if (deps.routes.pushApi && (path === SEND_PUSH_PATH || path === ACK_PATH)) pushApi(req, res, path);
     else app(req, res);
   };
 }
@@ -84,9 +86,11 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
     res.type('application/json').send(JSON.stringify(deps.version) + '\n');
   });
 
-  route(app, '/', (_req, res) => {
-    res.type('text/html; charset=utf-8').send(ROOT_PAGE);
-  });
+  if (deps.routes.pushApi) {
+    route(app, '/', (_req, res) => {
+      res.type('text/html; charset=utf-8').send(ROOT_PAGE);
+    });
+  }
 
   route(app, '/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -96,18 +100,20 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
     const entries = deps.entryStates();
     const draining = deps.draining?.() ?? false;
     const ready = !draining && isReady(entries);
-    res
-      .status(ready ? 200 : 503)
-      .json({ status: draining ? 'draining' : ready ? 'ready' : 'not ready', entries, ...deps.readinessDetails?.() });
+    const status = draining ? 'draining' : ready ? 'ready' : 'not ready';
+    // The status alone where the details (entries, their failures, tenants) would face the public.
+    const details = deps.routes.readiness === 'details' ? { entries, ...deps.readinessDetails?.() } : {};
+    res.status(ready ? 200 : 503).json({ status, ...details });
   });
 
-  if (deps.enableMetrics) {
+  if (deps.routes.metrics) {
     route(app, '/metrics', async (_req, res) => {
       res.type(deps.metrics.registry.contentType).send(await (deps.metricsText ? deps.metricsText() : deps.metrics.registry.metrics()));
     });
   }
 
-  if (deps.inspector) app.use(inspectorRoutes(deps.inspector, { requireServerId: deps.inspectorRequiresServerId }));
+  if (deps.routes.inspector && deps.inspector)
+    app.use(inspectorRoutes(deps.inspector, { requireServerId: deps.inspectorRequiresServerId }));
 
   app.use((_req, res) => {
     res.status(404).type('text/plain; charset=utf-8').send('404 page not found\n');

@@ -3,7 +3,8 @@
  * load balancer may not have seen the 503 yet), then stops listening and waits for every request it accepted.
  * Each notification has its own bound (SendTimeoutSec), so the wait has one too.
  */
-import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { requestPath } from './push-api';
 
 /** Time after the last listener closed for closing services and flushing logs. */
@@ -104,4 +105,30 @@ export class RequestTracker {
       for (const resolve of waiters) resolve();
     }
   }
+}
+
+/**
+ * How a listening server closes without cutting a request it accepted: it stops listening, idle keep-alive
+ * connections close at once and busy ones after their answer (sent with Connection: close), and once the tracker
+ * has nothing under way the connections left (idle, or never done sending headers) are ended. Call it before the
+ * server listens: it watches every client socket from then on, HTTP or not yet (a TLS handshake under way).
+ */
+export function gracefulCloser(server: Server, tracker: RequestTracker): () => Promise<void> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  let closing: Promise<void> | undefined;
+  return () =>
+    (closing ??= (async () => {
+      tracker.beginDraining();
+      // A server that never listened calls back at once (with an error there is nothing to do about).
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      tracker.onSettled = () => server.closeIdleConnections();
+      await tracker.whenIdle();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    })());
 }
