@@ -31,7 +31,7 @@ export class PendingAcks<Label> {
 
   /** An OK answered at `now` for `ackId`; a second OK for the same id starts its wait anew. */
   answered(ackId: string, now: number, label: Label): void {
-    this.pending.set(ackId, { at: now, label });
+    this.pending.set(ownCopy(ackId), { at: now, label });
   }
 
   /** The answer `ackId` awaited, once: undefined for an unknown id, one already taken, or one older than the maximum age. */
@@ -45,4 +45,14 @@ export class PendingAcks<Label> {
   get size(): number {
     return this.pending.size;
   }
+}
+
+/**
+ * The id as a string of its own. A decoded ack id is a slice of the request's body text, and V8 keeps the
+ * whole body alive for as long as the slice lives: kept for minutes in this map, 100,000 ids held about 70 MB
+ * of bodies instead of 16 MB of ids. Concatenating, then slicing, makes V8 copy the characters into a new
+ * string the slice refers to instead.
+ */
+function ownCopy(id: string): string {
+  return (' ' + id).slice(1);
 }
