@@ -126,6 +126,8 @@ describe('addresses: CIDR matching', () => {
     );
     fc.assert(
       fc.property(cidrText, addressText, ([network, bits], address) => {
+        // BlockList refuses a zone id in a subnet's address ("Invalid socket address"): nothing to compare with.
+        fc.pre(!network.includes('%'));
         const family = parseIp(network)!.kind();
         if (family === 'ipv4' && bits > 32) return;
         const cidr = parseCidr(`${network}/${bits}`)!;
