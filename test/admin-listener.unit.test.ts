@@ -89,7 +89,7 @@ describe('listenerSurfaces', () => {
   it('no admin listener, eas or test: everything on the public listener, as before', () => {
     for (const Mode of ['eas', 'test'] as const) {
       assert.deepEqual(listenerSurfaces({ ...on, Mode }), {
-        public: { pushApi: true, readiness: 'details', metrics: true, inspector: true },
+        public: { pushApi: true, readiness: 'details', metrics: true, inspector: true, operatorApi: true },
         admin: undefined,
       });
     }
@@ -102,6 +102,7 @@ describe('listenerSurfaces', () => {
       readiness: 'details',
       metrics: false,
       inspector: false,
+      operatorApi: false,
     });
     const split = listenerSurfaces({ ...on, Mode: 'hosted', AdminListenAddress: '127.0.0.1:9066' });
     assert.equal(split.public.metrics, false);
@@ -112,8 +113,8 @@ describe('listenerSurfaces', () => {
 
   it('with an admin listener: the push API and a bare /readyz public, the rest on the admin listener', () => {
     assert.deepEqual(listenerSurfaces({ ...on, Mode: 'eas', AdminListenAddress: ':9066' }), {
-      public: { pushApi: true, readiness: 'status', metrics: false, inspector: false },
-      admin: { pushApi: false, readiness: 'details', metrics: true, inspector: true },
+      public: { pushApi: true, readiness: 'status', metrics: false, inspector: false, operatorApi: false },
+      admin: { pushApi: false, readiness: 'details', metrics: true, inspector: true, operatorApi: true },
     });
     assert.equal(listenerSurfaces({ ...on, Mode: 'eas', AdminListenAddress: ':9066', EnableMetrics: false }).admin?.metrics, false);
   });

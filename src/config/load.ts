@@ -48,6 +48,8 @@ export const ENV_OVERRIDES: ReadonlyArray<{
   { env: 'PUSH_PROXY_WORKERS', key: 'Workers', type: 'workers' },
   { env: 'PUSH_PROXY_DRAIN_GRACE_SEC', key: 'DrainGraceSec', type: 'integer' },
   { env: 'PUSH_PROXY_MAX_CONNECTIONS', key: 'MaxConnections', type: 'integer' },
+  { env: 'PUSH_PROXY_USAGE_RETENTION_DAYS', key: 'UsageRetentionDays', type: 'integer' },
+  { env: 'PUSH_PROXY_TRACE_CAPACITY', key: 'TraceCapacity', type: 'integer' },
 ];
 
 /** Sets RateLimitStore to Redis at this URL (the one nested key operators change per deployment). */

@@ -58,6 +58,10 @@ export interface ProxyConfig extends PlatformSettings {
   HeadersTimeoutSec: number;
   RequestTimeoutSec: number;
   KeepAliveTimeoutSec: number;
+  /** Days of per-tenant usage counts kept. */
+  UsageRetentionDays: number;
+  /** Recent notifications kept per process for the trace and the inspector; 0 = none. */
+  TraceCapacity: number;
   /** Open client connections per process; 0 = unlimited. */
   MaxConnections: number;
 }

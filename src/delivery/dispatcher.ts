@@ -14,6 +14,11 @@ import type { DeliveryResult, PushService } from './types';
 export interface DeliveryRecord {
   at: Date;
   serverId: string;
+  /** The tenant that sent it (hosted mode with a tenants file); undefined otherwise. */
+  tenant?: string;
+  /** The notification's ack_id and post_id, when it had them. */
+  ackId?: string;
+  postId?: string;
   /** The platform as sent (`apple_rn-v2`). */
   platform: string;
   pushType: string;
@@ -58,7 +63,7 @@ export class PushDispatcher {
    * per-tenant metric. Never rejects.
    */
   send(received: PushNotification, platform: ParsedPlatform | string = this.preflight(received), tenant?: string): Promise<PushResponse> {
-    if (typeof platform === 'string') return Promise.resolve(this.refuse(received, platform));
+    if (typeof platform === 'string') return Promise.resolve(this.refuse(received, platform, tenant));
     const notification = truncateNotification(received);
     const { type, appVersion } = platform;
     const service = this.services.get(type);
@@ -67,6 +72,7 @@ export class PushDispatcher {
         this.refuse(
           notification,
           `Did not send message because of missing platform property type=${type} serverId=${notification.server_id}`,
+          tenant,
         ),
       );
     }
@@ -79,7 +85,7 @@ export class PushDispatcher {
 
     const started = performance.now();
     const answer = (result: DeliveryResult): PushResponse => {
-      this.record(notification, type, service.platform, transport, counters, result, performance.now() - started);
+      this.record(notification, type, service.platform, transport, counters, result, performance.now() - started, tenant);
       if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
       if (result.outcome === 'OK') return OK;
       if (result.outcome === 'REMOVE') return REMOVE;
@@ -107,12 +113,15 @@ export class PushDispatcher {
     return parsed;
   }
 
-  private refuse(n: PushNotification, error: string): PushResponse {
+  private refuse(n: PushNotification, error: string, tenant: string | undefined): PushResponse {
     this.metrics.badRequest.inc();
     this.logger.info({ error }, 'push refused');
     this.observe?.({
       at: new Date(),
       serverId: n.server_id,
+      tenant,
+      ackId: n.ack_id || undefined,
+      postId: n.post_id || undefined,
       platform: n.platform,
       pushType: n.type,
       transport: n.transport,
@@ -134,6 +143,7 @@ export class PushDispatcher {
     counters: NotificationCounters,
     result: DeliveryResult,
     elapsedMs: number,
+    tenant: string | undefined,
   ): void {
     if (result.outcome === 'OK') {
       counters.success.inc();
@@ -152,6 +162,9 @@ export class PushDispatcher {
     this.observe?.({
       at: new Date(),
       serverId: n.server_id,
+      tenant,
+      ackId: n.ack_id || undefined,
+      postId: n.post_id || undefined,
       platform: n.platform,
       pushType: n.type,
       transport,

@@ -39,6 +39,8 @@ export interface HttpAppDeps {
   inspectorRequiresServerId?: boolean;
   /** Extra facts for /readyz (rate-limit store, tenants). */
   readinessDetails?: () => Record<string, unknown>;
+  /** The operator's API (usage, trace): routers mounted where the listener serves it (src/http/surfaces.ts). */
+  operatorRouters?: readonly express.Router[];
   /** The text served at /metrics; this instance's registry by default (workers aggregate across processes). */
   metricsText?: () => Promise<string>;
 }
@@ -111,6 +113,8 @@ function createExpressApp(deps: HttpAppDeps, throttleHeaders: OutgoingHttpHeader
       res.type(deps.metrics.registry.contentType).send(await (deps.metricsText ? deps.metricsText() : deps.metrics.registry.metrics()));
     });
   }
+
+  if (deps.routes.operatorApi) for (const router of deps.operatorRouters ?? []) app.use(router);
 
   if (deps.routes.inspector && deps.inspector)
     app.use(inspectorRoutes(deps.inspector, { requireServerId: deps.inspectorRequiresServerId }));

@@ -2,7 +2,7 @@
  * What each listener serves. One listener (AdminListenAddress empty) serves everything, as before, except in
  * hosted mode, whose public listener never serves /metrics or the inspector. With an admin listener the public one
  * keeps the push API, /healthz, /version and a /readyz that says only the status (load balancers probe the public
- * port); the admin listener serves /metrics, /readyz with its details and the inspector.
+ * port); the admin listener serves /metrics, /readyz with its details, the inspector and the operator's API (usage, trace).
  */
 import type { ProxyConfig } from '../config/types';
 
@@ -13,6 +13,8 @@ export interface ListenerRoutes {
   readiness: 'details' | 'status';
   metrics: boolean;
   inspector: boolean;
+  /** The operator's JSON API: usage per tenant (/api/v1/usage) and the trace of recent notifications (/api/v1/trace). */
+  operatorApi: boolean;
 }
 
 export interface ListenerSurfaces {
@@ -33,12 +35,13 @@ export function listenerSurfaces(
         readiness: 'details',
         metrics: operatorPagesPublic && config.EnableMetrics,
         inspector: operatorPagesPublic && config.Inspector,
+        operatorApi: operatorPagesPublic,
       },
       admin: undefined,
     };
   }
   return {
-    public: { pushApi: true, readiness: 'status', metrics: false, inspector: false },
-    admin: { pushApi: false, readiness: 'details', metrics: config.EnableMetrics, inspector: config.Inspector },
+    public: { pushApi: true, readiness: 'status', metrics: false, inspector: false, operatorApi: false },
+    admin: { pushApi: false, readiness: 'details', metrics: config.EnableMetrics, inspector: config.Inspector, operatorApi: true },
   };
 }
