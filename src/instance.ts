@@ -24,6 +24,7 @@ import { NotificationInspector } from './inspect/inspector';
 import { createServices } from './platforms/registry';
 import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
+import { localQueries, type OperatorQueries } from './operator-queries';
 
 export interface StartOptions {
   logger: Logger;
@@ -39,6 +40,8 @@ export interface StartOptions {
   configSource?: string | null;
   /** The retry loop's clock; the system clock unless a test drives it. */
   clock?: Clock;
+  /** With Workers: questions put to every worker's memory (trace, usage); this process alone otherwise. */
+  queries?: OperatorQueries;
 }
 
 export interface ProxyInstance {
@@ -63,6 +66,9 @@ export interface ProxyInstance {
 
 export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
+  // Where the trace and usage stores register their answers (void until they do).
+  const queries = options.queries ?? localQueries();
+  void queries;
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
   const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Everything opened so far, closed again if a later step fails.
