@@ -186,6 +186,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
       logger,
       trustedCa: sandbox?.trustedCa,
       metricsText: link?.metricsText,
+      queries: link?.queries,
       configSource: loaded.source,
     });
   } catch (err) {

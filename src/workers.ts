@@ -13,10 +13,15 @@ import { AggregatorRegistry, type Registry } from 'prom-client';
 import type { ProxyConfig } from './config/types';
 import { forcesExit } from './http/drain';
 import { rateLimitsActive } from './ratelimit/settings';
+import { QueryHandlers, type OperatorQueries } from './operator-queries';
 
 const READY = 'push-proxy:ready';
 const METRICS_REQUEST = 'push-proxy:metrics-request';
 const METRICS_ANSWER = 'push-proxy:metrics-answer';
+const QUERY_REQUEST = 'push-proxy:query-request';
+const QUERY_ASK = 'push-proxy:query-ask';
+const QUERY_REPLY = 'push-proxy:query-reply';
+const QUERY_ANSWER = 'push-proxy:query-answer';
 
 /** What a worker tells the primary once it listens. */
 export interface WorkerReady {
@@ -36,6 +41,39 @@ interface MetricsAnswer {
   type: typeof METRICS_ANSWER;
   id: number;
   text?: string;
+  error?: string;
+}
+
+/** A worker asks the primary to put an operator query to every worker. */
+interface QueryRequest {
+  type: typeof QUERY_REQUEST;
+  id: number;
+  name: string;
+  params: unknown;
+}
+
+/** The primary puts one query to one worker. */
+interface QueryAsk {
+  type: typeof QUERY_ASK;
+  id: number;
+  name: string;
+  params: unknown;
+}
+
+/** One worker's reply to the primary; `answered` false when it has no handler for the query. */
+interface QueryReply {
+  type: typeof QUERY_REPLY;
+  id: number;
+  answered: boolean;
+  value?: unknown;
+  error?: string;
+}
+
+/** Every worker's answers, back to the worker that asked. */
+interface QueryAnswer {
+  type: typeof QUERY_ANSWER;
+  id: number;
+  answers?: unknown[];
   error?: string;
 }
 
@@ -138,9 +176,11 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
     const fork = (): void => {
       const worker = cluster.fork();
       live.set(worker.id, { worker, ready: false, startedAt: Date.now() });
-      worker.on('message', (message: WorkerReady | MetricsRequest) => {
+      worker.on('message', (message: WorkerReady | MetricsRequest | QueryRequest | QueryReply) => {
         if (message?.type === READY) onReady(worker, message);
         else if (message?.type === METRICS_REQUEST) answerMetrics(worker, message.id);
+        else if (message?.type === QUERY_REQUEST) askEveryWorker(worker, message);
+        else if (message?.type === QUERY_REPLY) replies.get(message.id)?.(worker.id, message);
       });
       worker.on('exit', (code, signal) => onExit(worker, code, signal));
     };
@@ -202,23 +242,69 @@ export function runPrimary(options: PrimaryOptions): Promise<number> {
       );
     };
 
+    // Queries put to the workers, by id: each waits for every worker that was ready when it was asked.
+    const replies = new Map<number, (workerId: number, reply: QueryReply) => void>();
+    let nextQueryId = 0;
+    const askEveryWorker = (asker: Worker, request: QueryRequest): void => {
+      const id = nextQueryId++;
+      const waiting = new Set([...live.values()].filter((e) => e.ready).map((e) => e.worker.id));
+      const answers: unknown[] = [];
+      let failure: string | undefined;
+      const finish = (): void => {
+        clearTimeout(timer);
+        replies.delete(id);
+        const answer: QueryAnswer = failure
+          ? { type: QUERY_ANSWER, id: request.id, error: failure }
+          : { type: QUERY_ANSWER, id: request.id, answers };
+        send(asker, answer);
+      };
+      // A worker that died or hangs must not hold the operator's answer forever: the question fails instead.
+      const timer = setTimeout(() => {
+        failure = `${waiting.size} worker(s) did not answer within ${QUERY_TIMEOUT_MS / 1000} s`;
+        finish();
+      }, QUERY_TIMEOUT_MS);
+      replies.set(id, (workerId, reply) => {
+        if (!waiting.delete(workerId)) return;
+        if (reply.error !== undefined) failure ??= `worker ${workerId}: ${reply.error}`;
+        else if (reply.answered) answers.push(reply.value);
+        if (waiting.size === 0) finish();
+      });
+      if (waiting.size === 0) return finish();
+      for (const workerId of waiting) {
+        const ask: QueryAsk = { type: QUERY_ASK, id, name: request.name, params: request.params };
+        send(live.get(workerId)!.worker, ask);
+      }
+    };
+
     fork();
   });
 }
 
-function send(worker: Worker, message: MetricsAnswer): void {
+const QUERY_TIMEOUT_MS = 5_000;
+
+function send(worker: Worker, message: MetricsAnswer | QueryAsk | QueryAnswer): void {
   if (worker.isConnected()) worker.send(message);
 }
 
-/** A worker's side: reports that it listens, and fetches the cluster's /metrics through the primary. */
+/**
+ * A worker's side: reports that it listens, fetches the cluster's /metrics through the primary, and puts
+ * operator queries to every worker through it (answering the primary's in turn).
+ */
 export class WorkerLink {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (text: string) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly pendingQueries = new Map<
+    number,
+    { resolve: (answers: unknown[]) => void; reject: (err: Error) => void; timer: NodeJS.Timeout }
+  >();
+  private readonly handlers = new QueryHandlers();
 
   constructor(private readonly timeoutMs = 8_000) {
     // Constructing one in a worker makes prom-client answer the primary's requests for this process's metrics.
     new AggregatorRegistry();
-    process.on('message', (message: MetricsAnswer) => {
+    process.on('message', (message: MetricsAnswer | QueryAsk | QueryAnswer) => {
+      if (message?.type === QUERY_ASK) return void this.replyTo(message);
+      if (message?.type === QUERY_ANSWER) return this.answered(message);
       if (message?.type !== METRICS_ANSWER) return;
       const waiting = this.pending.get(message.id);
       if (!waiting) return;
@@ -227,6 +313,42 @@ export class WorkerLink {
       if (message.text !== undefined) waiting.resolve(message.text);
       else waiting.reject(Object.assign(new Error(`metrics from the other workers: ${message.error ?? 'no answer'}`), { status: 503 }));
     });
+  }
+
+  /** Operator queries answered by every worker (src/operator-queries.ts). */
+  readonly queries: OperatorQueries = {
+    answer: (name, handler) => this.handlers.set(name, handler),
+    ask: (name, params) =>
+      new Promise((resolve, reject) => {
+        const id = this.nextId++;
+        const timer = setTimeout(() => {
+          this.pendingQueries.delete(id);
+          reject(Object.assign(new Error(`${name}: the primary process did not answer`), { status: 503 }));
+        }, this.timeoutMs);
+        this.pendingQueries.set(id, { resolve, reject, timer });
+        const request: QueryRequest = { type: QUERY_REQUEST, id, name, params };
+        process.send?.(request);
+      }),
+  };
+
+  private async replyTo(ask: QueryAsk): Promise<void> {
+    let reply: QueryReply;
+    try {
+      const own = await this.handlers.run(ask.name, ask.params);
+      reply = { type: QUERY_REPLY, id: ask.id, ...own };
+    } catch (err) {
+      reply = { type: QUERY_REPLY, id: ask.id, answered: false, error: (err as Error).message };
+    }
+    process.send?.(reply);
+  }
+
+  private answered(message: QueryAnswer): void {
+    const waiting = this.pendingQueries.get(message.id);
+    if (!waiting) return;
+    this.pendingQueries.delete(message.id);
+    clearTimeout(waiting.timer);
+    if (message.answers) waiting.resolve(message.answers);
+    else waiting.reject(Object.assign(new Error(`the other workers: ${message.error ?? 'no answer'}`), { status: 503 }));
   }
 
   /** The registry prom-client reads when the primary asks this worker. */
