@@ -7,7 +7,7 @@
 import cluster from 'node:cluster';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
-import { loadStartupConfig, type LoadedConfig } from './config/load';
+import { loadConfigFile, loadStartupConfig, type LoadedConfig } from './config/load';
 import { ConfigError } from './config/errors';
 import { CERTS_USAGE, runCerts } from './commands/certs';
 import { CHECK_CONFIG_USAGE, runCheckConfig } from './commands/check-config';
@@ -19,7 +19,7 @@ import { CommandError } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
 import { createLogging, type Logging } from './logging';
-import { startInstance, type ProxyInstance } from './instance';
+import { startInstance, type ProxyInstance, type StartOptions } from './instance';
 import { tuneHeap } from './runtime';
 import { startSandbox, type Sandbox } from './sandbox/start';
 import { buildInfo } from './version';
@@ -118,12 +118,10 @@ async function main(argv: string[]): Promise<void> {
   await runSingleProcess(loaded, logging);
 }
 
-/** The one thing SIGHUP does: logrotate moved the log file away, so open it again under its name. */
+/** SIGHUP's first part: logrotate moved the log file away, so open it again under its name. */
 function reopenLogFile(logging: Logging): void {
   const file = logging.reopenFile();
-  logging.logger.info(
-    `SIGHUP received: ${file ? `log file ${file} reopened` : 'no log file to reopen'}; the rest of the configuration is not reloaded (restart to apply changes)`,
-  );
+  if (file) logging.logger.info(`SIGHUP received: log file ${file} reopened`);
 }
 
 /**
@@ -174,7 +172,12 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
   };
   process.on('SIGTERM', (s) => void shutdown(s));
   process.on('SIGINT', (s) => void shutdown(s));
-  process.on('SIGHUP', () => reopenLogFile(logging));
+  // SIGHUP: reopen the log file (logrotate), then reload the configuration and the files it names.
+  process.on('SIGHUP', () => {
+    reopenLogFile(logging);
+    if (instance) void instance.reload('SIGHUP');
+    else logger.warn('SIGHUP received while starting: nothing reloaded; send it again once the proxy listens');
+  });
 
   if (loaded.source === null) {
     sandbox = await startSandbox(logger.child({ component: 'sandbox' }));
@@ -188,6 +191,7 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
       metricsText: link?.metricsText,
       queries: link?.queries,
       configSource: loaded.source,
+      reload: reloadFrom(loaded),
     });
   } catch (err) {
     await sandbox?.close();
@@ -200,6 +204,13 @@ async function runSingleProcess(loaded: LoadedConfig, logging: Logging, link?: W
     return;
   }
   printBanner(logger, loaded, { url: instance.url, platforms, adminUrl: instance.admin?.url }, 1, sandbox);
+}
+
+/** Where a reload reads the configuration: the file start-up read, with the same environment overrides. */
+function reloadFrom(loaded: LoadedConfig): StartOptions['reload'] {
+  const file = loaded.source;
+  if (file === null) return undefined;
+  return { configFile: file, load: () => loadConfigFile(file, process.env) };
 }
 
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */

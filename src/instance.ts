@@ -3,28 +3,42 @@
  * the HTTP server. Everything it builds it owns and closes; nothing is global.
  */
 import type http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
-import { adminListenAddress, parseListenAddress } from './config/load';
+import { ConfigError } from './config/errors';
+import { adminListenAddress, parseListenAddress, type LoadedConfig } from './config/load';
 import type { ProxyConfig } from './config/types';
-import { PushDispatcher } from './delivery/dispatcher';
 import { retryBounds, type Clock } from './delivery/retry';
 import type { EntryState } from './delivery/types';
-import { AccessControl } from './http/access';
-import { createHttpApp, type HttpAppDeps } from './http/app';
-import { gracefulCloser, RequestTracker, type RequestUnderWay } from './http/drain';
-import { createListener, servedCertificateNotAfter, trustedProxyMatcher } from './http/listener';
+import { DRAIN_MARGIN_MS, gracefulCloser, RequestTracker, type RequestUnderWay } from './http/drain';
+import { createListener } from './http/listener';
+import { SEND_PUSH_PATH } from './http/push-api';
 import { listenerSurfaces } from './http/surfaces';
-import { cidrMatcher } from './net/addresses';
-import { RateLimitGate } from './ratelimit/gate';
-import { rateLimitSettings, rateLimitsActive } from './ratelimit/settings';
-import { TenantStore } from './tenants/store';
-import { ProxyMetrics } from './metrics';
 import { NotificationInspector } from './inspect/inspector';
-import { createServices } from './platforms/registry';
+import { ProxyMetrics } from './metrics';
+import { localQueries, type OperatorQueries } from './operator-queries';
+import { credentialFilesOf } from './platforms/registry';
+import { compareForReload, RESTART_KEYS } from './reload/changes';
+import { FilesWatch, versionsOf } from './reload/file-watch';
+import { buildServingState, type InstanceParts, type ServingState } from './serving-state';
 import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
-import { localQueries, type OperatorQueries } from './operator-queries';
+
+/** How the last reload went, for /readyz. */
+export interface ReloadStatus {
+  at: string;
+  /** `SIGHUP`, `file changed (…)`. */
+  trigger: string;
+  result: 'reloaded' | 'refused';
+  error?: string;
+}
+
+export interface ReloadResult {
+  /** `unchanged`: there was nothing to reload from (the built-in configuration), or the instance is closing. */
+  result: 'reloaded' | 'refused' | 'unchanged';
+  error?: string;
+}
 
 export interface StartOptions {
   logger: Logger;
@@ -42,6 +56,11 @@ export interface StartOptions {
   clock?: Clock;
   /** With Workers: questions put to every worker's memory (trace, usage); this process alone otherwise. */
   queries?: OperatorQueries;
+  /**
+   * Where a reload reads the configuration from: SIGHUP calls `reload()`, and a change to the file or to a file it
+   * names (credentials, the TLS certificate) reloads on its own. Absent: the configuration is built in, nothing to reload.
+   */
+  reload?: { configFile: string; load: () => LoadedConfig; pollIntervalMs?: number };
 }
 
 export interface ProxyInstance {
@@ -51,6 +70,13 @@ export interface ProxyInstance {
   readonly metrics: ProxyMetrics;
   /** The admin listener (AdminListenAddress): /metrics, /readyz with its details, the inspector; undefined without one. */
   readonly admin: { readonly url: string; readonly port: number; readonly server: http.Server } | undefined;
+  /** The configuration in use (the last one loaded successfully). */
+  readonly config: ProxyConfig;
+  /**
+   * Loads the configuration again and switches to it if every start-up check passes; otherwise logs why, counts
+   * it, and keeps serving as before. New notifications use the new state; those under way finish on the old one.
+   */
+  reload(trigger?: string): Promise<ReloadResult>;
   /** Each configured entry as it stands now (start-up checks, then the providers' answers). */
   readonly entryStates: readonly EntryState[];
   /** From now on /readyz answers 503 "draining" and answers carry `Connection: close`; requests are still served. */
@@ -66,11 +92,11 @@ export interface ProxyInstance {
 
 export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
+  const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
+  const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Where the trace and usage stores register their answers (void until they do).
   const queries = options.queries ?? localQueries();
   void queries;
-  const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
-  const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Everything opened so far, closed again if a later step fails.
   const closers: Array<() => unknown> = [];
   const closeAll = () =>
@@ -85,90 +111,42 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
   let closeListeners = async (): Promise<void> => {};
 
   try {
-    const trustedProxies = config.TrustedProxies.length > 0 ? trustedProxyMatcher(config.TrustedProxies) : undefined;
-    const allowedClients = config.AllowedClients.length > 0 ? cidrMatcher(config.AllowedClients, 'AllowedClients') : undefined;
-    const { services, states, watched, certificates } = createServices(
-      config,
-      {
-        logger,
-        ...bounds,
-        trustedCa: options.trustedCa,
-        outboundProxy: config.OutboundProxy || undefined,
-        env: options.env ?? process.env,
-        entryMetrics: (platform, type) => metrics.entryMetrics(platform, type),
-        clock: options.clock,
-      },
-      { metrics },
-    );
-    metrics.watchEntries(() => watched);
-    closers.push(() => Promise.all([...services.values()].map((s) => s.close())));
-
-    const tenants = config.TenantsFile ? await TenantStore.open(config.TenantsFile, { logger }) : undefined;
-    if (tenants) closers.push(() => tenants.close());
-
-    const rateSettings = rateLimitSettings(config);
-    const rateLimits = rateLimitsActive(config)
-      ? new RateLimitGate({
-          settings: rateSettings,
-          store:
-            config.RateLimitStore.Type === 'redis'
-              ? { type: 'redis', url: config.RateLimitStore.URL, fallbackDivisor: config.RateLimitStore.FallbackDivisor }
-              : { type: 'memory' },
-          logger,
-          onFallbackChange: (active) => metrics.rateLimitFallback.set(active ? 1 : 0),
-        })
-      : undefined;
-    if (rateLimits) {
-      closers.push(() => rateLimits.close());
-      await rateLimits.ready();
-    }
-
-    const requireHttps = config.Mode === 'hosted';
-    const access =
-      allowedClients || tenants || rateLimits || requireHttps
-        ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
-        : undefined;
-
     const surfaces = listenerSurfaces(config);
     // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
     const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
-    const appDeps: HttpAppDeps = {
-      dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
-      routes: surfaces.public,
-      inspector,
-      // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
-      inspectorRequiresServerId: config.Mode === 'test',
-      metrics,
+    let lastReload: ReloadStatus | undefined;
+    const parts: InstanceParts = {
       logger,
+      metrics,
+      trustedCa: options.trustedCa,
+      env: options.env ?? process.env,
+      clock: options.clock,
+      inspector,
+      observe: inspector?.record,
       metricsText: options.metricsText,
-      // The original's headers only where its throttle stands alone; real limits answer with 429s.
-      throttlePerSec: rateLimits ? undefined : config.ThrottlePerSec,
       version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
-      entryStates: states,
       draining: () => publicTracker.draining,
-      access,
-      trustedProxies,
-      readinessDetails: () => ({
-        ...(rateLimits ? { rateLimits: { ...rateSettings, ...rateLimits.status() } } : {}),
-        ...(tenants ? { tenants: tenants.size } : {}),
-      }),
+      instanceDetails: () => (lastReload ? { reload: lastReload } : {}),
     };
 
+    let state = await buildServingState(config, parts);
+    closers.push(() => state.close());
+    metrics.watchEntries(() => state.configured.watched);
+    metrics.configReloadedAt.set(Math.floor(Date.now() / 1000));
+
     // Certificates that end: a gauge each, and warnings in the log as the end nears.
-    const expiring: WatchedCertificate[] = [...certificates].map(([type, credential]) => ({ name: type, ...credential }));
-    if (config.TLSCertFile) {
-      expiring.push({
-        name: 'inbound_tls',
-        notAfter: servedCertificateNotAfter(config),
-        renewal: `renew TLSCertFile ${config.TLSCertFile} and restart the proxy`,
-      });
-    }
-    for (const { name, notAfter } of expiring) metrics.certificateExpiry.set({ certificate: name }, Math.floor(notAfter.getTime() / 1000));
-    const expiryWatch = new CertificateExpiryWatch(expiring, logger);
+    const expiryWatch = new CertificateExpiryWatch(state.expiring, logger);
+    const showExpiry = (certificates: readonly WatchedCertificate[]): void => {
+      metrics.certificateExpiry.reset();
+      for (const { name, notAfter } of certificates)
+        metrics.certificateExpiry.set({ certificate: name }, Math.floor(notAfter.getTime() / 1000));
+    };
+    showExpiry(state.expiring);
     expiryWatch.start();
     closers.push(() => expiryWatch.close());
+
     // Opened in this order and closed in the reverse one: the public listener opens last, so traffic comes once
     // everything listens, and closes first, so the admin listener keeps answering /readyz "draining" and /metrics
     // while the public one finishes its requests.
@@ -182,7 +160,8 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       // Plain HTTP whatever the public listener speaks: it is meant for a private network or localhost.
       const adminServer = createListener(
         { ...config, TLSCertFile: '', TLSKeyFile: '', TLSClientCAFile: '' },
-        adminTracker.wrap(createHttpApp({ ...appDeps, routes: surfaces.admin, throttlePerSec: undefined })),
+        // Each request goes to the handlers of the state serving when it arrives.
+        adminTracker.wrap((req, res) => state.adminApp!(req, res)),
         logger,
       );
       listenerClosers.push(gracefulCloser(adminServer, adminTracker));
@@ -190,10 +169,119 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       admin = { url: listenerUrl(adminServer, 'http'), port, server: adminServer };
     }
 
-    const server = createListener(config, publicTracker.wrap(createHttpApp(appDeps)), logger);
+    const server = createListener(
+      config,
+      publicTracker.wrap((req, res) => state.publicApp(req, res)),
+      logger,
+    );
     listenerClosers.push(gracefulCloser(server, publicTracker));
     const port = await listen(server, options.listen ?? parseListenAddress(config.ListenAddress));
     let closing: Promise<void> | undefined;
+
+    // Old states still finishing the sends they were given; each closes once those have their answers.
+    const retiring = new Set<Promise<void>>();
+    const retire = (old: ServingState, successor: ServingState): void => {
+      // A send_push that arrived before the switch may still be reading its body, then sending: bounded by both timers.
+      const boundMs =
+        old.config.RequestTimeoutSec * 1000 +
+        retryBounds(old.config.SendTimeoutSec, old.config.RetryTimeoutSec).sendTimeoutMs +
+        DRAIN_MARGIN_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<void>((resolve) => (timer = setTimeout(resolve, boundMs).unref()));
+      const done = Promise.race([publicTracker.whenAnswered((path) => path === SEND_PUSH_PATH), bound])
+        .then(() => {
+          clearTimeout(timer);
+          return old.close(successor);
+        })
+        .catch((err: unknown) => logger.error({ err }, 'closing the services replaced by a reload failed'))
+        .finally(() => retiring.delete(done));
+      retiring.add(done);
+    };
+
+    const files = (running: ProxyConfig): string[] =>
+      [options.reload?.configFile, ...credentialFilesOf(running), running.TLSCertFile, running.TLSKeyFile, running.TLSClientCAFile].filter(
+        (file): file is string => Boolean(file),
+      );
+
+    /**
+     * Loads the configuration again, builds a whole new state from it with every start-up check, and switches to it;
+     * anything wrong leaves the running state as it is. One reload at a time.
+     */
+    const reloadNow = async (trigger: string): Promise<ReloadResult> => {
+      const load = options.reload?.load;
+      if (!load) {
+        logger.info(`${trigger}: no configuration file to reload (the built-in test configuration is in use)`);
+        return { result: 'unchanged' };
+      }
+      const running = state.config;
+      const levelBefore = logger.level;
+      let next: ServingState;
+      let loaded: LoadedConfig;
+      try {
+        loaded = load();
+        const changes = compareForReload(running, loaded.config);
+        if (changes.refusal) throw new ConfigError(changes.refusal);
+        for (const warning of loaded.warnings) logger.warn(warning);
+        if (changes.needRestart.length > 0) {
+          logger.warn(
+            { keys: changes.needRestart },
+            `${trigger}: ${changes.needRestart.join(', ')} changed, which takes a restart; the rest of the new configuration is applied now`,
+          );
+        }
+        // Set before the build, so the new services' loggers already log at the new level.
+        logger.level = loaded.config.LogLevel;
+        next = await buildServingState({ ...loaded.config, ...restartOnly(running, loaded.config) }, parts, state);
+      } catch (err) {
+        logger.level = levelBefore;
+        const problem = err instanceof ConfigError ? err.message : `unexpected error: ${(err as Error)?.message ?? String(err)}`;
+        metrics.configReloads.inc({ result: 'refused' });
+        lastReload = { at: new Date().toISOString(), trigger, result: 'refused', error: problem };
+        logger.error(
+          { trigger },
+          `${trigger}: the new configuration was refused and the running one keeps serving: ${problem}. Fix it; the next change to the file (or SIGHUP) tries again.`,
+        );
+        return { result: 'refused', error: problem };
+      }
+      // From here on nothing can fail: the switch is whole.
+      if (next.tls && state.tls && server instanceof https.Server && !sameTls(next.tls, state.tls)) server.setSecureContext(next.tls);
+      const old = state;
+      state = next;
+      showExpiry(next.expiring);
+      expiryWatch.replace(next.expiring);
+      retire(old, next);
+      metrics.configReloads.inc({ result: 'reloaded' });
+      metrics.configReloadedAt.set(Math.floor(Date.now() / 1000));
+      lastReload = { at: new Date().toISOString(), trigger, result: 'reloaded' };
+      const ready = next.configured
+        .states()
+        .filter((entry) => entry.state === 'ready')
+        .map((entry) => entry.type);
+      logger.info(
+        { trigger, platforms: ready },
+        `${trigger}: configuration reloaded; new notifications use it, those under way finish as they began`,
+      );
+      return { result: 'reloaded' };
+    };
+    let reloading: Promise<unknown> = Promise.resolve();
+    const reload = (trigger: string): Promise<ReloadResult> => {
+      const result = reloading.then(() => (closing ? { result: 'unchanged' as const } : reloadNow(trigger)));
+      reloading = result.catch(() => undefined);
+      return result;
+    };
+
+    let watch: FilesWatch | undefined;
+    if (options.reload) {
+      watch = new FilesWatch(
+        await versionsOf(files(state.config)),
+        async (changed, seen) => {
+          await reload(`file changed (${changed.join(', ')})`);
+          return baselineAfter(files(state.config), seen);
+        },
+        options.reload.pollIntervalMs,
+      );
+      const stopWatching = watch;
+      closers.push(() => stopWatching.close());
+    }
 
     return {
       url: listenerUrl(server, config.TLSCertFile ? 'https' : 'http'),
@@ -201,8 +289,17 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       server,
       admin,
       metrics,
+      get config() {
+        return state.config;
+      },
       get entryStates() {
-        return states();
+        return state.configured.states();
+      },
+      async reload(trigger = 'reload') {
+        const seen = await versionsOf(files(state.config));
+        const result = await reload(trigger);
+        watch?.reset(await baselineAfter(files(state.config), seen));
+        return result;
       },
       startDraining: () => {
         publicTracker.beginDraining();
@@ -211,7 +308,10 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       requestsUnderWay: () => [...publicTracker.describe(), ...adminTracker.describe()],
       close() {
         closing ??= (async () => {
+          watch?.close();
+          await reloading;
           await closeListeners();
+          await Promise.all(retiring);
           await closeAll();
         })();
         return closing;
@@ -222,6 +322,27 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
     await closeAll();
     throw err;
   }
+}
+
+/** The keys a reload cannot change keep their running values (compareForReload warned about them). */
+function restartOnly(running: ProxyConfig, next: ProxyConfig): Partial<ProxyConfig> {
+  const kept: Record<string, unknown> = {};
+  for (const key of RESTART_KEYS) kept[key] = running[key];
+  // HTTPS or client certificates turned on or off: the listener keeps what it started with, files and all.
+  if (Boolean(running.TLSCertFile) !== Boolean(next.TLSCertFile) || Boolean(running.TLSClientCAFile) !== Boolean(next.TLSClientCAFile)) {
+    for (const key of ['TLSCertFile', 'TLSKeyFile', 'TLSClientCAFile'] as const) kept[key] = running[key];
+  }
+  return kept as Partial<ProxyConfig>;
+}
+
+/** The versions a reload read its files at, and the current ones of files it did not watch before. */
+async function baselineAfter(files: string[], seen: ReadonlyMap<string, string>): Promise<Map<string, string>> {
+  const fresh = await versionsOf(files.filter((file) => !seen.has(file)));
+  return new Map(files.map((file) => [file, seen.get(file) ?? fresh.get(file)!]));
+}
+
+function sameTls(a: https.ServerOptions, b: https.ServerOptions): boolean {
+  return String(a.cert) === String(b.cert) && String(a.key) === String(b.key) && String(a.ca) === String(b.ca);
 }
 
 function listen(server: http.Server, address: { host?: string; port: number }): Promise<number> {

@@ -117,6 +117,20 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  // result: `reloaded`, or `refused` (the new configuration failed the start-up checks; the old one still serves).
+  readonly configReloads = this.counter(
+    'service_config_reloads_total',
+    'Reloads of the configuration and the files it names (SIGHUP or a changed file), by result',
+    ['result'],
+  );
+  readonly configReloadedAt = new Gauge({
+    name: 'service_config_last_reload_success_timestamp_seconds',
+    help: 'When the configuration in use was loaded (start-up or the last successful reload), in Unix seconds',
+    // With workers: the oldest, so a worker that missed a reload shows.
+    aggregator: 'min',
+    registers: [this.registry],
+  });
+
   // Per configured entry; `platform_type` is the entry's Type from the config: bounded.
   readonly removeWithheld = this.counter(
     'service_remove_withheld_total',

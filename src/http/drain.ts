@@ -88,6 +88,17 @@ export class RequestTracker {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Resolves once every request under way now whose path `matches` has its answer (later ones are not waited
+   * for): a reload retires the services those requests were given only after them.
+   */
+  whenAnswered(matches: (path: string) => boolean): Promise<void> {
+    const waiting = [...this.underWay.keys()].filter((res) => matches(requestPath(res.req.url)));
+    return Promise.all(
+      waiting.map((res) => (this.underWay.has(res) ? new Promise<void>((resolve) => res.once('close', () => resolve())) : undefined)),
+    ).then(() => undefined);
+  }
+
   /** The requests still waiting, for the log line of a forced stop. */
   describe(now = Date.now()): RequestUnderWay[] {
     return [...this.underWay].map(([res, startedAt]) => ({

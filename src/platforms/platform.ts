@@ -49,6 +49,8 @@ export interface PlatformDefinition<Key extends string = string, Entry extends P
   readonly requestDurationMetric: { name: string; help: string };
   /** The notification a failed entry sends to check its credentials again: to a made-up device, showing nothing. */
   credentialProbe(type: string): PushNotification;
+  /** The files an entry reads its credentials from (empty values left out): a change to one reloads the proxy. */
+  credentialFiles(entry: Entry): string[];
   /** Builds the entry's service; a ConfigError when the entry cannot work (a bad key, an expired certificate). */
   create(entry: Entry, deps: ServiceDeps): ServiceResult;
 }

@@ -91,3 +91,10 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps, watch: En
 export function entriesOf(config: ProxyConfig, definition: PlatformDefinition): ReadonlyArray<{ Type: string }> {
   return (config as unknown as Record<string, Array<{ Type: string }>>)[definition.settingsKey] ?? [];
 }
+
+/** Every file the configured entries read their credentials from, for the reload watch. */
+export function credentialFilesOf(config: ProxyConfig): string[] {
+  return (PLATFORMS as readonly PlatformDefinition[]).flatMap((definition) =>
+    entriesOf(config, definition).flatMap((entry) => definition.credentialFiles(entry)),
+  );
+}

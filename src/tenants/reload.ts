@@ -5,12 +5,11 @@
  * symlink swaps, which replace the file rather than write to it. Each version of the file is read once, reloads
  * never overlap, and what to do with a file read (install it, or keep the old one and log why) is the caller's.
  */
-import type { Stats } from 'node:fs';
 import { open as openFile, stat } from 'node:fs/promises';
 import { ConfigError } from '../config/errors';
 import { parseTenantsFile, type TenantsFileData } from './file';
+import { DEFAULT_POLL_INTERVAL_MS, errorVersion, versionOf } from '../reload/file-watch';
 
-export const DEFAULT_POLL_INTERVAL_MS = 1000;
 
 /** A parsed file and the version of it that was read. */
 export interface TenantsFileRead {
@@ -121,10 +120,3 @@ async function readVersioned(file: string): Promise<{ text: string; version: str
   }
 }
 
-function versionOf(stats: Stats): string {
-  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeMs}:${stats.ctimeMs}`;
-}
-
-function errorVersion(err: unknown): string {
-  return `unreadable:${(err as NodeJS.ErrnoException).code ?? String(err)}`;
-}

@@ -52,7 +52,7 @@ export class CertificateExpiryWatch {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly certificates: readonly WatchedCertificate[],
+    private certificates: readonly WatchedCertificate[],
     private readonly logger: Logger,
     /** Wall-clock Unix milliseconds: certificates end at a date, not after a duration. */
     private readonly now: () => number = Date.now,
@@ -61,7 +61,19 @@ export class CertificateExpiryWatch {
   /** Checks now, then every `intervalMs`, on a timer that never keeps the process alive. */
   start(intervalMs = EXPIRY_CHECK_INTERVAL_MS): void {
     this.check();
-    if (this.certificates.length > 0) this.timer = setInterval(() => this.check(), intervalMs).unref();
+    this.timer = setInterval(() => this.check(), intervalMs).unref();
+  }
+
+  /**
+   * The certificates a reload loaded, checked at once. A certificate whose end is unchanged keeps its last notice
+   * (a reload does not repeat today's warning); a renewed one starts afresh.
+   */
+  replace(certificates: readonly WatchedCertificate[]): void {
+    const ends = new Map(certificates.map((c) => [c.name, c.notAfter.getTime()]));
+    const before = new Map(this.certificates.map((c) => [c.name, c.notAfter.getTime()]));
+    for (const name of [...this.last.keys()]) if (ends.get(name) !== before.get(name)) this.last.delete(name);
+    this.certificates = certificates;
+    this.check();
   }
 
   check(): void {

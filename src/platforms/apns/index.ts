@@ -30,6 +30,7 @@ export const apns: PlatformDefinition<'ApplePushSettings', AppleEntryConfig> = {
   requestDurationMetric: { name: 'service_apns_request_duration_seconds', help: 'Duration of each APNs attempt' },
   // A well-formed token no device has: APNs answers about the device only after accepting the credentials.
   credentialProbe: (type) => silentProbe(type, '0'.repeat(64)),
+  credentialFiles: (entry) => [entry.ApplePushCertPrivate, entry.AppleAuthKeyFile].filter(Boolean),
   create: createAppleService,
 };
 

@@ -22,6 +22,7 @@ export const fcm: PlatformDefinition<'AndroidPushSettings', AndroidEntryConfig> 
   requestDurationMetric: { name: 'service_fcm_request_duration_seconds', help: 'Duration of each FCM attempt' },
   // FCM checks the OAuth token before it looks at the device token, which no device has.
   credentialProbe: (type) => silentProbe(type, 'push-proxy-credential-check'),
+  credentialFiles: (entry) => [entry.ServiceFileLocation].filter(Boolean),
   create: createAndroidService,
 };
 
