@@ -58,7 +58,7 @@ export class FilesWatch {
     pollIntervalMs: number = DEFAULT_POLL_INTERVAL_MS,
   ) {
     this.baseline = baseline;
-    this.timer = setInterval(() => void this.poll(), pollIntervalMs).unref();
+    this.timer = setInterval(() => void this.check(), pollIntervalMs).unref();
   }
 
   /** The baseline after a reload that did not come from this watch (SIGHUP): what was loaded is what is watched. */
@@ -72,7 +72,8 @@ export class FilesWatch {
     clearInterval(this.timer);
   }
 
-  private async poll(): Promise<void> {
+  /** One poll: what the timer runs (tests call it to step the watch). */
+  async check(): Promise<void> {
     if (this.polling || this.closed) return;
     this.polling = true;
     try {
