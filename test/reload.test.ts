@@ -18,7 +18,7 @@ import { FcmPeer } from '../src/sandbox/fcm-peer';
 import { createAppleAuthKey, createGoogleServiceAccount } from '../src/sandbox/credentials';
 import { createServerCertificate } from '../src/tls/certificates';
 import { listeningUrl, runCli, type Cli } from './cli-process';
-import { APPLE_TOKEN, startApnsFixture, tempDir, writeTemp, type ApnsFixture } from './support';
+import { APPLE_TOKEN, startApnsFixture, tempDir, TOPIC, writeTemp, type ApnsFixture } from './support';
 
 const CLI = path.join(__dirname, '..', 'src', 'cli.js');
 const FCM_TOKEN = 'fcm-device-token-for-reload-tests';
@@ -235,6 +235,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         replaceFile(configFile, JSON.stringify(settings(apns.entry({ AppleAuthKeyFile: secondFile, AppleAuthKeyID: second.keyId }))));
         cli.child.kill('SIGHUP');
         await waitUntil('the SIGHUP reload', () => reloads() >= 1);
+        assert.equal(logLines(cli).find((l) => /configuration reloaded/.test(String(l.msg)))?.trigger, 'SIGHUP');
         await load.moreOk(10);
         apns.peer.revokeTokenKey(apns.authKey.keyId);
         apns.peer.reset();
@@ -258,6 +259,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         replaceFile(secondFile, third.keyPem);
         replaceFile(configFile, JSON.stringify(settings(apns.entry({ AppleAuthKeyFile: secondFile, AppleAuthKeyID: third.keyId }))));
         await waitUntil('the reload on the changed key file', () => reloads() >= 2);
+        assert.match(String(logLines(cli).filter((l) => /configuration reloaded/.test(String(l.msg)))[1]?.trigger), /^file changed \(/);
         await load.moreOk(10);
         apns.peer.revokeTokenKey(second.keyId);
         apns.peer.reset();
@@ -336,3 +338,65 @@ describe('hot reload under load: every kind of file, no request lost', () => {
     },
   );
 });
+
+describe('hot reload with Workers: every worker reloads', () => {
+  let apns: ApnsFixture;
+  let cli: Cli | undefined;
+
+  before(async () => {
+    apns = await startApnsFixture();
+  });
+  after(async () => {
+    cli?.child.kill('SIGKILL');
+    await apns.close();
+  });
+
+  it('SIGHUP to the primary: both workers switch to a rotated key, and a refused change is refused by each', SLOW, async () => {
+    const dir = tempDir();
+    const caFile = writeTemp(dir, 'ca.pem', apns.ca.certPem);
+    const settings = (entry: ReturnType<ApnsFixture['entry']>) => JSON.stringify({ Workers: 2, ApplePushSettings: [entry] });
+    const configFile = writeTemp(dir, 'push-proxy.json', settings(apns.entry()));
+    cli = runCli(['--config', configFile], { NODE_EXTRA_CA_CERTS: caFile });
+    const url = await listeningUrl(cli);
+    const push = { platform: 'apple_rn', server_id: 'workers', device_id: APPLE_TOKEN, type: 'message' };
+    const sendMany = async (count: number): Promise<string[]> =>
+      Promise.all(Array.from({ length: count }, () => request(url, { path: '/api/v1/send_push', body: push }).then((a) => a.text)));
+    assert.deepEqual(new Set(await sendMany(10)), new Set(['{"status":"OK"}\n']));
+
+    const rotated = createAppleAuthKey(undefined, apns.authKey.teamId);
+    apns.peer.addTokenKey({ keyId: rotated.keyId, teamId: rotated.teamId, publicKeyPem: rotated.publicKeyPem, topics: [TOPIC] });
+    const rotatedFile = writeTemp(dir, `AuthKey_${rotated.keyId}.p8`, rotated.keyPem);
+    replaceFile(configFile, settings(apns.entry({ AppleAuthKeyFile: rotatedFile, AppleAuthKeyID: rotated.keyId })));
+    cli.child.kill('SIGHUP');
+    await waitUntil('both workers reloaded', () => new Set(reloadedBy(cli!, /configuration reloaded/)).size === 2);
+    assert.deepEqual(
+      logLines(cli)
+        .filter((l) => /configuration reloaded/.test(String(l.msg)))
+        .map((l) => l.trigger),
+      ['SIGHUP', 'SIGHUP'],
+    );
+    apns.peer.revokeTokenKey(apns.authKey.keyId);
+    apns.peer.reset();
+    // Successive connections go to different workers: every one of them signs with the new key.
+    assert.deepEqual(new Set(await sendMany(20)), new Set(['{"status":"OK"}\n']));
+    assert.deepEqual(new Set(apns.peer.receivedFor(APPLE_TOKEN).map(keyIdOf)), new Set([rotated.keyId]));
+    const delivering = new Set(
+      logLines(cli)
+        .filter((l) => l.msg === 'push delivered')
+        .map((l) => l.worker),
+    );
+    assert.equal(delivering.size, 2, 'both workers delivered');
+
+    replaceFile(configFile, '{"ApplePushSettings": [');
+    cli.child.kill('SIGHUP');
+    await waitUntil('both workers refused', () => new Set(reloadedBy(cli!, /new configuration was refused/)).size === 2);
+    assert.deepEqual(new Set(await sendMany(10)), new Set(['{"status":"OK"}\n']));
+  });
+});
+
+/** The workers that logged a line matching `pattern`. */
+function reloadedBy(cli: Cli, pattern: RegExp): unknown[] {
+  return logLines(cli)
+    .filter((l) => pattern.test(String(l.msg)))
+    .map((l) => l.worker);
+}
