@@ -245,6 +245,9 @@ export class ProxyMetrics {
   }
 
   private collectEntries(): void {
+    // Only the entries configured now: one a reload removed leaves the gauges.
+    this.entryUp.reset();
+    this.entryRemoveGuardSuspect.reset();
     for (const entry of this.entries()) {
       this.entryUp.set({ platform_type: entry.type }, entry.up ? 1 : 0);
       this.entryRemoveGuardSuspect.set({ platform_type: entry.type }, entry.suspect ? 1 : 0);

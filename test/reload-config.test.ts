@@ -60,8 +60,15 @@ describe('reload: what changes in place, what waits for a restart, what is refus
       ['apple_rn', 'apple_rnbeta'],
     );
 
+    assert.equal(metricValue((await get(`${proxy.url}/metrics`)).text, 'service_entry_up{platform_type="apple_rnbeta"}'), 1);
+
     write({ ApplePushSettings: [apns.entry({ Type: 'apple_rnbeta' })] });
     assert.deepEqual(await proxy.reload('test'), { result: 'reloaded' });
+    assert.doesNotMatch(
+      (await get(`${proxy.url}/metrics`)).text,
+      /service_entry_up\{platform_type="apple_rn"\}/,
+      'a removed entry leaves the gauge',
+    );
     assert.match((await post(`${proxy.url}/api/v1/send_push`, push('apple_rn'))).text, /missing platform property type=apple_rn /);
     assert.equal((await post(`${proxy.url}/api/v1/send_push`, push('apple_rnbeta'))).text, OK);
   });
