@@ -28,7 +28,7 @@ import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, worker
 export const EXIT_CONFIG_ERROR = 2;
 
 const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
-       push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
+       push-proxy tenants add|list|revoke|usage … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
        push-proxy healthcheck [--config FILE]
        push-proxy check-config [--config FILE]

@@ -25,6 +25,9 @@ import { createServices } from './platforms/registry';
 import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
 import { localQueries, type OperatorQueries } from './operator-queries';
+import { composeObservers } from './delivery/observers';
+import { openUsageStore } from './usage/store';
+import { usageRouter } from './usage/routes';
 
 export interface StartOptions {
   logger: Logger;
@@ -66,9 +69,8 @@ export interface ProxyInstance {
 
 export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
-  // Where the trace and usage stores register their answers (void until they do).
+  // Where the trace and usage stores register their answers.
   const queries = options.queries ?? localQueries();
-  void queries;
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
   const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Everything opened so far, closed again if a later step fails.
@@ -129,13 +131,18 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         ? new AccessControl({ allowedClients, requireHttps, tenants, rateLimits, metrics, logger })
         : undefined;
 
+    // Usage per tenant (GET /api/v1/usage), counted for every answered notification.
+    const usage = openUsageStore(config, { logger, queries });
+    closers.push(() => usage.close());
+
     const surfaces = listenerSurfaces(config);
     // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
     const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
     const appDeps: HttpAppDeps = {
-      dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
+      dispatcher: new PushDispatcher(services, metrics, logger, composeObservers(inspector?.record, usage.record)),
+      operatorRouters: [usageRouter(usage, config.UsageRetentionDays)],
       routes: surfaces.public,
       inspector,
       // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
