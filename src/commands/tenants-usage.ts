@@ -35,7 +35,7 @@ export function parseTenantsUsageArgs(argv: readonly string[]): TenantsUsageArgs
     const arg = argv[i]!;
     if (arg === '--help' || arg === '-h') parsed.help = true;
     else if (arg === '--json') parsed.json = true;
-    else if (!arg.startsWith('-')) {
+    else if (!arg.startsWith('-') || arg === NO_TENANT) {
       if (parsed.tenant !== undefined) usageError(`one tenant at most, got ${JSON.stringify(parsed.tenant)} and ${JSON.stringify(arg)}`);
       if (arg !== NO_TENANT && !isValidTenantId(arg)) usageError(`${JSON.stringify(arg)} is not a tenant id`);
       parsed.tenant = arg;
