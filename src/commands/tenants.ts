@@ -1,6 +1,6 @@
 /**
- * `push-proxy tenants add|list|revoke` (and `usage`, in tenants-usage.ts): finds the TenantsFile (--tenants-file, PUSH_PROXY_TENANTS_FILE, or the
- * configuration's TenantsFile), then edits it. Each function takes the file and parsed arguments
+ * `push-proxy tenants add|list|revoke`: finds the TenantsFile (--tenants-file, PUSH_PROXY_TENANTS_FILE, or the
+ * configuration's TenantsFile), then edits it (`tenants usage` asks the running proxy instead: tenants-usage.ts). Each function takes the file and parsed arguments
  * and returns the text to print; a running proxy picks the change up by itself (it polls the file).
  * Problems with the arguments or a tenant are CommandError (print the message, no stack); problems with
  * the file itself are ConfigError.
