@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { tenantsAdd } from '../src/commands/tenants';
+import { getAdminJson } from '../src/commands/admin-client';
+import { CommandError } from '../src/commands/errors';
 import type { ProxyInstance } from '../src/instance';
 import { localQueries } from '../src/operator-queries';
 import { utcDay, type UsageAnswer } from '../src/usage/counts';
@@ -134,6 +136,21 @@ describe('usage: in memory, hosted mode with tenants', () => {
 
   it('the public listener does not serve it', async () => {
     assert.equal((await get(`${proxy.url}/api/v1/usage`)).status, 404);
+  });
+
+  it("the commands' client: the JSON from the admin listener; on a listener without it, a message saying where it is", async () => {
+    const config = hostedConfig(apns, tenants.file);
+    const answer = await getAdminJson({ ...config, AdminListenAddress: `127.0.0.1:${proxy.admin!.port}` }, '/api/v1/usage?tenant=globex');
+    assert.equal(answer.status, 200);
+    assert.deepEqual((answer.body as UsageAnswer).tenants, [{ tenant: 'globex', OK: 1, REMOVE: 0, FAIL: 1, total: 2 }]);
+    await assert.rejects(
+      getAdminJson({ ...config, AdminListenAddress: '', ListenAddress: `127.0.0.1:${proxy.port}` }, '/api/v1/usage'),
+      (err: Error) =>
+        err instanceof CommandError &&
+        err.exitCode === 2 &&
+        err.message ===
+          `the proxy at http://127.0.0.1:${proxy.port}/api/v1/usage does not serve /api/v1/usage: in hosted mode it is served only on the admin listener: set AdminListenAddress.`,
+    );
   });
 });
 

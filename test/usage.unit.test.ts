@@ -26,6 +26,7 @@ import {
 import { MemoryUsageStore, UsageLabels } from '../src/usage/store';
 import { formatUsage, parseTenantsUsageArgs } from '../src/commands/tenants-usage';
 import { CommandError } from '../src/commands/errors';
+import { adminBaseUrl } from '../src/commands/admin-client';
 
 const LABELS_CONFIG = {
   ApplePushSettings: [{ Type: 'apple_rn' }, { Type: 'apple' }],
@@ -302,5 +303,23 @@ describe('usage: the command arguments', () => {
     refused(['--to', '2026-02-30'], /--to takes a date/);
     refused(['--from', '2026-12-06', '--to', '2026-12-01'], /--from 2026-12-06 is after --to 2026-12-01/);
     refused(['--since', 'x'], /unknown option "--since"/);
+  });
+});
+
+describe('usage: where the command asks', () => {
+  const url = (config: Partial<Parameters<typeof adminBaseUrl>[0]>) =>
+    adminBaseUrl({ ListenAddress: ':8066', AdminListenAddress: '', TLSCertFile: '', Mode: 'eas', ...config });
+
+  it('the admin listener, plain HTTP, when there is one; else the single listener, HTTPS with TLSCertFile', () => {
+    assert.equal(url({ AdminListenAddress: '10.0.0.5:9066', TLSCertFile: 'cert.pem' }), 'http://10.0.0.5:9066');
+    assert.equal(url({}), 'http://127.0.0.1:8066');
+    assert.equal(url({ TLSCertFile: 'cert.pem' }), 'https://127.0.0.1:8066');
+    assert.equal(url({ ListenAddress: '' }), 'http://127.0.0.1:80');
+  });
+
+  it('a wildcard host is asked on 127.0.0.1; an IPv6 address in brackets', () => {
+    for (const wildcard of [':9066', '0.0.0.0:9066', '[::]:9066'])
+      assert.equal(url({ AdminListenAddress: wildcard }), 'http://127.0.0.1:9066');
+    assert.equal(url({ AdminListenAddress: '[::1]:9066' }), 'http://[::1]:9066');
   });
 });
