@@ -28,7 +28,7 @@ import { resolveWorkerCount, runPrimary, singleProcessReason, WorkerLink, worker
 export const EXIT_CONFIG_ERROR = 2;
 
 const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
-       push-proxy tenants add|list|revoke … [--tenants-file FILE | --config FILE]
+       push-proxy tenants add|list|revoke|usage … [--tenants-file FILE | --config FILE]
        push-proxy dev-cert [--out DIR] [--host NAME]...
        push-proxy healthcheck [--config FILE]
        push-proxy check-config [--config FILE]
@@ -43,7 +43,7 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
                     (also: PUSH_PROXY_REQUIRE_CONFIG=true; the Docker image sets it). PUSH_PROXY_MODE=test
                     still starts the built-in test mode
   --version         print build information
-  tenants           manage hosted mode's tenants and their keys ("push-proxy tenants --help")
+  tenants           manage hosted mode's tenants and their keys, see their usage ("push-proxy tenants --help")
   dev-cert          make a development CA, server and client certificate for HTTPS and mTLS
   healthcheck       exit 0 if the local instance answers /healthz (the container's HEALTHCHECK)
   check-config      every check start-up makes, without listening or contacting Apple or Google

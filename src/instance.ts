@@ -24,6 +24,9 @@ import { FilesWatch, versionsOf } from './reload/file-watch';
 import { buildServingState, type InstanceParts, type ServingState } from './serving-state';
 import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
+import { composeObservers } from './delivery/observers';
+import { openUsageStore } from './usage/store';
+import { usageRouter } from './usage/routes';
 
 /** How the last reload went, for /readyz. */
 export interface ReloadStatus {
@@ -94,9 +97,8 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
   const { logger } = options;
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
   const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
-  // Where the trace and usage stores register their answers (void until they do).
+  // Where the trace and usage stores register their answers.
   const queries = options.queries ?? localQueries();
-  void queries;
   // Everything opened so far, closed again if a later step fails.
   const closers: Array<() => unknown> = [];
   const closeAll = () =>
@@ -117,6 +119,9 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
     let lastReload: ReloadStatus | undefined;
+    // Usage per tenant (GET /api/v1/usage), counted for every answered notification; kept across reloads.
+    const usage = openUsageStore(config, { logger, queries });
+    closers.push(() => usage.close());
     const parts: InstanceParts = {
       logger,
       metrics,
@@ -124,7 +129,8 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       env: options.env ?? process.env,
       clock: options.clock,
       inspector,
-      observe: inspector?.record,
+      observe: composeObservers(inspector?.record, usage.record),
+      operatorRouters: [usageRouter(usage, config.UsageRetentionDays)],
       metricsText: options.metricsText,
       version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       draining: () => publicTracker.draining,
@@ -248,6 +254,7 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       state = next;
       showExpiry(next.expiring);
       expiryWatch.replace(next.expiring);
+      usage.configured(next.config);
       retire(old, next);
       metrics.configReloads.inc({ result: 'reloaded' });
       metrics.configReloadedAt.set(Math.floor(Date.now() / 1000));

@@ -1,6 +1,6 @@
 /**
  * `push-proxy tenants add|list|revoke`: finds the TenantsFile (--tenants-file, PUSH_PROXY_TENANTS_FILE, or the
- * configuration's TenantsFile), then edits it. Each function takes the file and parsed arguments
+ * configuration's TenantsFile), then edits it (`tenants usage` asks the running proxy instead: tenants-usage.ts). Each function takes the file and parsed arguments
  * and returns the text to print; a running proxy picks the change up by itself (it polls the file).
  * Problems with the arguments or a tenant are CommandError (print the message, no stack); problems with
  * the file itself are ConfigError.
@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CommandError } from './errors';
+import { runTenantsUsage } from './tenants-usage';
 import { ConfigError } from '../config/errors';
 import { findConfigFile, loadConfigFile } from '../config/load';
 import { checkTenantId, generateTenantKey, hashKey } from '../tenants/keys';
@@ -18,6 +19,7 @@ export const TENANTS_USAGE = `Usage:
   push-proxy tenants add <tenant-id> [--server-id ID]... [--platform TYPE]... [--rate N]
   push-proxy tenants list
   push-proxy tenants revoke <tenant-id> [--key N]
+  push-proxy tenants usage [<tenant-id>] [--from DAY] [--to DAY] [--json]
 
   add      adds a tenant and prints its key, once; for an existing tenant, adds a new key (rotation)
            and replaces the restrictions given
@@ -26,6 +28,8 @@ export const TENANTS_USAGE = `Usage:
              --rate N         requests per second for this tenant (default: the proxy's)
   list     lists tenants and their keys, without secrets
   revoke   revokes a tenant, or with --key N only its key number N as "list" shows it
+  usage    notifications per tenant, day, platform and outcome, asked of the running proxy
+           ("push-proxy tenants usage --help")
 
 Tenant ids: 1 to 63 lowercase letters, digits, "_" or "-", starting with a letter or digit.
 The file edited is the configuration's TenantsFile; a running proxy reloads it by itself.`;
@@ -43,6 +47,8 @@ export async function runTenants(argv: readonly string[], env: Record<string, st
     else if (arg.startsWith('--config=') || arg.startsWith('-config=')) configArgs.push(arg);
     else rest.push(arg);
   }
+  // Usage asks the running proxy: it needs the configuration, not the tenants file.
+  if (rest[0] === 'usage') return runTenantsUsage(rest.slice(1), configArgs, env, cwd);
   if (rest.length === 0 || rest.includes('--help') || rest.includes('-h')) return TENANTS_USAGE;
   file ??= env.PUSH_PROXY_TENANTS_FILE || undefined;
   if (!file) {

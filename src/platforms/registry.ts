@@ -88,7 +88,7 @@ export function createServices(config: ProxyConfig, deps: ServiceDeps, watch: En
 }
 
 /** A service's configured entries (the config lists them under its settings key). */
-export function entriesOf(config: ProxyConfig, definition: PlatformDefinition): ReadonlyArray<{ Type: string }> {
+export function entriesOf(config: PlatformSettings, definition: PlatformDefinition): ReadonlyArray<{ Type: string }> {
   return (config as unknown as Record<string, Array<{ Type: string }>>)[definition.settingsKey] ?? [];
 }
 
