@@ -55,6 +55,9 @@ describe('reload: what changes in place, what waits for a restart, what is refus
     write({ ApplePushSettings: [apns.entry(), apns.entry({ Type: 'apple_rnbeta' })] });
     assert.deepEqual(await proxy.reload('test'), { result: 'reloaded' });
     assert.equal((await post(`${proxy.url}/api/v1/send_push`, push('apple_rnbeta'))).text, OK);
+    // Usage counts the new Type under its own name, not as `other`.
+    const usage = JSON.parse((await get(`${proxy.url}/api/v1/usage`)).text) as { days: Array<{ platform: string; OK: number }> };
+    assert.equal(usage.days.find((d) => d.platform === 'apple_rnbeta')?.OK, 1, JSON.stringify(usage));
     assert.deepEqual(
       proxy.entryStates.map((e) => e.type),
       ['apple_rn', 'apple_rnbeta'],
