@@ -108,6 +108,18 @@ describe('Workers: 2 processes on one port', () => {
     }
   });
 
+  it('/api/v1/usage from any worker counts what every worker answered (operator queries through the primary)', async () => {
+    const total = async (): Promise<number> => {
+      const answer = JSON.parse((await send(url, '/api/v1/usage')).text) as { tenants: Array<{ tenant: string; OK: number }> };
+      return answer.tenants.find((t) => t.tenant === '-')?.OK ?? 0;
+    };
+    const base = await total();
+    assert.ok(base >= 26, `usage so far: ${base}`);
+    await Promise.all(Array.from({ length: 8 }, () => send(url, '/api/v1/send_push', push())));
+    // Successive connections go to different workers: each asks both.
+    for (let i = 0; i < 4; i++) assert.equal(await total(), base + 8);
+  });
+
   it('a worker that dies is replaced, and the port keeps serving', async () => {
     const [victim] = workerPids(cli.child.pid!);
     process.kill(victim!, 'SIGKILL');
