@@ -18,7 +18,7 @@ import { runTenants } from './commands/tenants';
 import { CommandError } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
-import { createLogging, type Logging } from './logging';
+import { createLogging, flushLogsOnExit, type Logging } from './logging';
 import { startInstance, type ProxyInstance, type StartOptions } from './instance';
 import { tuneHeap } from './runtime';
 import { startSandbox, type Sandbox } from './sandbox/start';
@@ -107,6 +107,7 @@ async function main(argv: string[]): Promise<void> {
   if (cluster.isWorker) return runWorker(loaded);
 
   const logging = createLogging(config);
+  flushLogsOnExit(logging);
   const { logger } = logging;
   for (const warning of loaded.warnings) logger.warn(warning);
   const workers = resolveWorkerCount(config.Workers);
@@ -216,6 +217,7 @@ function reloadFrom(loaded: LoadedConfig): StartOptions['reload'] {
 /** One of several workers: the primary already logged the config's warnings and prints the banner. */
 function runWorker(loaded: LoadedConfig): Promise<void> {
   const logging = createLogging(loaded.config);
+  flushLogsOnExit(logging);
   return runSingleProcess(loaded, { ...logging, logger: logging.logger.child({ worker: cluster.worker?.id }) }, new WorkerLink());
 }
 

@@ -1,11 +1,19 @@
 /**
  * Logs with pino: console and/or file, plain or JSON. Device tokens and secrets never appear whole,
- * message content never at info level: callers log `redactToken(token)`, and redaction catches slips.
+ * message content never at info level: callers log `redactToken(token)`, and a censor catches slips.
+ *
+ * One line per notification is the default (`info`), so a line must cost little (docs/performance.md, Logging):
+ * - writes are asynchronous and batched (sonic-boom: while one write is under way the next lines gather, so a busy
+ *   proxy makes one write call per batch, an idle one writes each line at once); `flushSync` empties the buffer,
+ *   and the caller runs it on exit and on a crash;
+ * - the censor looks at the keys of the logged object and of the objects directly in it, once, instead of pino's
+ *   path-based redaction, which copies and scans every line;
+ * - the plain format is written here rather than by pino-pretty, whose general formatting cost as much as the
+ *   rest of a notification (pino-pretty stays a development tool).
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import pretty from 'pino-pretty';
 import type { ProxyConfig } from './config/types';
 
 export const DEFAULT_LOG_FILE = './logs/push_proxy.log';
@@ -15,22 +23,51 @@ export function redactToken(token: string): string {
   return token.length <= 12 ? '…' : `${token.slice(0, 8)}…`;
 }
 
-const REDACTED_PATHS = [
-  'device_id',
-  '*.device_id',
-  'token',
-  '*.token',
-  'message',
-  '*.message',
-  'signature',
-  '*.signature',
-  'req.headers.authorization',
-  'headers.authorization',
-  'password',
-  '*.password',
-  'key',
-  '*.key',
-];
+/** Keys whose string value is a device token: shortened. */
+const TOKEN_KEYS = new Set(['device_id', 'token']);
+/** Keys whose value is message content or a secret: replaced. */
+const SECRET_KEYS = new Set(['message', 'signature', 'password', 'key', 'authorization']);
+const CENSORED = '[redacted]';
+
+/**
+ * The logged object with tokens shortened and secrets replaced, at its top level and one level down (`headers`,
+ * a notification logged by mistake): the same object when nothing needed it, a copy otherwise. Errors are left
+ * whole: their message is the operator's clue, and pino serializes them itself.
+ */
+export function censorLogObject(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in object) {
+    const value = object[key];
+    let censored: unknown = value;
+    if (TOKEN_KEYS.has(key)) censored = typeof value === 'string' ? redactToken(value) : CENSORED;
+    else if (SECRET_KEYS.has(key)) censored = CENSORED;
+    else if (value !== null && typeof value === 'object' && !(value instanceof Error) && !Array.isArray(value)) {
+      censored = censorNested(value as Record<string, unknown>);
+    }
+    if (censored !== value) {
+      copy ??= { ...object };
+      copy[key] = censored;
+    }
+  }
+  return copy ?? object;
+}
+
+/** One level down: the same keys, nothing deeper (`req.headers.authorization` is the deepest the proxy logs). */
+function censorNested(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in object) {
+    const value = object[key];
+    let censored: unknown = value;
+    if (TOKEN_KEYS.has(key)) censored = typeof value === 'string' ? redactToken(value) : CENSORED;
+    else if (SECRET_KEYS.has(key)) censored = CENSORED;
+    else if (key === 'headers' && value !== null && typeof value === 'object') censored = censorNested(value as Record<string, unknown>);
+    if (censored !== value) {
+      copy ??= { ...object };
+      copy[key] = censored;
+    }
+  }
+  return copy ?? object;
+}
 
 export type LogSettings = Pick<ProxyConfig, 'EnableConsoleLog' | 'EnableFileLog' | 'LogFileLocation' | 'LogFormat' | 'LogLevel'>;
 
@@ -45,18 +82,39 @@ export interface Logging {
    * new file instead of the moved one. Returns the file reopened, or undefined when there is no log file.
    */
   reopenFile(): string | undefined;
+  /** Writes out every line still buffered, synchronously: on exit and on a crash, so nothing logged is lost. */
+  flushSync(): void;
+}
+
+/** Where lines go: pino writes each as a string; `flushSync` empties what is buffered. */
+interface Output extends DestinationStream {
+  flushSync(): void;
+}
+
+/** What pino's `logger.flush()` calls: the buffer is written out before it returns. */
+function flushable(output: Output): Output & { flush(done: () => void): void } {
+  return {
+    write: (line: string) => output.write(line),
+    flushSync: () => output.flushSync(),
+    flush(done) {
+      output.flushSync();
+      done();
+    },
+  };
 }
 
 export function createLogging(settings: LogSettings, consoleStream: NodeJS.WritableStream = process.stdout): Logging {
-  const streams: pino.StreamEntry[] = [];
+  const outputs: Output[] = [];
   let fileDestination: { file: string; stream: ReturnType<typeof pino.destination> } | undefined;
   const plain = settings.LogFormat !== 'json';
   // Both off means console on, as the original.
   if (settings.EnableConsoleLog || !settings.EnableFileLog) {
-    streams.push({
-      level: 'trace',
-      stream: plain ? plainStream(consoleStream, Boolean((consoleStream as { isTTY?: boolean }).isTTY)) : consoleStream,
-    });
+    // The process's own stdout is written by file descriptor, batched; another stream (a test's) as given.
+    const console: Output =
+      consoleStream === process.stdout
+        ? sonicOutput(pino.destination({ dest: 1, sync: false }))
+        : { write: (line: string) => consoleStream.write(line), flushSync: () => {} };
+    outputs.push(plain ? plainOutput(console, Boolean((consoleStream as { isTTY?: boolean }).isTTY)) : console);
   }
   if (settings.EnableFileLog) {
     const file = settings.LogFileLocation || DEFAULT_LOG_FILE;
@@ -65,16 +123,19 @@ export function createLogging(settings: LogSettings, consoleStream: NodeJS.Writa
     fileDestination = { file, stream: destination };
     // A log file that cannot be written (disk full, a directory gone at reopen) must not stop the service.
     destination.on('error', (err: Error) => process.stderr.write(`push-proxy: log file ${file}: ${err.message}\n`));
-    streams.push({ level: 'trace', stream: plain ? plainStream(destination, false) : destination });
+    const output = sonicOutput(destination);
+    outputs.push(plain ? plainOutput(output, false) : output);
   }
+  const destination = flushable(outputs.length === 1 ? outputs[0]! : fanOut(outputs));
   const logger = pino(
     {
       level: settings.LogLevel,
       base: undefined,
-      redact: { paths: REDACTED_PATHS, censor: censorValue },
-      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { log: censorLogObject },
+      // The plain format shows local time, made from the number at less cost than from an ISO string.
+      timestamp: plain ? pino.stdTimeFunctions.epochTime : pino.stdTimeFunctions.isoTime,
     },
-    pino.multistream(streams),
+    destination,
   );
   return {
     logger,
@@ -83,22 +144,116 @@ export function createLogging(settings: LogSettings, consoleStream: NodeJS.Writa
       fileDestination.stream.reopen();
       return fileDestination.file;
     },
+    flushSync: () => destination.flushSync(),
   };
 }
 
-function plainStream(destination: NodeJS.WritableStream | DestinationStream, colorize: boolean): DestinationStream {
-  return pretty({
-    destination: destination as NodeJS.WritableStream,
-    colorize,
-    sync: true,
-    singleLine: true,
-    translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
-    ignore: 'pid,hostname',
+/**
+ * Lines are written asynchronously in batches: whatever is still buffered is written out when the process exits,
+ * and when it crashes (after logging the crash, which Node then reports on stderr as always). For the process's
+ * own logging, once: the handlers are the process's.
+ */
+export function flushLogsOnExit(logging: Logging, proc: NodeJS.Process = process): void {
+  proc.on('exit', () => logging.flushSync());
+  proc.on('uncaughtExceptionMonitor', (err, origin) => {
+    logging.logger.fatal({ err, origin }, 'the proxy crashed: a bug; the error follows on stderr');
+    logging.flushSync();
   });
 }
 
-function censorValue(value: unknown, keyPath: string[]): string {
-  const key = keyPath[keyPath.length - 1];
-  if ((key === 'device_id' || key === 'token') && typeof value === 'string') return redactToken(value);
-  return '[redacted]';
+/** sonic-boom's destination; `flushSync` before it opened (a crash at start-up) has nothing to write. */
+function sonicOutput(stream: ReturnType<typeof pino.destination>): Output {
+  return {
+    write: (line: string) => stream.write(line),
+    flushSync() {
+      try {
+        stream.flushSync();
+      } catch {
+        // Not open yet, or the descriptor is gone: nothing more can be written anyway.
+      }
+    },
+  };
+}
+
+function fanOut(outputs: Output[]): Output {
+  return {
+    write(line: string) {
+      for (const output of outputs) output.write(line);
+    },
+    flushSync() {
+      for (const output of outputs) output.flushSync();
+    },
+  };
+}
+
+const LEVEL_LABELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/**
+ * pino's JSON line as operators read it: `[2026-12-06 11:04:10.270] INFO: push delivered {"platform":"apple_rn",…}`,
+ * local time, the other fields as compact JSON, an error's stack on the lines after.
+ */
+export function plainLine(json: string, clock: LocalTimeFormat = new LocalTimeFormat()): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { level, time, msg, err, ...rest } = entry;
+  const label = LEVEL_LABELS[level as number] ?? String(level);
+  const fields = err !== undefined && err !== null && typeof err === 'object' ? { ...rest, err: withoutStack(err) } : rest;
+  let line = `[${typeof time === 'number' ? clock.format(time) : String(time)}] ${label}: ${msg === undefined ? '' : String(msg)}`;
+  if (hasKeys(fields)) line += ` ${JSON.stringify(fields)}`;
+  const stack = err !== null && typeof err === 'object' ? (err as { stack?: unknown }).stack : undefined;
+  if (typeof stack === 'string') line += `\n    ${stack.replace(/\n/g, '\n    ')}`;
+  return `${line}\n`;
+}
+
+function hasKeys(object: object): boolean {
+  for (const _key in object) return true;
+  return false;
+}
+
+function withoutStack(err: object): Record<string, unknown> {
+  const { stack: _stack, ...rest } = err as Record<string, unknown>;
+  return rest;
+}
+
+/** Local time as `yyyy-mm-dd HH:MM:ss.mmm`; the part down to the second is made once per second. */
+export class LocalTimeFormat {
+  private second = -1;
+  private prefix = '';
+
+  format(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.second) {
+      const d = new Date(second * 1000);
+      this.second = second;
+      this.prefix = `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.`;
+    }
+    const millis = ms - second * 1000;
+    return this.prefix + (millis < 10 ? `00${millis}` : millis < 100 ? `0${millis}` : String(millis));
+  }
+}
+
+function pad(n: number): string {
+  return n < 10 ? `0${n}` : String(n);
+}
+
+/** Plain lines to `output`; on a terminal the level is coloured. */
+function plainOutput(output: Output, colorize: boolean): Output {
+  const clock = new LocalTimeFormat();
+  return {
+    write: (json: string) => output.write(colorize ? colourLevel(plainLine(json, clock)) : plainLine(json, clock)),
+    flushSync: () => output.flushSync(),
+  };
+}
+
+const LEVEL_COLOURS: Record<string, string> = { WARN: '\x1b[33m', ERROR: '\x1b[31m', FATAL: '\x1b[41m', INFO: '\x1b[32m' };
+
+function colourLevel(line: string): string {
+  const start = line.indexOf('] ') + 2;
+  const end = line.indexOf(':', start);
+  const colour = LEVEL_COLOURS[line.slice(start, end)];
+  return colour ? `${line.slice(0, start)}${colour}${line.slice(start, end)}\x1b[39m${line.slice(end)}` : line;
 }

@@ -5,7 +5,9 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLogger, redactToken, type LogSettings } from '../src/logging';
+import { spawnSync } from 'node:child_process';
+import fc from 'fast-check';
+import { censorLogObject, createLogger, LocalTimeFormat, plainLine, redactToken, type LogSettings } from '../src/logging';
 import { tempDir } from './unit-support';
 
 const TOKEN = 'f0'.repeat(32);
@@ -73,5 +75,119 @@ describe('logging', () => {
     createLogger(settings({ EnableConsoleLog: false, EnableFileLog: false }), out.stream).info('still here');
     await sleep(50);
     assert.match(out.text(), /still here/);
+  });
+});
+
+describe('the plain format', () => {
+  const clock = () => new LocalTimeFormat();
+
+  it('level, local time to the millisecond, message, the other fields as compact JSON', () => {
+    const at = new Date(2026, 11, 6, 9, 5, 7, 42).getTime();
+    const json = JSON.stringify({ level: 30, time: at, platform: 'apple_rn', ms: 3, msg: 'push delivered' });
+    assert.equal(plainLine(json, clock()), '[2026-12-06 09:05:07.042] INFO: push delivered {"platform":"apple_rn","ms":3}\n');
+    assert.equal(plainLine(JSON.stringify({ level: 50, time: at, msg: 'alone' }), clock()), '[2026-12-06 09:05:07.042] ERROR: alone\n');
+  });
+
+  it("an error's stack follows on indented lines; the error's message stays in the fields", () => {
+    const json = JSON.stringify({
+      level: 40,
+      time: 0,
+      err: { type: 'Error', message: 'boom', stack: 'Error: boom\n    at x' },
+      msg: 'failed',
+    });
+    const line = plainLine(json, clock());
+    assert.match(line, /WARN: failed \{"err":\{"type":"Error","message":"boom"\}\}\n {4}Error: boom\n {8}at x\n$/);
+  });
+
+  it('what is not JSON passes as it is', () => {
+    assert.equal(plainLine('not json\n', clock()), 'not json\n');
+  });
+
+  it('the time is what Date says, whatever the millisecond (also across seconds, with the cache)', () => {
+    const format = clock();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), (ms) => {
+        const d = new Date(ms);
+        const two = (n: number) => String(n).padStart(2, '0');
+        const expected = `${d.getFullYear()}-${two(d.getMonth() + 1)}-${two(d.getDate())} ${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+        assert.equal(format.format(ms), expected);
+        assert.equal(format.format(ms), expected, 'from the cache');
+      }),
+    );
+  });
+});
+
+describe('censorLogObject', () => {
+  it('leaves an object with nothing to censor as it is (no copy)', () => {
+    const fields = { platform: 'apple_rn', device: 'f0f0f0f0…', attempts: 1, nested: { a: 1 }, list: [1] };
+    assert.equal(censorLogObject(fields), fields);
+  });
+
+  it('shortens tokens and replaces secrets at the top level and one level down, without touching the original', () => {
+    const fields = {
+      device_id: TOKEN,
+      key: 'k',
+      req: { headers: { authorization: 'Basic x' } },
+      notification: { message: 'hi', token: TOKEN },
+    };
+    const censored = censorLogObject(fields);
+    assert.deepEqual(censored, {
+      device_id: 'f0f0f0f0…',
+      key: '[redacted]',
+      req: { headers: { authorization: '[redacted]' } },
+      notification: { message: '[redacted]', token: 'f0f0f0f0…' },
+    });
+    assert.equal(fields.device_id, TOKEN, 'the caller keeps its object');
+  });
+
+  it("an error's message is left for the operator", () => {
+    const err = new Error('connect ECONNREFUSED');
+    assert.equal(censorLogObject({ err }).err, err);
+  });
+
+  it('no token survives whole, wherever it is put at the top two levels', () => {
+    const secretKey = fc.constantFrom('device_id', 'token', 'message', 'signature', 'password', 'key', 'authorization');
+    fc.assert(
+      fc.property(
+        fc.dictionary(fc.string(), fc.oneof(fc.string(), fc.integer())),
+        secretKey,
+        fc.boolean(),
+        fc.string(),
+        (other, key, nested, where) => {
+          const token = `${TOKEN}${where}`;
+          const fields = nested ? { ...other, [where || 'x']: { [key]: token } } : { ...other, [key]: token };
+          assert.ok(!JSON.stringify(censorLogObject(fields)).includes(TOKEN), JSON.stringify(fields));
+        },
+      ),
+    );
+  });
+});
+
+describe('nothing logged is lost', () => {
+  const script = (ending: string) => `
+    const { createLogging, flushLogsOnExit } = require(${JSON.stringify(path.join(__dirname, '..', 'src', 'logging.js'))});
+    const logging = createLogging({ EnableConsoleLog: true, EnableFileLog: false, LogFileLocation: '', LogFormat: 'plain', LogLevel: 'info' });
+    flushLogsOnExit(logging);
+    for (let i = 0; i < 20000; i++) logging.logger.info({ i }, 'line');
+    ${ending}
+  `;
+  const run = (ending: string) => spawnSync(process.execPath, ['-e', script(ending)], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+
+  it('on process.exit, every buffered line is written', () => {
+    const result = run('process.exit(3);');
+    assert.equal(result.status, 3);
+    assert.equal(result.stdout.split('\n').filter((l) => l.includes('INFO: line')).length, 20000);
+  });
+
+  it('on a crash, every buffered line and the crash itself are written', () => {
+    const result = run("setImmediate(() => { throw new Error('a bug'); });");
+    assert.equal(result.status, 1);
+    const lines = result.stdout.split('\n');
+    assert.equal(lines.filter((l) => l.includes('INFO: line')).length, 20000);
+    assert.ok(
+      lines.some((l) => /FATAL: the proxy crashed.*a bug/.test(l)),
+      result.stdout.slice(-500),
+    );
+    assert.match(result.stderr, /Error: a bug/);
   });
 });
