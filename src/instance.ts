@@ -20,11 +20,11 @@ import { RateLimitGate } from './ratelimit/gate';
 import { rateLimitSettings, rateLimitsActive } from './ratelimit/settings';
 import { TenantStore } from './tenants/store';
 import { ProxyMetrics } from './metrics';
-import { NotificationInspector } from './inspect/inspector';
 import { createServices } from './platforms/registry';
 import { CertificateExpiryWatch, type WatchedCertificate } from './tls/expiry';
 import { buildInfo } from './version';
 import { localQueries, type OperatorQueries } from './operator-queries';
+import { instanceTrace } from './trace';
 
 export interface StartOptions {
   logger: Logger;
@@ -66,9 +66,9 @@ export interface ProxyInstance {
 
 export async function startInstance(config: ProxyConfig, options: StartOptions): Promise<ProxyInstance> {
   const { logger } = options;
-  // Where the trace and usage stores register their answers (void until they do).
+  // Where the trace and usage stores register their answers.
   const queries = options.queries ?? localQueries();
-  void queries;
+  const trace = instanceTrace(config, queries);
   const bounds = retryBounds(config.SendTimeoutSec, config.RetryTimeoutSec);
   const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Everything opened so far, closed again if a later step fails.
@@ -97,6 +97,7 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         env: options.env ?? process.env,
         entryMetrics: (platform, type) => metrics.entryMetrics(platform, type),
         clock: options.clock,
+        traceAttempts: trace.store !== undefined,
       },
       { metrics },
     );
@@ -130,14 +131,14 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
         : undefined;
 
     const surfaces = listenerSurfaces(config);
-    // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
-    const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
     const appDeps: HttpAppDeps = {
-      dispatcher: new PushDispatcher(services, metrics, logger, inspector?.record),
+      dispatcher: new PushDispatcher(services, metrics, logger, trace.store?.record),
       routes: surfaces.public,
-      inspector,
+      inspector: trace.inspector,
+      onReceipt: trace.onReceipt,
+      operatorRouters: [trace.router],
       // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
       inspectorRequiresServerId: config.Mode === 'test',
       metrics,
