@@ -19,6 +19,8 @@ import { deliveryRecord } from './unit-support';
 import { createGoogleServiceAccount } from '../src/sandbox/credentials';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
 import type { TraceRecord } from '../src/trace/record';
+import { getAdminJson } from '../src/commands/admin-client';
+import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { SkippingClock } from './skipping-clock';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
 
@@ -298,5 +300,26 @@ describe('trace with several workers: every worker is asked, and a receipt finds
         ['ack-w', 42],
       ],
     );
+  });
+});
+
+describe('the command asks a single HTTPS listener', () => {
+  it('over HTTPS, accepting its certificate (issued for the public name, not 127.0.0.1)', async () => {
+    const ca = createCertificateAuthority('trace HTTPS CA');
+    const server = createServerCertificate(ca, ['push.example.com']);
+    const dir = tempDir();
+    const TLSCertFile = writeTemp(dir, 'server.pem', server.certPem);
+    const proxy = await startTestProxy(testConfig({ TLSCertFile, TLSKeyFile: writeTemp(dir, 'server-key.pem', server.keyPem) }), []);
+    try {
+      const answer = await getAdminJson(
+        { AdminListenAddress: '', ListenAddress: `127.0.0.1:${proxy.port}`, TLSCertFile },
+        '/api/v1/trace?ack_id=x',
+      );
+      assert.equal(answer.origin, `https://127.0.0.1:${proxy.port}`);
+      assert.equal(answer.status, 404);
+      assert.match((answer.body as { error: string }).error, /no notification with ack_id "x"/);
+    } finally {
+      await proxy.close();
+    }
   });
 });

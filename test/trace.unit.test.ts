@@ -1,6 +1,7 @@
 /** The trace's pure parts: record building and redaction, the ring and its ack index, the query, the merge of several workers' answers, the command's arguments and report, and the retry loop's attempt log. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { adminTarget } from '../src/commands/admin-client';
 import { describeRecord, parseTraceArguments } from '../src/commands/trace';
 import { deliverWithRetries, type Clock } from '../src/delivery/retry';
 import { emptyPushNotification, type PushAck, type PushNotification } from '../src/notification';
@@ -336,6 +337,23 @@ describe('push-proxy trace: arguments and report', () => {
       describeRecord(record),
       /\nreceipt: {3}2030-01-01T00:00:02\.000Z \(device received it at 2030-01-01T00:00:01\.000Z, id loaded\)$/,
     );
+  });
+});
+
+describe('where the command asks', () => {
+  it('the admin listener over HTTP; else the single listener, over HTTPS with TLSCertFile; a wildcard host on 127.0.0.1', () => {
+    const plain = { AdminListenAddress: '', ListenAddress: ':8066', TLSCertFile: '' };
+    assert.deepEqual(adminTarget(plain), { host: '127.0.0.1', port: 8066, secure: false, origin: 'http://127.0.0.1:8066' });
+    assert.equal(adminTarget({ ...plain, TLSCertFile: 'c.pem' }).origin, 'https://127.0.0.1:8066');
+    assert.equal(adminTarget({ ...plain, AdminListenAddress: '[::]:9066', TLSCertFile: 'c.pem' }).origin, 'http://127.0.0.1:9066');
+    assert.equal(adminTarget({ ...plain, AdminListenAddress: '0.0.0.0:9066' }).origin, 'http://127.0.0.1:9066');
+    assert.equal(adminTarget({ ...plain, AdminListenAddress: '10.1.2.3:9066' }).origin, 'http://10.1.2.3:9066');
+    assert.deepEqual(adminTarget({ ...plain, ListenAddress: '[::1]:8443' }), {
+      host: '::1',
+      port: 8443,
+      secure: false,
+      origin: 'http://[::1]:8443',
+    });
   });
 });
 

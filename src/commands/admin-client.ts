@@ -17,21 +17,25 @@ export interface AdminAnswer {
   origin: string;
 }
 
-/** GET `path` (with its query) from the operator API; a CommandError (exit code 2) when nothing answers. */
-export function getAdminJson(
-  config: Pick<ProxyConfig, 'AdminListenAddress' | 'ListenAddress' | 'TLSCertFile'>,
-  path: string,
-  timeoutMs = 5000,
-): Promise<AdminAnswer> {
+type AdminConfig = Pick<ProxyConfig, 'AdminListenAddress' | 'ListenAddress' | 'TLSCertFile'>;
+
+/** Where the operator API of a proxy with this configuration is asked from its own machine. */
+export function adminTarget(config: AdminConfig): { host: string; port: number; secure: boolean; origin: string } {
   const admin = adminListenAddress(config);
   const address = admin ?? parseListenAddress(config.ListenAddress);
   const secure = admin === undefined && config.TLSCertFile !== '';
   const host = address.host === undefined || address.host === '0.0.0.0' || address.host === '::' ? '127.0.0.1' : address.host;
   const origin = `${secure ? 'https' : 'http'}://${host.includes(':') ? `[${host}]` : host}:${address.port}`;
+  return { host, port: address.port, secure, origin };
+}
+
+/** GET `path` (with its query) from the operator API; a CommandError (exit code 2) when nothing answers. */
+export function getAdminJson(config: AdminConfig, path: string, timeoutMs = 5000): Promise<AdminAnswer> {
+  const { host, port, secure, origin } = adminTarget(config);
   const client = secure ? https : http;
   return new Promise((resolve, reject) => {
     // The certificate names the public host, not the address asked here: the answer is checked, not the peer.
-    const req = client.get({ host, port: address.port, path, timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
+    const req = client.get({ host, port, path, timeout: timeoutMs, rejectUnauthorized: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
       res.on('end', () => {
