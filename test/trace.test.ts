@@ -204,7 +204,7 @@ describe('trace on the admin listener (eas mode)', () => {
   it('400 naming the parameter for bad questions; 404 saying how many are kept', async () => {
     for (const [query, pattern] of [
       ['', /give one of ack_id, post_id or server_id/],
-      ['?ack_id=a&post_id=b', /only one of ack_id, post_id and server_id, not ack_id and post_id/],
+      ['?ack_id=a&post_id=b', /give ack_id or post_id, not both/],
       ['?ack_id=', /ack_id is empty/],
       ['?ack_id=a&ack_id=b', /ack_id must be given once/],
       ['?server_id=s&limit=0', /limit must be a whole number from 1 to 1000/],
@@ -214,6 +214,9 @@ describe('trace on the admin listener (eas mode)', () => {
       assert.equal(answer.body.status, 'FAIL');
       assert.match(answer.body.error!, pattern, query);
     }
+    // server_id narrows an ack id: another server's notification is not found.
+    assert.equal((await trace(admin, '?ack_id=ack-apns&server_id=srv-trace')).status, 200);
+    assert.equal((await trace(admin, '?ack_id=ack-apns&server_id=other')).status, 404);
     const missing = await trace(admin, '?ack_id=never-sent');
     assert.equal(missing.status, 404);
     assert.equal(missing.body.status, 'FAIL');

@@ -204,7 +204,7 @@ describe('TraceStore', () => {
 });
 
 describe('parseTraceQuery', () => {
-  it('exactly one of ack_id, post_id and server_id, and a limit from 1 to 1000 (50 by default)', () => {
+  it('ack_id or post_id (server_id may narrow them), or server_id alone; a limit from 1 to 1000 (50 by default)', () => {
     assert.deepEqual(parseTraceQuery({ ack_id: 'a' }), {
       ok: true,
       filter: { ackId: 'a', postId: undefined, serverId: undefined, limit: 50 },
@@ -213,10 +213,14 @@ describe('parseTraceQuery', () => {
       ok: true,
       filter: { ackId: undefined, postId: undefined, serverId: 's', limit: 1000 },
     });
+    assert.deepEqual(parseTraceQuery({ post_id: 'p', server_id: 's' }), {
+      ok: true,
+      filter: { ackId: undefined, postId: 'p', serverId: 's', limit: 50 },
+    });
     const refused: Array<[unknown, RegExp]> = [
       [{}, /give one of ack_id, post_id or server_id/],
       [null, /give one of/],
-      [{ ack_id: 'a', server_id: 's' }, /^give only one of ack_id, post_id and server_id, not ack_id and server_id$/],
+      [{ ack_id: 'a', post_id: 'p' }, /^give ack_id or post_id, not both$/],
       [{ post_id: '' }, /^post_id is empty/],
       [{ server_id: ['a', 'b'] }, /^server_id must be given once, as text$/],
       [{ ack_id: { x: 'y' } }, /^ack_id must be given once/],

@@ -16,8 +16,9 @@ export type ParsedTraceQuery = { ok: true; filter: TraceFilter & { limit: number
 
 /**
  * Query strings are untrusted: a repeated or nested key, an empty id or a bad limit is an error naming the
- * parameter. Exactly one of ack_id, post_id and server_id; where `requireServerId` (a public test service, where
- * an ack or post id must not reveal another evaluator's notification) server_id always, with at most one of the others.
+ * parameter. One id to look for: ack_id or post_id (not both), or server_id alone; server_id may also narrow an
+ * ack_id or post_id. Where `requireServerId` (a public test service, where an ack or post id must not reveal
+ * another evaluator's notification) server_id is always required.
  */
 export function parseTraceQuery(query: unknown, options: { requireServerId?: boolean } = {}): ParsedTraceQuery {
   const q = query !== null && typeof query === 'object' ? (query as Record<string, unknown>) : {};
@@ -29,16 +30,11 @@ export function parseTraceQuery(query: unknown, options: { requireServerId?: boo
     if (value === '') return { ok: false, error: `${name} is empty: give the id to look for` };
     ids[name] = value;
   }
-  const given = ID_PARAMETERS.filter((name) => ids[name] !== undefined);
-  if (options.requireServerId) {
-    if (ids.server_id === undefined)
-      return { ok: false, error: 'server_id is required on this test service: each evaluator sees only their own server id' };
-    if (ids.ack_id !== undefined && ids.post_id !== undefined) return { ok: false, error: 'give ack_id or post_id, not both' };
-  } else if (given.length === 0) {
+  if (options.requireServerId && ids.server_id === undefined)
+    return { ok: false, error: 'server_id is required on this test service: each evaluator sees only their own server id' };
+  if (ids.ack_id === undefined && ids.post_id === undefined && ids.server_id === undefined)
     return { ok: false, error: 'give one of ack_id, post_id or server_id' };
-  } else if (given.length > 1) {
-    return { ok: false, error: `give only one of ack_id, post_id and server_id, not ${given.join(' and ')}` };
-  }
+  if (ids.ack_id !== undefined && ids.post_id !== undefined) return { ok: false, error: 'give ack_id or post_id, not both' };
   let limit = DEFAULT_TRACE_LIMIT;
   if (q.limit !== undefined) {
     limit = typeof q.limit === 'string' && /^[0-9]{1,9}$/.test(q.limit) ? Number(q.limit) : NaN;
