@@ -38,9 +38,10 @@ async function answer(req: Request, res: Response, options: TraceRouteOptions): 
   const merged = mergeTraceAnswers(await options.queries.ask(TRACE_QUERY, ask), filter.limit);
   if (merged.records.length === 0) return fail(res, 404, notFound(filter, merged.capacity));
   let records = merged.records;
-  // A receipt may have reached another process than its notification: ask every process for the missing ones.
+  // A receipt may have reached another process than its notification: ask every process for the missing ones
+  // (a question by ack_id had every process's receipt for it in its first answers).
   const missing = records.filter((r) => r.ack_id !== undefined && r.receipt === undefined).map((r) => r.ack_id!);
-  if (missing.length > 0) {
+  if (missing.length > 0 && filter.ackId === undefined) {
     const receipts: TraceQueryParams = { receiptsFor: missing };
     records = joinReceipts(records, receiptsOf(await options.queries.ask(TRACE_QUERY, receipts)));
   }
