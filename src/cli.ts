@@ -15,6 +15,7 @@ import { runDevCert } from './commands/dev-cert';
 import { runHealthcheck } from './commands/healthcheck';
 import { runSendTest } from './commands/send-test';
 import { runTenants } from './commands/tenants';
+import { runTrace, TRACE_USAGE } from './commands/trace';
 import { CommandError } from './commands/errors';
 import { retryBounds } from './delivery/retry';
 import { drainDeadlineMs, forcesExit } from './http/drain';
@@ -34,6 +35,7 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
        push-proxy check-config [--config FILE]
        push-proxy certs inspect FILE | convert IN.p12 OUT.pem [--password PASSWORD]
        push-proxy send-test --platform TYPE --token TOKEN [--message TEXT] [--dry-run] [--config FILE]
+       push-proxy trace ACK_ID | --post-id ID | --server-id ID [--config FILE] [--json]
 
   --config FILE     configuration file (also: PUSH_PROXY_CONFIG). Without one, the first that exists of
                     config/push-proxy.json, then the original's mattermost-push-proxy.json in the
@@ -50,6 +52,7 @@ const USAGE = `Usage: push-proxy [--config FILE] [--require-config] [--version]
   certs             what an APNs key or certificate file holds; a .p12 turned into PEM ("push-proxy certs --help")
   send-test         send one notification through a configured entry and print the provider's answer
                     ("push-proxy send-test --help")
+  trace             what became of a recent notification: attempts, answer, receipt ("push-proxy trace --help")
 `;
 
 async function main(argv: string[]): Promise<void> {
@@ -86,6 +89,11 @@ async function main(argv: string[]): Promise<void> {
         ? { usage: CERTS_USAGE, run: () => runCerts(argv.slice(1)) }
         : { usage: CHECK_CONFIG_USAGE, run: () => runCheckConfig(argv.slice(1), process.env, process.cwd()) };
     process.stdout.write((help ? command.usage : await command.run()) + '\n');
+    return;
+  }
+  if (argv[0] === 'trace') {
+    const help = argv.includes('--help') || argv.includes('-h');
+    process.stdout.write((help ? TRACE_USAGE : await runTrace(argv.slice(1), process.env, process.cwd())) + '\n');
     return;
   }
   if (argv[0] === 'dev-cert') {

@@ -15,7 +15,6 @@ import { DRAIN_MARGIN_MS, gracefulCloser, RequestTracker, type RequestUnderWay }
 import { createListener } from './http/listener';
 import { SEND_PUSH_PATH } from './http/push-api';
 import { listenerSurfaces } from './http/surfaces';
-import { NotificationInspector } from './inspect/inspector';
 import { ProxyMetrics } from './metrics';
 import { localQueries, type OperatorQueries } from './operator-queries';
 import { credentialFilesOf } from './platforms/registry';
@@ -27,6 +26,7 @@ import { buildInfo } from './version';
 import { composeObservers } from './delivery/observers';
 import { openUsageStore } from './usage/store';
 import { usageRouter } from './usage/routes';
+import { instanceTrace } from './trace';
 
 /** How the last reload went, for /readyz. */
 export interface ReloadStatus {
@@ -99,6 +99,8 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
   const metrics = new ProxyMetrics({ sendTimeoutSec: bounds.sendTimeoutMs / 1000 });
   // Where the trace and usage stores register their answers.
   const queries = options.queries ?? localQueries();
+  // The trace of recent notifications (and the inspector, a view of it): kept across reloads.
+  const trace = instanceTrace(config, queries);
   // Everything opened so far, closed again if a later step fails.
   const closers: Array<() => unknown> = [];
   const closeAll = () =>
@@ -114,8 +116,6 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
 
   try {
     const surfaces = listenerSurfaces(config);
-    // Kept only where a listener shows it: hosted mode without an admin listener serves no inspector.
-    const inspector = surfaces.public.inspector || surfaces.admin?.inspector ? new NotificationInspector() : undefined;
     const publicTracker = new RequestTracker();
     const adminTracker = new RequestTracker();
     let lastReload: ReloadStatus | undefined;
@@ -128,9 +128,11 @@ export async function startInstance(config: ProxyConfig, options: StartOptions):
       trustedCa: options.trustedCa,
       env: options.env ?? process.env,
       clock: options.clock,
-      inspector,
-      observe: composeObservers(inspector?.record, usage.record),
-      operatorRouters: [usageRouter(usage, config.UsageRetentionDays)],
+      inspector: trace.inspector,
+      traceAttempts: trace.store !== undefined,
+      observe: composeObservers(trace.store?.record, usage.record),
+      onReceipt: trace.onReceipt,
+      operatorRouters: [usageRouter(usage, config.UsageRetentionDays), trace.router],
       metricsText: options.metricsText,
       version: { ...buildInfo(), mode: config.Mode, config: options.configSource ?? 'built-in' },
       draining: () => publicTracker.draining,

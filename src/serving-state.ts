@@ -17,6 +17,7 @@ import { loadTlsOptions, servedCertificateNotAfter, trustedProxyMatcher } from '
 import { listenerSurfaces } from './http/surfaces';
 import type { NotificationInspector } from './inspect/inspector';
 import type { ProxyMetrics } from './metrics';
+import type { PushAck } from './notification';
 import { cidrMatcher } from './net/addresses';
 import { createServices, type ConfiguredServices } from './platforms/registry';
 import { RateLimitGate } from './ratelimit/gate';
@@ -34,8 +35,12 @@ export interface InstanceParts {
   env: Record<string, string | undefined>;
   clock?: Clock;
   inspector?: NotificationInspector;
-  /** Hears every answered notification (the inspector, the trace, usage). */
+  /** Hears every answered notification (the trace and the inspector, usage). */
   observe?: DeliveryObserver;
+  /** Results carry each attempt, for the trace. */
+  traceAttempts: boolean;
+  /** A device's delivery receipt (an ack), for the trace. */
+  onReceipt?: (ack: PushAck) => void;
   /** The operator's API routers, mounted where a listener serves it. */
   operatorRouters?: readonly express.Router[];
   metricsText?: () => Promise<string>;
@@ -85,6 +90,7 @@ export async function buildServingState(config: ProxyConfig, parts: InstancePart
         env: parts.env,
         entryMetrics: (platform, type) => metrics.entryMetrics(platform, type),
         clock: parts.clock,
+        traceAttempts: parts.traceAttempts,
       },
       { metrics },
     );
@@ -131,6 +137,7 @@ export async function buildServingState(config: ProxyConfig, parts: InstancePart
       // A public test service: each evaluator sees only the server_id they ask for, never the others' messages.
       inspectorRequiresServerId: config.Mode === 'test',
       operatorRouters: parts.operatorRouters,
+      onReceipt: parts.onReceipt,
       metrics,
       logger,
       metricsText: parts.metricsText,

@@ -19,7 +19,7 @@ const SLOW = 'a1'.repeat(32);
 const FAST = 'b2'.repeat(32);
 const WAITING = 'c3'.repeat(32);
 const TIMED_OUT = { kind: 'retryable', error: 'unknown transport error', reason: 'unknown transport error' };
-const DELIVERED = { kind: 'final', outcome: 'OK' };
+const DELIVERED = { kind: 'final', outcome: 'OK', status: 200 };
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** A delivery, carrying the apns-id APNs answered with (the peer gives every answer one). */
@@ -131,6 +131,7 @@ describe('ApnsTransport connections', () => {
       outcome: 'FAIL',
       error: 'unknown send response error',
       reason: 'InternalServerError',
+      status: 500,
       providerId: peer.receivedFor(BROKEN)[0]!.apnsId,
     });
     // The close is not awaited by the answer: wait until the peer has seen it go.

@@ -199,6 +199,38 @@ describe('inspector page in a real browser', () => {
     }
   });
 
+  it('shows each attempt with the apns-id, and the receipt when the device acknowledges, in place', SLOW, async () => {
+    const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
+    try {
+      const page = await open(context, '?server_id=demo');
+      await sendOk(message({ message: 'awaiting its receipt', ack_id: 'ack-browser' }));
+      const row = page.locator('#list > li', { hasText: 'awaiting its receipt' });
+      await row.waitFor();
+      await row.locator('summary').click();
+      const apnsId = sandbox.apns.received.at(-1)!.apnsId;
+      assert.match(
+        (await row.locator('.attempt').first().textContent()) ?? '',
+        new RegExp(`^OK attempt 1 at \\+0 ms, took [\\d.]+ ms, HTTP 200 · id ${apnsId}$`),
+      );
+      assert.match((await row.locator('.facts').textContent()) ?? '', /Receiptno receipt yet/);
+
+      const acked = await post(`${proxy.url}/api/v1/ack`, {
+        id: 'ack-browser',
+        platform: 'apple',
+        type: 'message',
+        received_at: Date.now(),
+      });
+      assert.equal(acked.status, 200);
+      // The same row, replaced where it stands and still open, now with its receipt.
+      await row.locator('.chip.receipt').waitFor();
+      assert.equal(await page.locator('#list > li', { hasText: 'awaiting its receipt' }).count(), 1);
+      assert.equal(await row.locator('details[open]').count(), 1);
+      assert.match((await row.locator('.facts').textContent()) ?? '', /Receiptacknowledged at \S+Z/);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('shows untrusted text as text: no element, no script runs', SLOW, async () => {
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
     try {

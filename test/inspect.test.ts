@@ -13,6 +13,7 @@ import helmet from 'helmet';
 import { INSPECTOR_SCRIPT } from '../src/inspect/client';
 import { NotificationInspector, type InspectedNotification } from '../src/inspect/inspector';
 import { inspectorRoutes, SERVER_ID_HINT } from '../src/inspect/routes';
+import { TraceStore } from '../src/trace/store';
 import type { ProxyInstance } from '../src/instance';
 import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
 import { deliveryRecord as record } from './unit-support';
@@ -135,16 +136,19 @@ describe('inspector over HTTP, end to end', () => {
     const [failed, removed, delivered] = body.notifications;
     assert.equal(body.notifications.length, 3);
     assert.deepEqual(
-      body.notifications.map((n) => n.outcome),
+      body.notifications.map((n) => n.answer.status),
       ['FAIL', 'REMOVE', 'OK'],
     );
     assert.ok(failed!.id > removed!.id && removed!.id > delivered!.id);
 
-    assert.equal(delivered!.serverId, 'srv1');
+    assert.equal(delivered!.server_id, 'srv1');
     assert.equal(delivered!.platform, 'apple_rn-v2');
-    assert.equal(delivered!.pushType, 'message');
+    assert.equal(delivered!.type, 'message');
     assert.equal(delivered!.transport, '');
-    assert.equal(delivered!.attempts, 1);
+    assert.equal(delivered!.attempts.length, 1);
+    assert.equal(delivered!.attempts[0]!.verdict, 'OK');
+    assert.equal(delivered!.attempts[0]!.status, 200);
+    assert.match(delivered!.attempts[0]!.provider_id ?? '', /^[0-9A-F-]{36}$/i);
     assert.ok(delivered!.ms >= 0 && delivered!.ms < 10_000);
     assert.ok(!Number.isNaN(Date.parse(delivered!.at)) && delivered!.at.endsWith('Z'));
     assert.equal(delivered!.device, `${APPLE_TOKEN.slice(0, 8)}…`);
@@ -155,14 +159,14 @@ describe('inspector over HTTP, end to end', () => {
     assert.equal(sent.headers['apns-push-type'], received.headers['apns-push-type']);
     assert.equal(sent.token, `${APPLE_TOKEN.slice(0, 8)}…`);
 
-    assert.equal(removed!.serverId, 'srv2');
+    assert.equal(removed!.server_id, 'srv2');
     assert.equal(removed!.reason, 'Unregistered');
     assert.deepEqual((removed!.sent as { payload: unknown }).payload, apns.peer.received.find((n) => n.token === REMOVED_TOKEN)!.payload);
 
     assert.equal(failed!.reason, 'bad request');
-    assert.equal(failed!.error, 'Did not send message because of missing platform property type=windows serverId=srv1');
+    assert.equal(failed!.answer.error, 'Did not send message because of missing platform property type=windows serverId=srv1');
     assert.equal(failed!.sent, undefined);
-    assert.equal(failed!.attempts, 0);
+    assert.deepEqual(failed!.attempts, []);
   });
 
   it('never shows a device token in full', async () => {
@@ -173,19 +177,19 @@ describe('inspector over HTTP, end to end', () => {
 
   it('?server_id= filters, ?limit= bounds, both together', async () => {
     assert.deepEqual(
-      (await fetchInspect(proxy.url, '?server_id=srv2')).body.notifications.map((n) => n.outcome),
+      (await fetchInspect(proxy.url, '?server_id=srv2')).body.notifications.map((n) => n.answer.status),
       ['REMOVE'],
     );
     assert.deepEqual(
-      (await fetchInspect(proxy.url, '?server_id=srv1')).body.notifications.map((n) => n.outcome),
+      (await fetchInspect(proxy.url, '?server_id=srv1')).body.notifications.map((n) => n.answer.status),
       ['FAIL', 'OK'],
     );
     assert.deepEqual(
-      (await fetchInspect(proxy.url, '?limit=1')).body.notifications.map((n) => n.outcome),
+      (await fetchInspect(proxy.url, '?limit=1')).body.notifications.map((n) => n.answer.status),
       ['FAIL'],
     );
     assert.deepEqual(
-      (await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.outcome),
+      (await fetchInspect(proxy.url, '?server_id=srv1&limit=1')).body.notifications.map((n) => n.answer.status),
       ['FAIL'],
     );
     assert.deepEqual((await fetchInspect(proxy.url, '?server_id=nobody')).body.notifications, []);
@@ -194,7 +198,7 @@ describe('inspector over HTTP, end to end', () => {
 
   it("eas mode: without a server id, every server's notifications and no hint", async () => {
     const { body } = await fetchInspect(proxy.url);
-    assert.deepEqual([...new Set(body.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
+    assert.deepEqual([...new Set(body.notifications.map((n) => n.server_id))].sort(), ['srv1', 'srv2']);
     assert.equal(body.hint, undefined);
     const stream = await openStream(`${proxy.url}/inspect/events`);
     try {
@@ -205,7 +209,7 @@ describe('inspector over HTTP, end to end', () => {
       };
       assert.equal(data.serverIdRequired, false);
       assert.equal(data.hint, undefined);
-      assert.deepEqual([...new Set(data.notifications.map((n) => n.serverId))].sort(), ['srv1', 'srv2']);
+      assert.deepEqual([...new Set(data.notifications.map((n) => n.server_id))].sort(), ['srv1', 'srv2']);
     } finally {
       stream.close();
     }
@@ -239,7 +243,7 @@ describe('inspector over HTTP, end to end', () => {
       const data = JSON.parse(snapshot.data) as { capacity: number; notifications: InspectedNotification[] };
       assert.equal(data.capacity, 200);
       assert.deepEqual(
-        data.notifications.map((n) => n.outcome),
+        data.notifications.map((n) => n.answer.status),
         ['FAIL', 'OK'],
       );
 
@@ -249,8 +253,8 @@ describe('inspector over HTTP, end to end', () => {
       const live = await stream.next();
       assert.equal(live.event, 'notification');
       const n = JSON.parse(live.data) as InspectedNotification;
-      assert.equal(n.serverId, 'srv1');
-      assert.equal(n.outcome, 'OK');
+      assert.equal(n.server_id, 'srv1');
+      assert.equal(n.answer.status, 'OK');
       const payload = (n.sent as { payload: { aps: { alert: { body: string } } } }).payload;
       assert.equal(payload.aps.alert.body, 'live one');
       assert.deepEqual(payload, apns.peer.received.at(-1)!.payload);
@@ -329,7 +333,7 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
     const alice = await get(`${proxy.url}/api/v1/inspect?server_id=alice-server`);
     const aliceBody = JSON.parse(alice.text) as { notifications: InspectedNotification[]; hint?: string };
     assert.deepEqual(
-      aliceBody.notifications.map((n) => n.serverId),
+      aliceBody.notifications.map((n) => n.server_id),
       ['alice-server'],
     );
     assert.equal(aliceBody.hint, undefined);
@@ -355,7 +359,7 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
       assert.equal(snapshot.serverIdRequired, true);
       assert.equal(snapshot.hint, undefined);
       assert.deepEqual(
-        snapshot.notifications.map((n) => n.serverId),
+        snapshot.notifications.map((n) => n.server_id),
         ['bob-server'],
       );
       // Sent in this order, so the first event this stream gets tells whether alice's was let through.
@@ -363,7 +367,7 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
       assert.equal((await post(send, message({ server_id: 'bob-server', message: 'bob live' }))).text, '{"status":"OK"}\n');
       const live = await stream.next();
       assert.equal(live.event, 'notification');
-      assert.equal((JSON.parse(live.data) as InspectedNotification).serverId, 'bob-server');
+      assert.equal((JSON.parse(live.data) as InspectedNotification).server_id, 'bob-server');
       assert.ok(live.data.includes('bob live'));
     } finally {
       stream.close();
@@ -393,12 +397,14 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
 });
 
 describe('event streams are bounded and tidy', () => {
+  let store: TraceStore;
   let inspector: NotificationInspector;
   let server: http.Server;
   let base: string;
 
   before(async () => {
-    inspector = new NotificationInspector(10);
+    store = new TraceStore(10, { messageText: false, keepSent: true });
+    inspector = new NotificationInspector(store);
     const app = express();
     app.use(helmet());
     app.use(inspectorRoutes(inspector, { maxStreams: 2, heartbeatMs: 100 }));
@@ -449,10 +455,10 @@ describe('event streams are bounded and tidy', () => {
     const stream = await openStream(`${base}/inspect/events`);
     try {
       await stream.next();
-      inspector.record(record('s', { error: 'line one\n\nevent: fake\ndata: {}\r\n' }));
+      store.record(record('s', { outcome: 'FAIL', error: 'line one\n\nevent: fake\ndata: {}\r\n' }));
       const event = await stream.next();
       assert.equal(event.event, 'notification');
-      assert.equal((JSON.parse(event.data) as InspectedNotification).error, 'line one\n\nevent: fake\ndata: {}\r\n');
+      assert.equal((JSON.parse(event.data) as InspectedNotification).answer.error, 'line one\n\nevent: fake\ndata: {}\r\n');
     } finally {
       stream.close();
     }

@@ -1,37 +1,55 @@
-/** The notification inspector's ring buffer and subscribers, and how its query string is read. */
+/** The notification inspector's view of the trace store (its ring and subscribers), and how its query string is read. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { NotificationInspector } from '../src/inspect/inspector';
+import { TraceStore } from '../src/trace/store';
 import { readInspectQuery } from '../src/inspect/routes';
 import { deliveryRecord as record } from './unit-support';
 
 describe('NotificationInspector', () => {
   it('lists newest first, and wraps at its capacity', () => {
-    const inspector = new NotificationInspector(3);
+    const store = new TraceStore(3, { messageText: false, keepSent: true });
+    const inspector = new NotificationInspector(store);
     assert.deepEqual(inspector.list(), []);
-    for (let i = 1; i <= 5; i++) inspector.record(record(`s${i}`));
+    for (let i = 1; i <= 5; i++) store.record(record(`s${i}`));
     assert.deepEqual(
       inspector.list().map((n) => n.id),
       [5, 4, 3],
     );
     assert.deepEqual(
-      inspector.list().map((n) => n.serverId),
+      inspector.list().map((n) => n.server_id),
       ['s5', 's4', 's3'],
     );
   });
 
   it('gives the time as ISO text and keeps every field', () => {
-    const inspector = new NotificationInspector(2);
+    const store = new TraceStore(2, { messageText: false, keepSent: true });
+    const inspector = new NotificationInspector(store);
     const at = new Date('2030-01-02T03:04:05.678Z');
-    inspector.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }));
+    store.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }));
     assert.deepEqual(inspector.list(), [
-      { ...record('s', { outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }), at: at.toISOString(), id: 1 },
+      {
+        id: 1,
+        at: at.toISOString(),
+        server_id: 's',
+        platform: 'apple_rn-v2',
+        type: 'message',
+        transport: '',
+        device: 'abcdefgh…',
+        received: {},
+        attempts: [],
+        answer: { status: 'FAIL', error: 'e' },
+        reason: 'r',
+        ms: 5,
+        sent: { a: 1 },
+      },
     ]);
   });
 
   it('filters by server id and limits, after a wrap too', () => {
-    const inspector = new NotificationInspector(4);
-    for (const id of ['a', 'b', 'a', 'b', 'a', 'a']) inspector.record(record(id));
+    const store = new TraceStore(4, { messageText: false, keepSent: true });
+    const inspector = new NotificationInspector(store);
+    for (const id of ['a', 'b', 'a', 'b', 'a', 'a']) store.record(record(id));
     assert.deepEqual(
       inspector.list({ serverId: 'a' }).map((n) => n.id),
       [6, 5, 3],
@@ -52,17 +70,18 @@ describe('NotificationInspector', () => {
   });
 
   it('tells subscribers of each new notification until they unsubscribe; a throwing one harms no other', () => {
-    const inspector = new NotificationInspector(2);
+    const store = new TraceStore(2, { messageText: false, keepSent: true });
+    const inspector = new NotificationInspector(store);
     const seen: number[] = [];
     inspector.subscribe(() => {
       throw new Error('broken subscriber');
     });
     const unsubscribe = inspector.subscribe((n) => seen.push(n.id));
     assert.equal(inspector.subscribers, 2);
-    inspector.record(record('s'));
-    inspector.record(record('s'));
+    store.record(record('s'));
+    store.record(record('s'));
     unsubscribe();
-    inspector.record(record('s'));
+    store.record(record('s'));
     assert.deepEqual(seen, [1, 2]);
     assert.equal(inspector.subscribers, 1);
     assert.deepEqual(

@@ -38,7 +38,7 @@ const OK = '{"status":"OK"}\n';
 /** An attempt the provider accepted, carrying the provider's id for it (apns-id or FCM's message name). */
 function assertAccepted(result: AttemptResult): void {
   const { providerId, ...verdict } = result as AttemptResult & { providerId?: string };
-  assert.deepEqual(verdict, { kind: 'final', outcome: 'OK' });
+  assert.deepEqual(verdict, { kind: 'final', outcome: 'OK', status: 200 });
   assert.ok(providerId, 'the provider answered with an id');
 }
 const FCM_TOKEN = `dGVzdC1kZXZpY2U:APA91bF${'q'.repeat(140)}`;
@@ -222,6 +222,7 @@ describe("payload limits: the sandbox peers refuse one byte over, on the transpo
         error: 'unknown send response error',
         reason: 'PayloadTooLarge',
         evidence: ACCEPTED,
+        status: 413,
         providerId: apns.peer.received.at(-1)!.apnsId,
       });
       assertAccepted(await transport.attempt(sized(APNS_VOIP_PAYLOAD_LIMIT_BYTES, true), 5_000));
@@ -231,6 +232,7 @@ describe("payload limits: the sandbox peers refuse one byte over, on the transpo
         error: 'unknown send response error',
         reason: 'PayloadTooLarge',
         evidence: ACCEPTED,
+        status: 413,
         providerId: apns.peer.received.at(-1)!.apnsId,
       });
       assert.deepEqual(
@@ -276,6 +278,7 @@ describe("payload limits: the sandbox peers refuse one byte over, on the transpo
         error: 'Android message is too big',
         reason: 'INVALID_ARGUMENT',
         evidence: ACCEPTED,
+        status: 400,
       });
       assert.deepEqual(
         peer.received.map((m) => m.status),

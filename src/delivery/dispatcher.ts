@@ -8,9 +8,12 @@ import type { NotificationCounters, ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import { truncateNotification } from '../payload/truncate';
 import { appVersionLabel, parsePlatform, type ParsedPlatform } from './platform-string';
-import type { DeliveryResult, PushService } from './types';
+import type { AttemptRecord, DeliveryResult, PushService } from './types';
 
-/** One answered notification, as the inspector shows it: no full device token anywhere. */
+/**
+ * One answered notification, for the trace (src/trace) and the usage counts. No full device token in any field
+ * but `received`, the notification itself, which an observer must not keep as it is (src/trace/record.ts redacts it).
+ */
 export interface DeliveryRecord {
   at: Date;
   serverId: string;
@@ -31,6 +34,12 @@ export interface DeliveryRecord {
   device: string;
   /** What went to APNs or FCM, token redacted; absent when the request was refused before building. */
   sent?: unknown;
+  /** The notification as decoded, before truncation: full token and message text; observers redact what they keep. */
+  received?: PushNotification;
+  /** Each attempt, when the services keep them (the trace is on). */
+  attemptLog?: AttemptRecord[];
+  /** The provider's id for the final answer (`apns-id`, FCM's message name). */
+  providerId?: string;
 }
 
 export type DeliveryObserver = (record: DeliveryRecord) => void;
@@ -85,7 +94,7 @@ export class PushDispatcher {
 
     const started = performance.now();
     const answer = (result: DeliveryResult): PushResponse => {
-      this.record(notification, type, service.platform, transport, counters, result, performance.now() - started, tenant);
+      this.record(notification, type, service.platform, transport, counters, result, performance.now() - started, tenant, received);
       if (tenant !== undefined) this.metrics.tenantNotifications.inc({ tenant, outcome: result.outcome });
       if (result.outcome === 'OK') return OK;
       if (result.outcome === 'REMOVE') return REMOVE;
@@ -131,6 +140,7 @@ export class PushDispatcher {
       attempts: 0,
       ms: 0,
       device: redactToken(n.device_id),
+      received: n,
     });
     return { status: 'FAIL', error };
   }
@@ -144,6 +154,7 @@ export class PushDispatcher {
     result: DeliveryResult,
     elapsedMs: number,
     tenant: string | undefined,
+    received: PushNotification,
   ): void {
     if (result.outcome === 'OK') {
       counters.success.inc();
@@ -175,6 +186,9 @@ export class PushDispatcher {
       ms,
       device: redactToken(n.device_id),
       sent: redactRequest(result.request, n.device_id),
+      received,
+      attemptLog: result.attemptLog,
+      providerId: result.providerId,
     });
     const failed = result.outcome === 'FAIL';
     // At `warn` a delivered notification logs nothing: its fields are not even built.

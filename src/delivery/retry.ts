@@ -3,7 +3,7 @@
  * per-attempt timeout and all of them by the per-notification budget. Which answers are final is the
  * transport's call; when to stop is this module's.
  */
-import type { AttemptResult, DeliveryResult } from './types';
+import type { AttemptRecord, AttemptResult, DeliveryResult } from './types';
 
 export interface RetryPolicy {
   maxAttempts: number;
@@ -44,7 +44,8 @@ export interface AttemptObserver {
 
 /**
  * `request`: what the attempts send, kept on the result for inspection. `observer` hears each attempt start and
- * end (its duration in seconds and verdict, whether it answered or threw) and each retry.
+ * end (its duration in seconds and verdict, whether it answered or threw) and each retry. `logAttempts`: the
+ * result carries `attemptLog`, one record per attempt (the trace); off, nothing of the kind is built.
  */
 export function deliverWithRetries(
   attempt: (timeoutMs: number) => Promise<AttemptResult>,
@@ -52,11 +53,13 @@ export function deliverWithRetries(
   clock: Clock = systemClock,
   request?: unknown,
   observer?: AttemptObserver,
+  logAttempts = false,
 ): Promise<DeliveryResult> {
   const started = clock.now();
   const deadline = started + policy.sendTimeoutMs;
+  const log: AttemptRecord[] | undefined = logAttempts ? [] : undefined;
   if (policy.maxAttempts < 1 || policy.sendTimeoutMs <= 0)
-    return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observer);
+    return retryUntilDone(attempt, policy, clock, deadline, 0, undefined, request, observer, started, log);
   // Most notifications end at the first answer: no async frame and no promise but the attempt's own.
   let first: Promise<AttemptResult>;
   observer?.started();
@@ -68,10 +71,23 @@ export function deliverWithRetries(
   }
   return first.then(
     (result) => {
-      observer?.ended((clock.now() - started) / 1000, result);
+      const ms = clock.now() - started;
+      observer?.ended(ms / 1000, result);
+      log?.push(attemptRecord(result, 0, ms));
       return result.kind === 'final'
-        ? finalResult(result, 1, request)
-        : retryUntilDone(attempt, policy, clock, deadline, 1, { error: result.error, reason: result.reason }, request, observer);
+        ? finalResult(result, 1, request, log)
+        : retryUntilDone(
+            attempt,
+            policy,
+            clock,
+            deadline,
+            1,
+            { error: result.error, reason: result.reason },
+            request,
+            observer,
+            started,
+            log,
+          );
     },
     (err: unknown) => {
       observer?.ended((clock.now() - started) / 1000, undefined);
@@ -90,6 +106,8 @@ async function retryUntilDone(
   last: { error: string; reason: string } | undefined,
   request: unknown,
   observer: AttemptObserver | undefined,
+  firstStarted: number,
+  log: AttemptRecord[] | undefined,
 ): Promise<DeliveryResult> {
   for (let i = attempts; i < policy.maxAttempts; i++) {
     if (i > 0) {
@@ -109,25 +127,47 @@ async function retryUntilDone(
     try {
       result = await attempt(Math.min(policy.retryTimeoutMs, remaining));
     } finally {
-      observer?.ended((clock.now() - started) / 1000, result);
+      const ms = clock.now() - started;
+      observer?.ended(ms / 1000, result);
+      log?.push(attemptRecord(result, started - firstStarted, ms));
     }
     if (result.kind === 'final') {
-      return finalResult(result, attempts, request);
+      return finalResult(result, attempts, request, log);
     }
     last = { error: result.error, reason: result.reason };
   }
 
   const exhausted = attempts < policy.maxAttempts || !last ? policy.budgetExhausted : (policy.attemptsExhausted ?? last);
-  return { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts, request };
+  const failed: DeliveryResult = { outcome: 'FAIL', error: exhausted.error, reason: exhausted.reason, attempts, request };
+  if (log) failed.attemptLog = log;
+  return failed;
 }
 
-/** A final answer as the notification's result; the provider's code, the evidence and the provider's id only when present. */
-function finalResult(result: Extract<AttemptResult, { kind: 'final' }>, attempts: number, request: unknown): DeliveryResult {
+/** A final answer as the notification's result; the provider's code, the evidence, the provider's id and the attempts only when present. */
+function finalResult(
+  result: Extract<AttemptResult, { kind: 'final' }>,
+  attempts: number,
+  request: unknown,
+  log: AttemptRecord[] | undefined,
+): DeliveryResult {
   const delivered: DeliveryResult = { outcome: result.outcome, error: result.error, reason: result.reason, attempts, request };
   if (result.providerReason !== undefined) delivered.providerReason = result.providerReason;
   if (result.evidence !== undefined) delivered.evidence = result.evidence;
   if (result.providerId !== undefined) delivered.providerId = result.providerId;
+  if (log) delivered.attemptLog = log;
   return delivered;
+}
+
+/** One attempt for the trace; `result` undefined: the transport threw. Durations rounded to 0.1 ms. */
+function attemptRecord(result: AttemptResult | undefined, startMs: number, ms: number): AttemptRecord {
+  return {
+    startMs: Math.round(startMs * 10) / 10,
+    ms: Math.round(ms * 10) / 10,
+    verdict: result === undefined ? 'threw' : result.kind === 'final' ? result.outcome : 'retry',
+    status: result?.status,
+    reason: result?.reason || undefined,
+    providerId: result?.providerId,
+  };
 }
 
 /** Per-attempt and overall bounds from the config, with the original's defaults and cap. */

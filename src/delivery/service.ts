@@ -27,6 +27,8 @@ export interface ServiceDeps {
    * A service whose provider has no such mode refuses to be built with it: it must never deliver by mistake.
    */
   validateOnly?: boolean;
+  /** Results carry each attempt (`attemptLog`) for the trace; off, the retry loop builds no such record. */
+  traceAttempts?: boolean;
 }
 
 /** What one configured entry counts: its attempts (through the retry loop), its waits for a send slot, its credential refreshes. */
@@ -63,11 +65,13 @@ export class TransportService<Request> implements PushService {
   private readonly policy: RetryPolicy;
   private readonly observer?: AttemptObserver;
   private readonly clock: Clock;
+  private readonly traceAttempts: boolean;
 
-  constructor(parts: ServiceParts<Request>, deps: Pick<ServiceDeps, 'entryMetrics' | 'clock'>) {
+  constructor(parts: ServiceParts<Request>, deps: Pick<ServiceDeps, 'entryMetrics' | 'clock' | 'traceAttempts'>) {
     ({ type: this.type, platform: this.platform, build: this.build, transport: this.transport, policy: this.policy } = parts);
     this.transports = new Set(parts.transports);
     this.clock = deps.clock ?? systemClock;
+    this.traceAttempts = deps.traceAttempts ?? false;
     this.observer = deps.entryMetrics?.(this.platform, this.type);
   }
 
@@ -81,7 +85,14 @@ export class TransportService<Request> implements PushService {
         return Promise.resolve({ outcome: 'FAIL', error: err.message, reason: PAYLOAD_TOO_LARGE, attempts: 0, badRequest: true });
       throw err;
     }
-    return deliverWithRetries((timeoutMs) => this.transport.attempt(request, timeoutMs), this.policy, this.clock, request, this.observer);
+    return deliverWithRetries(
+      (timeoutMs) => this.transport.attempt(request, timeoutMs),
+      this.policy,
+      this.clock,
+      request,
+      this.observer,
+      this.traceAttempts,
+    );
   }
 
   preview(notification: PushNotification, context: DeliveryContext): Request {

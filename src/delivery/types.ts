@@ -24,6 +24,23 @@ export interface DeliveryResult {
   badRequest?: boolean;
   /** The provider's id for the final answer, when its transport exposes one: APNs' `apns-id`, FCM's message name. */
   providerId?: string;
+  /** Each attempt in order, only when the service was built to keep them (the trace): most sends never build it. */
+  attemptLog?: AttemptRecord[];
+}
+
+/** One attempt as the trace shows it: one small object, built by the retry loop when the service keeps attempts. */
+export interface AttemptRecord {
+  /** Milliseconds from the notification's first attempt to this one's start. */
+  startMs: number;
+  /** How long this attempt took, in milliseconds. */
+  ms: number;
+  /** Its verdict: a final outcome, `retry` (a retryable answer or none), or `threw` (a bug in the transport). */
+  verdict: Outcome | 'retry' | 'threw';
+  /** The provider's HTTP status, when it answered. */
+  status?: number;
+  reason?: string;
+  /** The provider's id for this answer: APNs' `apns-id`, FCM's message name. */
+  providerId?: string;
 }
 
 /**
@@ -49,9 +66,11 @@ export type AttemptResult =
       providerReason?: string;
       evidence?: EntryEvidence;
       providerId?: string;
+      /** The provider's HTTP status, when the transport had one (for the trace). */
+      status?: number;
     }
   /** No usable answer (or an answer the service's policy retries): try again while the budget lasts. */
-  | { kind: 'retryable'; error: string; reason: string };
+  | { kind: 'retryable'; error: string; reason: string; status?: number; providerId?: string };
 
 /** Does the I/O for one service: exactly one attempt per call, bounded by `timeoutMs`. */
 export interface Transport<Request> {

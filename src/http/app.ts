@@ -10,6 +10,7 @@ import { isReady } from '../delivery/entry-health';
 import type { EntryState } from '../delivery/types';
 import type { PushDispatcher } from '../delivery/dispatcher';
 import type { ProxyMetrics } from '../metrics';
+import type { PushAck } from '../notification';
 import type { AccessControl } from './access';
 import { ACK_PATH, createPushApi, requestPath, SEND_PUSH_PATH } from './push-api';
 import type { NotificationInspector } from '../inspect/inspector';
@@ -39,6 +40,8 @@ export interface HttpAppDeps {
   inspectorRequiresServerId?: boolean;
   /** Extra facts for /readyz (rate-limit store, tenants). */
   readinessDetails?: () => Record<string, unknown>;
+  /** The device's delivery receipt (an ack), for the trace. */
+  onReceipt?: (ack: PushAck) => void;
   /** The operator's API (usage, trace): routers mounted where the listener serves it (src/http/surfaces.ts). */
   operatorRouters?: readonly express.Router[];
   /** The text served at /metrics; this instance's registry by default (workers aggregate across processes). */

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import type { PushDispatcher } from '../delivery/dispatcher';
 import type { ParsedPlatform } from '../delivery/platform-string';
 import type { ProxyMetrics } from '../metrics';
-import type { PushNotification, PushResponse } from '../notification';
+import type { PushAck, PushNotification, PushResponse } from '../notification';
 import type { AccessControl, Admission, ClientInfo, Refusal } from './access';
 import { decodePushAck, decodePushNotification } from './decode';
 
@@ -35,6 +35,8 @@ export interface PushApiDeps {
   trustedProxies?: (address: string) => boolean;
   /** Headers every answer carries (security headers, the original's X-RateLimit-* echo), built once. */
   commonHeaders: OutgoingHttpHeaders;
+  /** Hears each valid ack: the device's receipt for the trace. */
+  onReceipt?: (ack: PushAck) => void;
 }
 
 type Admitted = Extract<Admission, { ok: true }>;
@@ -65,6 +67,7 @@ class PushApi {
   readonly metrics: ProxyMetrics;
   readonly logger: Logger;
   readonly access: AccessControl | undefined;
+  readonly onReceipt: ((ack: PushAck) => void) | undefined;
   private readonly trust: ((address: string) => boolean) | undefined;
   private readonly commonHeaders: OutgoingHttpHeaders;
   private readonly textHeaders: OutgoingHttpHeaders;
@@ -79,6 +82,7 @@ class PushApi {
     this.metrics = deps.metrics;
     this.logger = deps.logger;
     this.access = deps.access;
+    this.onReceipt = deps.onReceipt;
     this.trust = trustedProxies ? (address: string) => trustedProxies(address) : undefined;
     this.commonHeaders = deps.commonHeaders;
     this.textHeaders = { ...deps.commonHeaders, 'content-type': 'text/plain; charset=utf-8' };
@@ -267,6 +271,7 @@ class PushExchange {
     const ack = decoded.value;
     metrics.delivered.inc({ platform: ack.platform, type: ack.type });
     metrics.acknowledged(ack.id);
+    this.api.onReceipt?.(ack);
     logger.info(
       {
         ack_id: ack.id,

@@ -77,7 +77,28 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
   }
 
   function attempts(n) {
-    return n.attempts + (n.attempts === 1 ? ' attempt' : ' attempts');
+    const count = Array.isArray(n.attempts) ? n.attempts.length : 0;
+    return count + (count === 1 ? ' attempt' : ' attempts');
+  }
+
+  // Each attempt with the provider's answer: when it started, its verdict, HTTP status, reason, the provider's id.
+  function attemptList(n) {
+    if (!Array.isArray(n.attempts) || n.attempts.length === 0) return null;
+    const items = n.attempts.map((a, i) => el('li', 'attempt',
+      el('span', 'verdict', String(a.verdict)),
+      ' attempt ' + (i + 1) + ' at +' + a.start_ms + ' ms, took ' + a.ms + ' ms',
+      a.status !== undefined ? ', HTTP ' + a.status : '',
+      a.reason ? ', ' + a.reason : '',
+      a.provider_id ? el('span', 'mono', ' · id ' + a.provider_id) : null));
+    return el('div', 'attempts', el('h3', '', 'Attempts'), el('ol', 'attempt-list', ...items));
+  }
+
+  function receiptOf(n) {
+    if (n.receipt) {
+      const r = n.receipt;
+      return 'acknowledged at ' + r.at + ' (device time ' + clock(r.received_at) + (r.id_loaded ? ', id loaded' : '') + ')';
+    }
+    return n.ack_id ? 'no receipt yet' : '';
   }
 
   function requestOf(sent) {
@@ -93,15 +114,17 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
   }
 
   function row(n) {
-    const outcome = OUTCOME_CLASS[n.outcome] || 'fail';
-    const hint = n.outcome === 'REMOVE' ? 'the device token is no longer valid; the chat server forgets it' : '';
-    const why = [n.reason, n.error, hint].filter((s, i, all) => typeof s === 'string' && s !== '' && all.indexOf(s) === i).join(': ');
+    const status = n.answer ? n.answer.status : '';
+    const outcome = OUTCOME_CLASS[status] || 'fail';
+    const hint = status === 'REMOVE' ? 'the device token is no longer valid; the chat server forgets it' : '';
+    const why = [n.reason, n.answer && n.answer.error, hint].filter((s, i, all) => typeof s === 'string' && s !== '' && all.indexOf(s) === i).join(': ');
     const head = el('span', 'head',
-      el('span', 'badge ' + outcome, String(n.outcome)),
+      el('span', 'badge ' + outcome, String(status)),
       el('time', 'time', clock(n.at)),
-      el('span', 'server', n.serverId),
+      el('span', 'server', n.server_id),
       el('span', 'chip', n.platform),
-      el('span', 'chip', n.pushType),
+      el('span', 'chip', n.type),
+      n.receipt ? el('span', 'chip receipt', 'receipt') : null,
       n.transport === 'voip' ? el('span', 'chip voip', 'voip') : null,
       el('span', 'timing', n.ms + ' ms · ' + attempts(n)));
     head.querySelector('time').setAttribute('datetime', String(n.at));
@@ -111,17 +134,21 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
 
     const facts = el('dl', 'facts');
     fact(facts, 'Received', n.at);
-    fact(facts, 'Server id', n.serverId);
+    fact(facts, 'Server id', n.server_id);
     fact(facts, 'Platform', n.platform);
-    fact(facts, 'Push type', n.pushType + (n.transport ? ' (' + n.transport + ')' : ''));
+    fact(facts, 'Push type', n.type + (n.transport ? ' (' + n.transport + ')' : ''));
     fact(facts, 'Device', n.device);
-    fact(facts, 'Outcome', n.outcome + (n.reason ? ' (' + n.reason + ')' : ''));
-    fact(facts, 'Error', n.error);
+    fact(facts, 'Ack id', n.ack_id);
+    fact(facts, 'Post id', n.post_id);
+    fact(facts, 'Outcome', status + (n.reason ? ' (' + n.reason + ')' : ''));
+    fact(facts, 'Error', n.answer && n.answer.error);
     fact(facts, 'Round trip', n.ms + ' ms, ' + attempts(n));
+    fact(facts, 'Receipt', receiptOf(n));
 
-    const item = el('li', 'row ' + outcome, el('details', '', summary, el('div', 'detail', facts, requestOf(n.sent))));
+    const received = el('div', 'received', el('h3', '', 'Received from the chat server'), pretty(n.received || {}));
+    const item = el('li', 'row ' + outcome, el('details', '', summary, el('div', 'detail', facts, attemptList(n), requestOf(n.sent), received)));
     item.dataset.id = String(n.id);
-    item.dataset.server = String(n.serverId);
+    item.dataset.server = String(n.server_id);
     return item;
   }
 
@@ -141,7 +168,15 @@ export const INSPECTOR_SCRIPT = String.raw`'use strict';
   }
 
   function showNew(n) {
-    if (shown.has(n.id)) return;
+    if (shown.has(n.id)) {
+      // The same record again: its receipt arrived. Replace its row where it stands, open if it was.
+      const old = list.querySelector('li[data-id="' + Number(n.id) + '"]');
+      if (!old) return;
+      const item = row(n);
+      if (old.firstChild.open) item.firstChild.open = true;
+      list.replaceChild(item, old);
+      return;
+    }
     shown.add(n.id);
     const item = row(n);
     item.classList.add('fresh');

@@ -80,6 +80,9 @@ details[open] .head::before { content: "▾"; }
 .facts dt { color: var(--muted); }
 .facts dd { margin: 0; overflow-wrap: anywhere; }
 .note { color: var(--muted); font-style: italic; }
+.attempt-list { margin: 0; padding-left: 1.2rem; font-size: .9rem; }
+.attempt .verdict { font-weight: 600; margin-right: .3rem; }
+.chip.receipt { color: var(--ok); border-color: var(--ok); }
 @media (max-width: 36rem) {
   body { padding: .9rem .65rem 2rem; font-size: 14px; }
   h1 { font-size: 1.25rem; }
@@ -113,9 +116,10 @@ export function inspectorPage(assets: PageAssets): string {
 <body>
 <header>
   <h1>Notification inspector <span class="product">· Push Proxy</span></h1>
-  <p class="lead">The notifications this proxy answered most recently, newest first, with the request exactly as it
-  went to APNs or FCM (device tokens shortened). The list updates live. Only the last
-  <span id="capacity">200</span> are kept, in memory; nothing is stored.</p>
+  <p class="lead">The notifications this proxy answered most recently, newest first: each attempt with the provider's
+  answer, the device's receipt when it acknowledged one, and the request exactly as it went to APNs or FCM (device
+  tokens shortened). The list updates live. It shows the last
+  <span id="capacity">200</span> at most, kept in memory; nothing is stored.</p>
   <p id="mode" class="mode" hidden></p>
 </header>
 <section class="try" aria-labelledby="try-title">

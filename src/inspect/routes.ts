@@ -155,7 +155,7 @@ export function inspectorRoutes(inspector: NotificationInspector, options: Inspe
     const unsubscribe = hiddenWithout(serverId)
       ? () => {}
       : inspector.subscribe((n: InspectedNotification) => {
-          if (serverId === undefined || n.serverId === serverId) write(sseEvent('notification', n));
+          if (serverId === undefined || n.server_id === serverId) write(sseEvent('notification', n));
         });
     res.on('close', () => finish());
     write('retry: 3000\n\n');

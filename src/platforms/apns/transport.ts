@@ -78,7 +78,7 @@ const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-a
 const TRANSPORT_ERROR = 'unknown transport error';
 const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
 const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
-const DELIVERED: AttemptResult = Object.freeze({ kind: 'final', outcome: 'OK' });
+const DELIVERED: AttemptResult = Object.freeze({ kind: 'final', outcome: 'OK', status: 200 });
 
 interface FailedSend {
   status?: number | string;
@@ -302,8 +302,14 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     const verdict = classifyFailure(failed);
     // The chat server only hears "unknown transport error": the operator needs the cause.
     if (verdict.kind === 'retryable') this.logger?.warn({ err: failed.error?.message ?? 'no answer' }, 'APNs attempt got no answer');
+    // The status and the apns-id, retryable answers included, are for the trace: Apple's support asks for the id.
     const id = failed['apns-id'];
-    return verdict.kind === 'final' && id !== undefined ? { ...verdict, providerId: id } : verdict;
+    const status = typeof failed.status === 'number' ? failed.status : undefined;
+    if (id === undefined && status === undefined) return verdict;
+    const answered: AttemptResult = { ...verdict };
+    if (status !== undefined) answered.status = status;
+    if (id !== undefined) answered.providerId = id;
+    return answered;
   }
 
   close(): Promise<void> {
@@ -337,7 +343,7 @@ export function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMe
 
 /** A delivery, with the `apns-id` APNs answered when there was one (the shared constant otherwise: no allocation). */
 function deliveredWithId(id: string | undefined): AttemptResult {
-  return id === undefined ? DELIVERED : { kind: 'final', outcome: 'OK', providerId: id };
+  return id === undefined ? DELIVERED : { kind: 'final', outcome: 'OK', status: 200, providerId: id };
 }
 
 /** How the library reports each kind of answer (checked against the sandbox peer). */

@@ -155,8 +155,8 @@ export class FcmTransport implements Transport<FcmMessage> {
         .run(scope, async () => this.messaging.send(message, this.validateOnly))
         .then(
           // firebase-admin resolves with the message's name, FCM's id for it.
-          (name): AttemptResult => ({ kind: 'final', outcome: 'OK', providerId: name }),
-          (err: unknown) => classifyFcmFailure(err, scope.answer, this.credential.refusal),
+          (name): AttemptResult => ({ kind: 'final', outcome: 'OK', status: 200, providerId: name }),
+          (err: unknown) => withStatus(classifyFcmFailure(err, scope.answer, this.credential.refusal), scope.answer),
         );
       return await Promise.race([sent, timedOut]);
     } finally {
@@ -360,6 +360,11 @@ export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefin
       advice: `Google refused the service account's key (${refusal.error}: ${refusal.description}): check that the key in ServiceFileLocation is not deleted or disabled in the Google Cloud console > IAM & Admin > Service accounts, and the machine's clock`,
     },
   };
+}
+
+/** The verdict with FCM's HTTP status, when it answered, for the trace. */
+function withStatus(verdict: AttemptResult, answer: FcmHttpAnswer | undefined): AttemptResult {
+  return answer === undefined ? verdict : { ...verdict, status: answer.status };
 }
 
 /** The token endpoint's refusal of the service account: its OAuth `error` and `error_description`. */
