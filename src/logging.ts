@@ -35,32 +35,30 @@ const CENSORED = '[redacted]';
  * whole: their message is the operator's clue, and pino serializes them itself.
  */
 export function censorLogObject(object: Record<string, unknown>): Record<string, unknown> {
-  let copy: Record<string, unknown> | undefined;
-  for (const key in object) {
-    const value = object[key];
-    let censored: unknown = value;
-    if (TOKEN_KEYS.has(key)) censored = typeof value === 'string' ? redactToken(value) : CENSORED;
-    else if (SECRET_KEYS.has(key)) censored = CENSORED;
-    else if (value !== null && typeof value === 'object' && !(value instanceof Error) && !Array.isArray(value)) {
-      censored = censorNested(value as Record<string, unknown>);
-    }
-    if (censored !== value) {
-      copy ??= { ...object };
-      copy[key] = censored;
-    }
-  }
-  return copy ?? object;
+  return censorKeys(object, true);
 }
 
-/** One level down: the same keys, nothing deeper (`req.headers.authorization` is the deepest the proxy logs). */
-function censorNested(object: Record<string, unknown>): Record<string, unknown> {
+/**
+ * `object` with its keys' values censored, or itself when none needed it. `deeper`: also the plain objects
+ * directly in it (at the top level); one level down only `headers` is looked into (`req.headers.authorization`
+ * is the deepest the proxy logs).
+ */
+function censorKeys(object: Record<string, unknown>, deeper: boolean): Record<string, unknown> {
   let copy: Record<string, unknown> | undefined;
   for (const key in object) {
     const value = object[key];
     let censored: unknown = value;
     if (TOKEN_KEYS.has(key)) censored = typeof value === 'string' ? redactToken(value) : CENSORED;
     else if (SECRET_KEYS.has(key)) censored = CENSORED;
-    else if (key === 'headers' && value !== null && typeof value === 'object') censored = censorNested(value as Record<string, unknown>);
+    else if (
+      (deeper || key === 'headers') &&
+      value !== null &&
+      typeof value === 'object' &&
+      !(value instanceof Error) &&
+      !Array.isArray(value)
+    ) {
+      censored = censorKeys(value as Record<string, unknown>, false);
+    }
     if (censored !== value) {
       copy ??= { ...object };
       copy[key] = censored;

@@ -26,7 +26,7 @@ describe('NotificationInspector', () => {
     const store = new TraceStore(2, { messageText: false, keepSent: true });
     const inspector = new NotificationInspector(store);
     const at = new Date('2030-01-02T03:04:05.678Z');
-    store.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', sent: { a: 1 } }));
+    store.record(record('s', { at, outcome: 'FAIL', reason: 'r', error: 'e', request: { a: 1 } }));
     assert.deepEqual(inspector.list(), [
       {
         id: 1,

@@ -82,7 +82,7 @@ describe('trace records', () => {
       outcome: 'FAIL',
       error: 'unknown transport error',
       reason: 'unknown transport error',
-      sent: { token: 'a1a1a1a1…' },
+      request: { token: TOKEN, topic: 'com.example' },
       received: notification(),
       attemptLog: [
         { startMs: 0, ms: 12.5, verdict: 'retry', reason: 'unknown transport error' },
@@ -110,7 +110,11 @@ describe('trace records', () => {
       reason: 'unknown transport error',
       ms: 5,
     });
-    assert.deepEqual(traceRecord(delivery, 7, { messageText: true, keepSent: true }).sent, { token: 'a1a1a1a1…' });
+    assert.deepEqual(
+      traceRecord(delivery, 7, { messageText: true, keepSent: true }).sent,
+      { token: 'a1a1a1a1…', topic: 'com.example' },
+      'the token shortened',
+    );
     // Plain JSON: it travels between workers unchanged.
     assert.deepEqual(JSON.parse(JSON.stringify(record)), record);
   });
@@ -273,11 +277,11 @@ describe('merging the answers of several workers', () => {
 
   it("a process's answer: matching records, the request as sent left out unless asked, receipts held for the ack id", () => {
     const store = new TraceStore(10, { messageText: false, keepSent: true });
-    store.record({ ...delivered('s', 'a1'), sent: { token: 'x…' } });
+    store.record({ ...delivered('s', 'a1'), request: { topic: 'x' } });
     store.acknowledged(ack('elsewhere'));
     const plain = answerTraceQuery(store, { filter: { ackId: 'a1' } }, false);
     assert.equal(plain.records[0]!.sent, undefined);
-    assert.deepEqual(answerTraceQuery(store, { filter: { ackId: 'a1' } }, true).records[0]!.sent, { token: 'x…' });
+    assert.deepEqual(answerTraceQuery(store, { filter: { ackId: 'a1' } }, true).records[0]!.sent, { topic: 'x' });
     assert.deepEqual(
       answerTraceQuery(store, { receiptsFor: ['elsewhere', 'unknown'] }, false).receipts.map((h) => h.ack_id),
       ['elsewhere'],

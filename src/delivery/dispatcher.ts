@@ -32,8 +32,8 @@ export interface DeliveryRecord {
   attempts: number;
   ms: number;
   device: string;
-  /** What went to APNs or FCM, token redacted; absent when the request was refused before building. */
-  sent?: unknown;
+  /** What went to APNs or FCM, as built (with the full token: observers redact what they keep); absent when refused before building. */
+  request?: unknown;
   /** The notification as decoded, before truncation: full token and message text; observers redact what they keep. */
   received?: PushNotification;
   /** Each attempt, when the services keep them (the trace is on). */
@@ -126,21 +126,13 @@ export class PushDispatcher {
     this.metrics.badRequest.inc();
     this.logger.info({ error }, 'push refused');
     this.observe?.({
-      at: new Date(),
-      serverId: n.server_id,
-      tenant,
-      ackId: n.ack_id || undefined,
-      postId: n.post_id || undefined,
-      platform: n.platform,
-      pushType: n.type,
+      ...recordOf(n, tenant, n),
       transport: n.transport,
       outcome: 'FAIL',
       reason: 'bad request',
       error,
       attempts: 0,
       ms: 0,
-      device: redactToken(n.device_id),
-      received: n,
     });
     return { status: 'FAIL', error };
   }
@@ -171,22 +163,14 @@ export class PushDispatcher {
     }
     const ms = Math.round(elapsedMs);
     this.observe?.({
-      at: new Date(),
-      serverId: n.server_id,
-      tenant,
-      ackId: n.ack_id || undefined,
-      postId: n.post_id || undefined,
-      platform: n.platform,
-      pushType: n.type,
+      ...recordOf(n, tenant, received),
       transport,
       outcome: result.outcome,
       reason: result.reason || undefined,
       error: result.error,
       attempts: result.attempts,
       ms,
-      device: redactToken(n.device_id),
-      sent: redactRequest(result.request, n.device_id),
-      received,
+      request: result.request,
       attemptLog: result.attemptLog,
       providerId: result.providerId,
     });
@@ -213,10 +197,21 @@ export class PushDispatcher {
 const OK: PushResponse = Object.freeze({ status: 'OK' });
 const REMOVE: PushResponse = Object.freeze({ status: 'REMOVE' });
 
-/** The built request with the device token replaced wherever it appears at the top level. */
-function redactRequest(request: unknown, token: string): unknown {
-  if (request === null || typeof request !== 'object') return request;
-  const copy: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(request)) copy[key] = value === token ? redactToken(token) : value;
-  return copy;
+/** What every record of notification `n` says, refused or answered. */
+function recordOf(
+  n: PushNotification,
+  tenant: string | undefined,
+  received: PushNotification,
+): Pick<DeliveryRecord, 'at' | 'serverId' | 'tenant' | 'ackId' | 'postId' | 'platform' | 'pushType' | 'device' | 'received'> {
+  return {
+    at: new Date(),
+    serverId: n.server_id,
+    tenant,
+    ackId: n.ack_id || undefined,
+    postId: n.post_id || undefined,
+    platform: n.platform,
+    pushType: n.type,
+    device: redactToken(n.device_id),
+    received,
+  };
 }

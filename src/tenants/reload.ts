@@ -10,7 +10,6 @@ import { ConfigError } from '../config/errors';
 import { parseTenantsFile, type TenantsFileData } from './file';
 import { DEFAULT_POLL_INTERVAL_MS, errorVersion, versionOf } from '../reload/file-watch';
 
-
 /** A parsed file and the version of it that was read. */
 export interface TenantsFileRead {
   data: TenantsFileData;
@@ -119,4 +118,3 @@ async function readVersioned(file: string): Promise<{ text: string; version: str
     await handle.close();
   }
 }
-

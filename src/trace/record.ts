@@ -109,8 +109,16 @@ export function traceRecord(delivery: DeliveryRecord, id: number, options: Trace
   if (delivery.postId !== undefined) record.post_id = delivery.postId;
   if (delivery.ackId !== undefined) record.ack_id = delivery.ackId;
   if (delivery.reason !== undefined) record.reason = delivery.reason;
-  if (options.keepSent && delivery.sent !== undefined) record.sent = delivery.sent;
+  if (options.keepSent && delivery.request !== undefined) record.sent = redactRequest(delivery.request, delivery.received?.device_id ?? '');
   return record;
+}
+
+/** The built request with the device token replaced wherever it appears at the top level. */
+function redactRequest(request: unknown, token: string): unknown {
+  if (request === null || typeof request !== 'object') return request;
+  const copy: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(request)) copy[key] = token !== '' && value === token ? redactToken(token) : value;
+  return copy;
 }
 
 function traceAttempt(attempt: AttemptRecord): TraceAttempt {
