@@ -116,7 +116,9 @@ describe('push-proxy trace against a running proxy', () => {
     assert.equal(run.code, 2);
     assert.match(
       run.err,
-      new RegExp(`^push-proxy: no proxy answers at http://127\\.0\\.0\\.1:${port} \\(.*ECONNREFUSED.*\\): is it running`),
+      new RegExp(
+        `^push-proxy: cannot reach the proxy at http://127\\.0\\.0\\.1:${port}/api/v1/trace\\?ack_id=\\S+ \\(ECONNREFUSED\\)\\. Is it running`,
+      ),
     );
   });
 
