@@ -15,7 +15,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import tls from 'node:tls';
 import { X509Certificate } from 'node:crypto';
 import { FcmPeer } from '../src/sandbox/fcm-peer';
-import { createAppleAuthKey, createGoogleServiceAccount } from '../src/sandbox/credentials';
+import { createAppleAuthKey, createAppleClientCertificate, createGoogleServiceAccount } from '../src/sandbox/credentials';
 import { createServerCertificate } from '../src/tls/certificates';
 import { listeningUrl, runCli, type Cli } from './cli-process';
 import { APPLE_TOKEN, startApnsFixture, tempDir, TOPIC, writeTemp, type ApnsFixture } from './support';
@@ -103,9 +103,11 @@ class Load {
 
   private async run(loop: number, agent: https.Agent, ca: string): Promise<void> {
     for (let i = 0; this.running; i++) {
-      const apple = (i + loop) % 2 === 0;
+      // APNs with token auth, FCM, APNs with a certificate, in turn.
+      const kind = (i + loop) % 3;
+      const apple = kind !== 1;
       const body = {
-        platform: apple ? 'apple_rn' : 'android_rn',
+        platform: kind === 0 ? 'apple_rn' : kind === 1 ? 'android_rn' : 'apple_cert',
         server_id: 'reload-test',
         device_id: apple ? APPLE_TOKEN : FCM_TOKEN,
         type: 'message',
@@ -140,6 +142,11 @@ class Load {
     this.agent.destroy();
     return this.answers;
   }
+}
+
+/** What the peer received with token auth (the certificate entry's notifications carry no provider token). */
+function tokenAuthed(apns: ApnsFixture): Array<{ headers: Record<string, string> }> {
+  return apns.peer.receivedFor(APPLE_TOKEN).filter((n) => n.auth === 'token');
 }
 
 /** The key id (`kid`) of the provider token a notification came with. */
@@ -199,6 +206,16 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         return /^\s+(pp_\S+)$/m.exec(out)![1]!;
       };
       const acmeKey = addTenant('acme');
+      // An APNs certificate entry, renewed in place below (a new certificate in the same file).
+      const appleCertificate = (days: number) => {
+        const pair = createAppleClientCertificate(apns.ca, { topic: TOPIC, notAfter: new Date(Date.now() + days * 86_400_000) });
+        return pair.certPem + pair.keyPem;
+      };
+      const certificateFile = writeTemp(dir, 'apns-cert.pem', appleCertificate(20));
+      const certificateEntry = {
+        ...apns.entry({ Type: 'apple_cert', AppleAuthKeyFile: '', AppleAuthKeyID: '', AppleTeamID: '' }),
+        ApplePushCertPrivate: certificateFile,
+      };
       const settings = (apple: ReturnType<ApnsFixture['entry']>) => ({
         Mode: 'hosted',
         AdminListenAddress: '127.0.0.1:0',
@@ -208,7 +225,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         // The load is one chat server sending as fast as it can: hosted mode's default budgets would refuse it.
         RateLimits: { PerClientPerSec: 0, PerServerIdPerSec: 0, PerTenantPerSec: 0 },
         EnableMetrics: true,
-        ApplePushSettings: [apple],
+        ApplePushSettings: [apple, certificateEntry],
         AndroidPushSettings: [{ Type: 'android_rn', ServiceFileLocation: accountFile, FcmEndpoint: fcm.url }],
       });
       const configFile = writeTemp(dir, 'push-proxy.json', JSON.stringify(settings(apns.entry())));
@@ -241,11 +258,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         apns.peer.reset();
         await load.moreOk(20);
         assert.ok(apns.peer.receivedFor(APPLE_TOKEN).length > 0);
-        assert.deepEqual(
-          new Set(apns.peer.receivedFor(APPLE_TOKEN).map((n) => keyIdOf(n))),
-          new Set([second.keyId]),
-          'signed with the new key only',
-        );
+        assert.deepEqual(new Set(tokenAuthed(apns).map((n) => keyIdOf(n))), new Set([second.keyId]), 'signed with the new key only');
 
         load.phase = 'apns-file';
         // 2. Rotated again by changing the files alone, in place: the key file's content and the key id in the config.
@@ -264,7 +277,26 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         apns.peer.revokeTokenKey(second.keyId);
         apns.peer.reset();
         await load.moreOk(20);
-        assert.deepEqual(new Set(apns.peer.receivedFor(APPLE_TOKEN).map((n) => keyIdOf(n))), new Set([third.keyId]));
+        assert.deepEqual(new Set(tokenAuthed(apns).map((n) => keyIdOf(n))), new Set([third.keyId]));
+
+        load.phase = 'apns-certificate';
+        // 2b. The APNs certificate renewed in its file: the new one's end is gauged, and sends go on.
+        const certificateEnd = async () =>
+          metricValue(
+            (await request(adminUrl, { path: '/metrics' })).text,
+            'service_certificate_expiry_timestamp_seconds{certificate="apple_cert"}',
+          );
+        const before = await certificateEnd();
+        assert.ok(before > 0);
+        replaceFile(certificateFile, appleCertificate(300));
+        await waitUntil('the reload on the renewed certificate', () => reloads() >= 3);
+        assert.ok((await certificateEnd()) - before > 200 * 86_400, 'the renewed certificate is in use');
+        apns.peer.reset();
+        await load.moreOk(20);
+        assert.ok(
+          apns.peer.received.some((n) => n.auth === 'certificate' && n.status === 200),
+          'certificate entry delivers',
+        );
 
         load.phase = 'fcm';
         // 3. A new service account in the same file (the proxy asks for an access token with it); then the old one is deleted.
@@ -272,7 +304,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         rotated.account.client_email = 'rotated@reload-project.iam.gserviceaccount.com';
         fcm.addServiceAccount(rotated.account.client_email, rotated.publicKeyPem, 'reload-project');
         replaceFile(accountFile, JSON.stringify(rotated.account));
-        await waitUntil('the reload on the service account', () => reloads() >= 3);
+        await waitUntil('the reload on the service account', () => reloads() >= 4);
         await load.moreOk(10);
         const issued = fcm.tokenRequests.find((r) => r.clientEmail === rotated.account.client_email && r.status === 200);
         assert.ok(issued?.accessToken, 'an access token was obtained with the new service account');
@@ -290,7 +322,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         assert.notEqual(await servedCertificateSerial(port, apns.ca.certPem), renewedSerial);
         replaceFile(certFile, renewed.certPem);
         replaceFile(keyFile, renewed.keyPem);
-        await waitUntil('the reload on the certificate', () => reloads() >= 4);
+        await waitUntil('the reload on the certificate', () => reloads() >= 5);
         assert.equal((await servedCertificateSerial(port, apns.ca.certPem)).toUpperCase(), renewedSerial.toUpperCase());
         await load.moreOk(10);
 
@@ -321,13 +353,13 @@ describe('hot reload under load: every kind of file, no request lost', () => {
         await load.moreOk(20);
         const metrics = (await request(adminUrl, { path: '/metrics' })).text;
         assert.equal(metricValue(metrics, 'service_config_reloads_total{result="refused"}'), 1);
-        assert.equal(metricValue(metrics, 'service_config_reloads_total{result="reloaded"}'), 4);
+        assert.equal(metricValue(metrics, 'service_config_reloads_total{result="reloaded"}'), 5);
         const readiness = JSON.parse((await request(adminUrl, { path: '/readyz' })).text) as { reload?: { result: string; error: string } };
         assert.equal(readiness.reload?.result, 'refused');
         assert.match(readiness.reload!.error, /AppleAuthKeyFile/);
         // Fixed again: taken.
         replaceFile(configFile, good);
-        await waitUntil('the reload of the fixed file', () => reloads() >= 5);
+        await waitUntil('the reload of the fixed file', () => reloads() >= 6);
         await load.moreOk(10);
       } finally {
         await load.stop();
@@ -379,7 +411,7 @@ describe('hot reload with Workers: every worker reloads', () => {
     apns.peer.reset();
     // Successive connections go to different workers: every one of them signs with the new key.
     assert.deepEqual(new Set(await sendMany(20)), new Set(['{"status":"OK"}\n']));
-    assert.deepEqual(new Set(apns.peer.receivedFor(APPLE_TOKEN).map(keyIdOf)), new Set([rotated.keyId]));
+    assert.deepEqual(new Set(tokenAuthed(apns).map(keyIdOf)), new Set([rotated.keyId]));
     const delivering = new Set(
       logLines(cli)
         .filter((l) => l.msg === 'push delivered')
