@@ -55,7 +55,7 @@ const USAGE = `Usage: npm run bench [-- options]
   --duration SEC     seconds per run (default 5; quick 1)
   --rounds N         A B B A rounds per scenario (default 4, extras half; quick 1)
   --only IDS         comma-separated scenario ids (below)
-  --no-extras        leave out the extra rows (warn, JSON, bare2)
+  --no-extras        leave out the extra rows (bare2, warn, JSON)
   --driver NAME      wrk or autocannon (default: wrk when installed)
   --profile          run the default-logging proxy and the baseline under node --cpu-prof; summarize where their CPU goes
   --out FILE         also write the report (markdown) to FILE
