@@ -1,8 +1,9 @@
 /**
- * The yardstick: the thinnest relay Node can be. node:http in; for Apple platforms one node:http2 session
- * out to the APNs peer, for Android one keep-alive node:https agent to the FCM peer (with one OAuth token
- * fetched at start). It parses the body (it needs the device token) and builds a minimal payload; no
- * validation, no logging, no metrics, no retries. Whatever the proxy costs beyond this is the proxy's.
+ * The yardstick: the thinnest relay Node can be. node:http in; by the platform field, `apple…` goes out on one
+ * node:http2 session to the APNs peer and `android…` on one keep-alive node:https agent to the FCM peer (with
+ * one OAuth token fetched at start), so one process relays either platform or a mix of both at the cost of
+ * each alone. It parses the body (it needs the device token) and builds a minimal payload; no validation, no
+ * logging, no metrics, no retries. Whatever the proxy costs beyond this is the proxy's.
  *
  * Started by bench/run.ts: `node dist/bench/baseline.js <settings.json>`; trusts the peers' CA through
  * NODE_EXTRA_CA_CERTS, as the proxy does. With `workers` above 1 it runs that many copies with node:cluster
@@ -183,8 +184,10 @@ async function serve(settings: BaselineSettings, inWorker: boolean): Promise<voi
       } catch {
         return reply(res, false);
       }
-      if (n.platform?.startsWith('android')) toFcm(n, res);
-      else toApns(n, res);
+      // One prefix test per request: the choice costs nothing next to either relay.
+      if (n.platform?.startsWith('apple')) toApns(n, res);
+      else if (n.platform?.startsWith('android')) toFcm(n, res);
+      else reply(res, false);
     });
   });
   server.keepAliveTimeout = 60_000;

@@ -58,6 +58,23 @@ export function joinChunks(chunks: Buffer[]): Buffer {
   return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
 }
 
+/** The message the proxy logs at `info` for each notification delivered. */
+export const DELIVERY_LINE = 'push delivered';
+
+/** Lines of `text` holding the delivery message and an ack_id of run `run` (ack_ids are `<run>-…`, quoted). */
+export function countDeliveryLines(text: string, run: string): number {
+  const mark = `"${run}-`;
+  let count = 0;
+  for (let at = text.indexOf(DELIVERY_LINE); at >= 0;) {
+    const lineStart = text.lastIndexOf('\n', at) + 1;
+    const next = text.indexOf('\n', at);
+    const lineEnd = next < 0 ? text.length : next;
+    if (text.slice(lineStart, lineEnd).includes(mark)) count++;
+    at = text.indexOf(DELIVERY_LINE, lineEnd);
+  }
+  return count;
+}
+
 /** Counts notifications per ack_id: the peers' half of the exactly-once check. */
 export class DeliveryCounter {
   private seen = new Set<string>();
