@@ -7,7 +7,8 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { spawnSync } from 'node:child_process';
 import fc from 'fast-check';
-import { censorLogObject, createLogger, LocalTimeFormat, plainLine, redactToken, type LogSettings } from '../src/logging';
+import pino from 'pino';
+import { censorLogObject, createLogger, LocalTimeFormat, parsedPlainLine, plainLine, redactToken, type LogSettings } from '../src/logging';
 import { tempDir } from './unit-support';
 
 const TOKEN = 'f0'.repeat(32);
@@ -189,5 +190,40 @@ describe('nothing logged is lost', () => {
       result.stdout.slice(-500),
     );
     assert.match(result.stderr, /Error: a bug/);
+  });
+});
+
+describe('the plain format without parsing', () => {
+  it('gives what parsing gives, for any fields and message pino writes', () => {
+    let written = '';
+    const logger = pino(
+      { base: undefined, timestamp: pino.stdTimeFunctions.epochTime, formatters: { log: censorLogObject } },
+      {
+        write: (line: string) => (written = line),
+      },
+    );
+    const value = fc.oneof(fc.string(), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null));
+    const fields = fc.dictionary(
+      fc.string().filter((k) => !['level', 'time', 'msg', 'err', '__proto__'].includes(k)),
+      fc.oneof(
+        value,
+        fc.dictionary(
+          fc.string().filter((k) => k !== '__proto__'),
+          value,
+        ),
+        fc.array(value),
+      ),
+    );
+    fc.assert(
+      fc.property(fields, fc.option(fc.string(), { nil: undefined }), fc.integer({ min: 0, max: 4_102_444_800_000 }), (object, msg, at) => {
+        const line = (() => {
+          if (msg === undefined) logger.info(object);
+          else logger.info(object, msg);
+          return written.replace(/"time":\d+/, `"time":${at}`);
+        })();
+        assert.equal(plainLine(line, new LocalTimeFormat()), parsedPlainLine(line, new LocalTimeFormat()), line);
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
