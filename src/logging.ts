@@ -110,14 +110,14 @@ export function createLogging(settings: LogSettings, consoleStream: NodeJS.Writa
     // The process's own stdout is written by file descriptor, batched; another stream (a test's) as given.
     const console: Output =
       consoleStream === process.stdout
-        ? sonicOutput(pino.destination({ dest: 1, ...BATCHED }))
+        ? sonicOutput(pino.destination({ dest: 1, sync: false, contentMode: 'buffer' }))
         : { write: (line: string) => consoleStream.write(line), flushSync: () => {} };
     outputs.push(plain ? plainOutput(console, Boolean((consoleStream as { isTTY?: boolean }).isTTY)) : console);
   }
   if (settings.EnableFileLog) {
     const file = settings.LogFileLocation || DEFAULT_LOG_FILE;
     mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    const destination = pino.destination({ dest: file, mkdir: true, ...BATCHED });
+    const destination = pino.destination({ dest: file, sync: false, mkdir: true, contentMode: 'buffer' });
     fileDestination = { file, stream: destination };
     // A log file that cannot be written (disk full, a directory gone at reopen) must not stop the service.
     destination.on('error', (err: Error) => process.stderr.write(`push-proxy: log file ${file}: ${err.message}\n`));
@@ -160,32 +160,13 @@ export function flushLogsOnExit(logging: Logging, proc: NodeJS.Process = process
 }
 
 /**
- * How lines reach the file or stdout: gathered into writes of at least 8 KB (a write per line cost more than the
- * line itself), and whatever is gathered written within FLUSH_INTERVAL_MS, so an idle proxy's last lines show
- * at once. In sonic-boom's buffer mode: its text mode measures the whole gathered batch again at every line.
- */
-const BATCHED = { sync: false, minLength: 8192, contentMode: 'buffer' } as const;
-const FLUSH_INTERVAL_MS = 100;
-const FLUSH_TICKS = 10;
-
-/**
- * sonic-boom's destination, batched (BATCHED), with the timer that writes out what waits. `flushSync` before it
- * opened (a crash at start-up) has nothing to write.
+ * sonic-boom's destination, in its buffer mode: in text mode each write measures the whole batch gathered so far
+ * (up to 16 KB) again, which cost more than formatting the line; a Buffer per line costs a copy of it.
+ * `flushSync` before it opened (a crash at start-up) has nothing to write.
  */
 function sonicOutput(stream: ReturnType<typeof pino.destination>): Output {
-  // Ticks left to flush on: for a second after the last line. A flush while a write or a reopen is under way does
-  // nothing, so one tick is not enough. Not sonic-boom's periodicFlush: that writes (an empty buffer) even idle.
-  let ticks = 0;
-  setInterval(() => {
-    if (ticks === 0) return;
-    ticks--;
-    stream.flush();
-  }, FLUSH_INTERVAL_MS).unref();
   return {
-    write: (line: string) => {
-      ticks = FLUSH_TICKS;
-      return stream.write(Buffer.from(line) as unknown as string);
-    },
+    write: (line: string) => stream.write(Buffer.from(line) as unknown as string),
     flushSync() {
       try {
         stream.flushSync();
