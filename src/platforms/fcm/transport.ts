@@ -41,7 +41,7 @@ export const FCM_SCOPE = 'https://www.googleapis.com/auth/firebase.messaging';
  * Keep-alive connections per entry. HTTP/1.1 carries one request per connection at a time; past this
  * many sends in flight, further ones wait for a free connection (bounded by their attempt's timeout).
  */
-export const FCM_MAX_SOCKETS = 64;
+export const FCM_MAX_SOCKETS = 256;
 /** What an attempt that ran out of time reads, as in the original. */
 export const DEADLINE_EXCEEDED = 'context deadline exceeded';
 
