@@ -9,7 +9,7 @@
  * - the censor looks at the keys of the logged object and of the objects directly in it, once, instead of pino's
  *   path-based redaction, which copies and scans every line;
  * - the plain format is written here rather than by pino-pretty, whose general formatting cost as much as the
- *   rest of a notification (pino-pretty stays a development tool).
+ *   rest of a notification.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
