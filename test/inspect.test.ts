@@ -5,7 +5,6 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import express from 'express';
@@ -15,7 +14,7 @@ import { NotificationInspector, type InspectedNotification } from '../src/inspec
 import { inspectorRoutes, SERVER_ID_HINT } from '../src/inspect/routes';
 import { TraceStore } from '../src/trace/store';
 import type { ProxyInstance } from '../src/instance';
-import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
+import { APPLE_TOKEN, get, post, serveOnLoopback, startApnsFixture, startTestProxy, testConfig, type ApnsFixture } from './support';
 import { deliveryRecord as record } from './unit-support';
 
 interface SseEvent {
@@ -399,7 +398,7 @@ describe('test mode: each evaluator sees only the server id asked for', () => {
 describe('event streams are bounded and tidy', () => {
   let store: TraceStore;
   let inspector: NotificationInspector;
-  let server: http.Server;
+  let served: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
 
   before(async () => {
@@ -408,14 +407,10 @@ describe('event streams are bounded and tidy', () => {
     const app = express();
     app.use(helmet());
     app.use(inspectorRoutes(inspector, { maxStreams: 2, heartbeatMs: 100 }));
-    server = http.createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveOnLoopback(app);
+    base = served.base;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => served.close());
 
   it('refuses streams past the bound with a 503 JSON FAIL, and frees a place when one closes', async () => {
     const first = await openStream(`${base}/inspect/events`);

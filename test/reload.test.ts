@@ -144,6 +144,13 @@ class Load {
   }
 }
 
+/** A new APNs key of the fixture's team, which the peer accepts from now on (as after creating it at Apple). */
+function newAcceptedKey(apns: ApnsFixture): ReturnType<typeof createAppleAuthKey> {
+  const key = createAppleAuthKey(undefined, apns.authKey.teamId);
+  apns.peer.addTokenKey({ keyId: key.keyId, teamId: key.teamId, publicKeyPem: key.publicKeyPem, topics: [TOPIC] });
+  return key;
+}
+
 /** What the peer received with token auth (the certificate entry's notifications carry no provider token). */
 function tokenAuthed(apns: ApnsFixture): Array<{ headers: Record<string, string> }> {
   return apns.peer.receivedFor(APPLE_TOKEN).filter((n) => n.auth === 'token');
@@ -241,13 +248,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
 
         load.phase = 'apns-sighup';
         // 1. A new APNs key (a new file, a new key id) by SIGHUP; then Apple revokes the old one.
-        const second = createAppleAuthKey(undefined, apns.authKey.teamId);
-        apns.peer.addTokenKey({
-          keyId: second.keyId,
-          teamId: second.teamId,
-          publicKeyPem: second.publicKeyPem,
-          topics: [apns.entry().ApplePushTopic],
-        });
+        const second = newAcceptedKey(apns);
         const secondFile = writeTemp(dir, `AuthKey_${second.keyId}.p8`, second.keyPem);
         replaceFile(configFile, JSON.stringify(settings(apns.entry({ AppleAuthKeyFile: secondFile, AppleAuthKeyID: second.keyId }))));
         cli.child.kill('SIGHUP');
@@ -262,13 +263,7 @@ describe('hot reload under load: every kind of file, no request lost', () => {
 
         load.phase = 'apns-file';
         // 2. Rotated again by changing the files alone, in place: the key file's content and the key id in the config.
-        const third = createAppleAuthKey(undefined, apns.authKey.teamId);
-        apns.peer.addTokenKey({
-          keyId: third.keyId,
-          teamId: third.teamId,
-          publicKeyPem: third.publicKeyPem,
-          topics: [apns.entry().ApplePushTopic],
-        });
+        const third = newAcceptedKey(apns);
         replaceFile(secondFile, third.keyPem);
         replaceFile(configFile, JSON.stringify(settings(apns.entry({ AppleAuthKeyFile: secondFile, AppleAuthKeyID: third.keyId }))));
         await waitUntil('the reload on the changed key file', () => reloads() >= 2);
@@ -395,8 +390,7 @@ describe('hot reload with Workers: every worker reloads', () => {
       Promise.all(Array.from({ length: count }, () => request(url, { path: '/api/v1/send_push', body: push }).then((a) => a.text)));
     assert.deepEqual(new Set(await sendMany(10)), new Set(['{"status":"OK"}\n']));
 
-    const rotated = createAppleAuthKey(undefined, apns.authKey.teamId);
-    apns.peer.addTokenKey({ keyId: rotated.keyId, teamId: rotated.teamId, publicKeyPem: rotated.publicKeyPem, topics: [TOPIC] });
+    const rotated = newAcceptedKey(apns);
     const rotatedFile = writeTemp(dir, `AuthKey_${rotated.keyId}.p8`, rotated.keyPem);
     replaceFile(configFile, settings(apns.entry({ AppleAuthKeyFile: rotatedFile, AppleAuthKeyID: rotated.keyId })));
     cli.child.kill('SIGHUP');

@@ -1,4 +1,6 @@
 /** Shared test scaffolding: sandbox peers with fresh credentials, an in-process proxy, a captured log. */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import { parseConfig } from '../src/config/load';
 import type { AndroidEntryConfig, AppleEntryConfig, ProxyConfig } from '../src/config/types';
@@ -120,4 +122,17 @@ export async function post(url: string, body: string | object, headers: Record<s
 export async function get(url: string, method = 'GET'): Promise<HttpAnswer> {
   const response = await fetch(url, { method });
   return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** A request handler served on a loopback port, and how to close it with every connection it holds. */
+export async function serveOnLoopback(handler: http.RequestListener): Promise<{ base: string; close(): Promise<void> }> {
+  const server = http.createServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

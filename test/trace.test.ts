@@ -5,8 +5,6 @@
  * acknowledged. A final APNs error answer carries its status and apns-id too.
  */
 import assert from 'node:assert/strict';
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import express from 'express';
 import type { ProxyInstance } from '../src/instance';
@@ -22,7 +20,18 @@ import type { TraceRecord } from '../src/trace/record';
 import { getAdminJson } from '../src/commands/admin-client';
 import { createCertificateAuthority, createServerCertificate } from '../src/tls/certificates';
 import { SkippingClock } from './skipping-clock';
-import { APPLE_TOKEN, get, post, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
+import {
+  APPLE_TOKEN,
+  get,
+  post,
+  serveOnLoopback,
+  startApnsFixture,
+  startTestProxy,
+  tempDir,
+  testConfig,
+  writeTemp,
+  type ApnsFixture,
+} from './support';
 
 const OK = '{"status":"OK"}\n';
 const FCM_TOKEN = `dHJhY2UtdGVzdA:APA91bF${'t'.repeat(60)}`;
@@ -258,7 +267,7 @@ describe('trace on a test service without an admin listener', () => {
 });
 
 describe('trace with several workers: every worker is asked, and a receipt finds its notification in another', () => {
-  let server: http.Server;
+  let served: Awaited<ReturnType<typeof serveOnLoopback>>;
   let base: string;
   const sender = new TraceStore(10, { messageText: false, keepSent: false });
   const acker = new TraceStore(10, { messageText: false, keepSent: false });
@@ -280,14 +289,10 @@ describe('trace with several workers: every worker is asked, and a receipt finds
     acker.acknowledged({ id: 'ack-w', received_at: 42, platform: 'apple', type: 'message', post_id: 'post-w', is_id_loaded: false });
     const app = express();
     app.use(traceRoutes({ queries }));
-    server = http.createServer(app);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveOnLoopback(app);
+    base = served.base;
   });
-  after(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  });
+  after(() => served.close());
 
   it('by ack id, by post id and by server id (newest first across workers), each with the receipt the other worker holds', async () => {
     for (const query of ['?ack_id=ack-w', '?post_id=post-w']) {
