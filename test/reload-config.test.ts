@@ -156,6 +156,39 @@ describe('reload: what changes in place, what waits for a restart, what is refus
   });
 });
 
+describe('many reloads leak nothing', () => {
+  it('after 30 reloads with sends between them, the old services have closed their connections and timers', async () => {
+    const apns = await startApnsFixture();
+    const file = writeTemp(
+      tempDir(),
+      'push-proxy.json',
+      JSON.stringify({ Mode: 'eas', ListenAddress: '127.0.0.1:0', ApplePushSettings: [apns.entry()] }),
+    );
+    const proxy = await startInstance(loadConfigFile(file, {}).config, {
+      logger: capturedLogger('warn').logger,
+      trustedCa: [apns.ca.certPem],
+      listen: { host: '127.0.0.1', port: 0 },
+      reload: { configFile: file, load: () => loadConfigFile(file, {}), pollIntervalMs: 3_600_000 },
+    });
+    const handles = () => (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles().length;
+    try {
+      assert.equal((await post(`${proxy.url}/api/v1/send_push`, push())).text, OK);
+      const before = handles();
+      for (let i = 0; i < 30; i++) {
+        assert.equal((await proxy.reload('test')).result, 'reloaded');
+        assert.equal((await post(`${proxy.url}/api/v1/send_push`, push())).text, OK);
+      }
+      // Each old state closes once its sends are answered: give the last one its turn.
+      for (let i = 0; i < 100 && apns.peer.openConnections > 1; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      assert.equal(apns.peer.openConnections, 1, 'one HTTP/2 connection: the current service');
+      assert.ok(handles() <= before + 2, `active handles ${before} before, ${handles()} after 30 reloads`);
+    } finally {
+      await proxy.close();
+      await apns.close();
+    }
+  });
+});
+
 describe('reload without a configuration file', () => {
   it('the built-in configuration has nothing to reload', async () => {
     const apns = await startApnsFixture();
