@@ -12,9 +12,22 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { REPEATED_SIGNAL_WINDOW_MS } from '../src/http/drain';
+import type { AddressInfo } from 'node:net';
+import express from 'express';
+import { REPEATED_SIGNAL_WINDOW_MS, RequestTracker } from '../src/http/drain';
+import { createListener } from '../src/http/listener';
 import { listeningUrl, runCli, type Cli } from './cli-process';
-import { APPLE_TOKEN, get, startApnsFixture, startTestProxy, tempDir, testConfig, writeTemp, type ApnsFixture } from './support';
+import {
+  APPLE_TOKEN,
+  capturedLogger,
+  get,
+  startApnsFixture,
+  startTestProxy,
+  tempDir,
+  testConfig,
+  writeTemp,
+  type ApnsFixture,
+} from './support';
 
 interface Answer {
   status: number;
@@ -487,6 +500,49 @@ describe('Workers: 2 processes stop without losing a request', () => {
       cli.child.kill('SIGKILL');
       for (const pid of workerPids(cli.child.pid!)) process.kill(pid, 'SIGKILL');
       apns.peer.setDeviceBehaviour(SLOW, []);
+    }
+  });
+});
+
+describe('RequestTracker on a listener', () => {
+  it('counts answers written directly and answers Express handled (its own prototype), and waits for the ones asked', async () => {
+    const tracker = new RequestTracker();
+    const pages = express();
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    pages.get('/page', (_req, res) => void held.then(() => res.send('page')));
+    const server = createListener(
+      {
+        TLSCertFile: '',
+        TLSKeyFile: '',
+        TLSClientCAFile: '',
+        HeadersTimeoutSec: 10,
+        RequestTimeoutSec: 60,
+        KeepAliveTimeoutSec: 5,
+        MaxConnections: 0,
+      },
+      tracker.wrap((req, res) => {
+        if (req.url === '/page') return pages(req, res);
+        void held.then(() => res.end('push'));
+      }),
+      capturedLogger('warn').logger,
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const answers = Promise.all([fetch(`${base}/api/v1/send_push`), fetch(`${base}/page`)].map((p) => p.then((r) => r.text())));
+      await waitUntil('both requests arrive', () => tracker.describe().length === 2);
+      let pushAnswered = false;
+      const pushes = tracker.whenAnswered((p) => p === '/api/v1/send_push').then(() => (pushAnswered = true));
+      await sleep(50);
+      assert.equal(pushAnswered, false, 'the push is still under way');
+      release();
+      assert.deepEqual(await answers, ['push', 'page']);
+      await pushes;
+      await waitUntil('both settled, the Express one too', () => tracker.describe().length === 0);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors';
 import type { ProxyConfig } from '../config/types';
 import { cidrMatcher } from '../net/addresses';
+import { TrackedResponse } from './drain';
 
 /** Mozilla's "intermediate" suite: forward secrecy and AEAD only; TLS 1.3 suites are always on. */
 const TLS12_CIPHERS = [
@@ -40,6 +41,8 @@ export function createListener(
   const headersTimeout = limits.HeadersTimeoutSec * 1000;
   const requestTimeout = limits.RequestTimeoutSec * 1000;
   const timeouts: http.ServerOptions = {
+    // Each answer tells the listener's RequestTracker when it closes (src/http/drain.ts).
+    ServerResponse: TrackedResponse,
     headersTimeout,
     requestTimeout,
     // Node looks for late headers and requests only this often (30 s by default): a cut would come that late.
