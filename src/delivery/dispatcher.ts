@@ -112,6 +112,18 @@ export class PushDispatcher {
     }
   }
 
+  /**
+   * Hands a record to the observers (trace, usage). A bug there must not change the answer: the notification was
+   * delivered (or refused) whatever the trace makes of it, so the error is logged and the answer stands.
+   */
+  private tell(record: DeliveryRecord): void {
+    try {
+      this.observe!(record);
+    } catch (err) {
+      this.logger.error({ err }, 'recording a notification for the trace or usage failed: a bug; the answer is unchanged');
+    }
+  }
+
   /** A chat server sends a handful of platforms: each is parsed once. */
   private parsed(platform: string): ParsedPlatform {
     let parsed = this.platforms.get(platform);
@@ -125,7 +137,8 @@ export class PushDispatcher {
   private refuse(n: PushNotification, error: string, tenant: string | undefined): PushResponse {
     this.metrics.badRequest.inc();
     this.logger.info({ error }, 'push refused');
-    this.observe?.(deliveryRecord(n, tenant, n, n.transport, { outcome: 'FAIL', reason: 'bad request', error, attempts: 0 }, 0));
+    if (this.observe)
+      this.tell(deliveryRecord(n, tenant, n, n.transport, { outcome: 'FAIL', reason: 'bad request', error, attempts: 0 }, 0));
     return { status: 'FAIL', error };
   }
 
@@ -154,7 +167,7 @@ export class PushDispatcher {
       if (result.outcome === 'REMOVE') this.metrics.removal.inc({ platform, transport, reason });
     }
     const ms = Math.round(elapsedMs);
-    this.observe?.(deliveryRecord(n, tenant, received, transport, result, ms));
+    if (this.observe) this.tell(deliveryRecord(n, tenant, received, transport, result, ms));
     const failed = result.outcome === 'FAIL';
     // At `warn` a delivered notification logs nothing: its fields are not even built.
     if (!this.logger.isLevelEnabled(failed ? 'warn' : 'info')) return;
