@@ -39,19 +39,25 @@ export interface RequestUnderWay {
 
 /**
  * The answer object of every request the listeners create (`createListener` passes it to Node as `ServerResponse`):
- * it tells its tracker when it closes, answered or abandoned. Written by hand: with a 'close' listener per request
- * the proxy spent 1.22x the CPU per notification of the same proxy without tracking; with this override, about
- * 1.12x (docs/performance.md).
+ * it tells its tracker when it closes, answered or abandoned, and is itself the tracker's list link. Written by
+ * hand because every request passes here: a 'close' listener per request cost 1.22x the CPU per notification of no
+ * tracking, a Set of answers and an `emit(...args)` override about 1.12x (docs/performance.md, Drain tracking).
  */
 export class TrackedResponse<Request extends IncomingMessage = IncomingMessage> extends ServerResponse<Request> {
-  /** The tracker that counts this request, set when the tracker's handler takes it. */
+  /** The tracker that counts this request, set when the tracker's handler takes it; undefined once settled. */
   tracker: RequestTracker | undefined = undefined;
   /** When the request arrived (Date.now()), for the log line of a forced stop. */
   arrivedAt = 0;
+  /** Neighbours in the tracker's list of answers under way. */
+  previousUnderWay: TrackedResponse | undefined = undefined;
+  nextUnderWay: TrackedResponse | undefined = undefined;
 
-  override emit(event: string | symbol, ...args: unknown[]): boolean {
+  override emit(event: string | symbol): boolean {
     if (event === 'close' && this.tracker !== undefined) this.tracker.settle(this);
-    return super.emit(event, ...args);
+    // `arguments` passed on whole: V8 forwards it without building an array, which a rest parameter and a spread
+    // call would do for every event of every answer.
+    // eslint-disable-next-line prefer-rest-params
+    return ServerResponse.prototype.emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
   }
 }
 
@@ -60,8 +66,13 @@ export class TrackedResponse<Request extends IncomingMessage = IncomingMessage> 
  * so keep-alive connections end with their last answer instead of waiting for an idle timeout.
  */
 export class RequestTracker {
-  /** Each answer not yet sent. Kept lean, as every request passes here: one Set entry, nothing else built. */
-  private readonly underWay = new Set<ServerResponse>();
+  /**
+   * The answers not yet sent, as a list linked through the answers themselves: adding and removing one allocates
+   * nothing and hashes nothing (a Set cost about half of what tracking cost, docs/performance.md). Only a stop or a
+   * reload walks it.
+   */
+  private newest: TrackedResponse | undefined = undefined;
+  private count = 0;
   private drainingFlag = false;
   private idleWaiters: Array<() => void> = [];
   /** Resolvers of `whenAnswered`, each with the answers it still waits for. */
@@ -84,6 +95,11 @@ export class RequestTracker {
     return this.drainingFlag;
   }
 
+  /** How many requests wait for their answer. */
+  get size(): number {
+    return this.count;
+  }
+
   /**
    * The listener's handler: counts each request until its answer closes ('close' comes after the answer is sent,
    * or when the client went away first: either way nothing is left to do). The listener must create
@@ -94,7 +110,7 @@ export class RequestTracker {
       const tracked = res as TrackedResponse;
       tracked.tracker = this;
       tracked.arrivedAt = Date.now();
-      this.underWay.add(res);
+      this.link(tracked);
       if (this.drainingFlag) res.setHeader('connection', 'close');
       app(req, res);
       // Express gives the answers it handles a prototype of its own, without TrackedResponse's `emit`: those (the
@@ -105,14 +121,14 @@ export class RequestTracker {
 
   beginDraining(): void {
     this.drainingFlag = true;
-    for (const res of this.underWay.keys()) {
+    for (const res of this.underWay()) {
       if (!res.headersSent) res.setHeader('connection', 'close');
     }
   }
 
   /** Resolves once no request is waiting for its answer. */
   whenIdle(): Promise<void> {
-    if (this.underWay.size === 0) return Promise.resolve();
+    if (this.count === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -121,29 +137,56 @@ export class RequestTracker {
    * for): a reload retires the services those requests were given only after them.
    */
   whenAnswered(matches: (path: string) => boolean): Promise<void> {
-    const waiting = new Set([...this.underWay].filter((res) => matches(requestPath(res.req.url))));
+    const waiting = new Set<ServerResponse>(this.underWay().filter((res) => matches(requestPath(res.req.url))));
     if (waiting.size === 0) return Promise.resolve();
     return new Promise((resolve) => this.answeredWaiters.push({ waiting, resolve }));
   }
 
   /** The requests still waiting, for the log line of a forced stop. */
   describe(now = Date.now()): RequestUnderWay[] {
-    return [...this.underWay].map((res) => ({
+    return this.underWay().map((res) => ({
       method: res.req.method ?? '',
       path: requestPath(res.req.url),
-      ageSec: Math.floor((now - (res as TrackedResponse).arrivedAt) / 1000),
+      ageSec: Math.floor((now - res.arrivedAt) / 1000),
     }));
   }
 
-  /** A tracked answer closed (TrackedResponse calls this). */
+  /** A tracked answer closed (TrackedResponse calls this); a second call for the same answer changes nothing. */
   settle(res: ServerResponse): void {
-    if (!this.underWay.delete(res)) return;
+    const tracked = res as TrackedResponse;
+    if (tracked.tracker !== this) return;
+    tracked.tracker = undefined;
+    this.unlink(tracked);
     if (this.answeredWaiters.length > 0) this.settleWaiters(res);
     this.onSettled?.();
-    if (this.underWay.size === 0) {
+    if (this.count === 0) {
       const waiters = this.idleWaiters.splice(0);
       for (const resolve of waiters) resolve();
     }
+  }
+
+  private link(res: TrackedResponse): void {
+    res.previousUnderWay = undefined;
+    res.nextUnderWay = this.newest;
+    if (this.newest !== undefined) this.newest.previousUnderWay = res;
+    this.newest = res;
+    this.count++;
+  }
+
+  private unlink(res: TrackedResponse): void {
+    const { previousUnderWay: previous, nextUnderWay: next } = res;
+    if (previous !== undefined) previous.nextUnderWay = next;
+    else this.newest = next;
+    if (next !== undefined) next.previousUnderWay = previous;
+    res.previousUnderWay = res.nextUnderWay = undefined;
+    this.count--;
+  }
+
+  /** The answers under way, newest first. */
+  private underWay(): TrackedResponse[] {
+    const list: TrackedResponse[] = [];
+    for (let res = this.newest; res !== undefined; res = res.nextUnderWay) list.push(res);
+    return list;
   }
 
   private settleWaiters(res: ServerResponse): void {
