@@ -3,7 +3,7 @@
  * deliver, and turn the result into the answer a chat server acts on. Counts and logs every outcome.
  */
 import type { Logger } from 'pino';
-import { redactToken } from '../logging';
+import { logFlat, redactToken } from '../logging';
 import type { NotificationCounters, ProxyMetrics } from '../metrics';
 import type { PushNotification, PushResponse } from '../notification';
 import { truncateNotification } from '../payload/truncate';
@@ -12,7 +12,8 @@ import type { AttemptRecord, DeliveryResult, PushService } from './types';
 
 /**
  * One answered notification, for the trace (src/trace) and the usage counts. No full device token in any field
- * but `received`, the notification itself, which an observer must not keep as it is (src/trace/record.ts redacts it).
+ * but `received` and `request`, which an observer must redact in anything it shows or passes on (the trace builds
+ * its records through src/trace/record.ts, which does).
  */
 export interface DeliveryRecord {
   at: Date;
@@ -183,8 +184,9 @@ export class PushDispatcher {
       attempts: result.attempts,
       ms,
     };
-    if (failed) this.logger.warn(fields, 'push failed');
-    else this.logger.info(fields, result.outcome === 'OK' ? 'push delivered' : 'push rejected: device token is no longer valid');
+    if (failed) logFlat(this.logger, 'warn', fields, 'push failed');
+    else
+      logFlat(this.logger, 'info', fields, result.outcome === 'OK' ? 'push delivered' : 'push rejected: device token is no longer valid');
   }
 }
 

@@ -3,6 +3,12 @@
  * the same one), an index by ack_id so a receipt finds its record, and a bounded map of receipts whose
  * notification this process did not see (with Workers, an ack may reach another worker than its send).
  * Nothing is persisted.
+ *
+ * The ring keeps each delivery as the dispatcher recorded it and builds its trace record (tokens shortened, message
+ * text only in test mode, src/trace/record.ts) when the record is first read or a subscriber is listening: built
+ * for every notification, records that are seldom read cost 3 % of the CPU per notification (docs/performance.md,
+ * The trace). The full token and the message stay in memory as long as the ring holds the delivery, as they do
+ * while any notification is under way; nothing leaves the process unredacted.
  */
 import { LRUCache } from 'lru-cache';
 import type { DeliveryRecord } from '../delivery/dispatcher';
@@ -25,10 +31,18 @@ export interface HeldReceipt {
   receipt: TraceReceipt;
 }
 
+/** One delivery in the ring: its number, the receipt once the device sent one, and its record once built. */
+interface Kept {
+  id: number;
+  delivery: DeliveryRecord;
+  receipt: TraceReceipt | undefined;
+  built: TraceRecord | undefined;
+}
+
 export class TraceStore {
-  private readonly ring: Array<TraceRecord | undefined>;
+  private readonly ring: Array<Kept | undefined>;
   private next = 0;
-  private readonly byAck = new Map<string, TraceRecord>();
+  private readonly byAck = new Map<string, Kept>();
   private readonly orphans: LRUCache<string, HeldReceipt> | undefined;
   private readonly listeners = new Set<TraceListener>();
 
@@ -36,32 +50,35 @@ export class TraceStore {
     readonly capacity: number,
     private readonly options: TraceRecordOptions,
   ) {
-    this.ring = new Array<TraceRecord | undefined>(capacity);
+    this.ring = new Array<Kept | undefined>(capacity);
     this.orphans = capacity > 0 ? new LRUCache<string, HeldReceipt>({ max: capacity }) : undefined;
   }
 
   /** A DeliveryObserver: hand it to the dispatcher. */
   readonly record = (delivery: DeliveryRecord): void => {
     if (this.capacity === 0) return;
-    const record = traceRecord(delivery, this.next + 1, this.options);
+    const kept: Kept = { id: this.next + 1, delivery, receipt: undefined, built: undefined };
     const slot = this.next % this.capacity;
     const evicted = this.ring[slot];
-    if (evicted?.ack_id !== undefined && this.byAck.get(evicted.ack_id) === evicted) this.byAck.delete(evicted.ack_id);
-    this.ring[slot] = record;
+    const evictedAck = evicted?.delivery.ackId;
+    if (evictedAck !== undefined && this.byAck.get(evictedAck) === evicted) this.byAck.delete(evictedAck);
+    this.ring[slot] = kept;
     this.next++;
-    if (record.ack_id !== undefined) this.byAck.set(record.ack_id, record);
-    this.tell(record);
+    if (delivery.ackId !== undefined) this.byAck.set(delivery.ackId, kept);
+    if (this.listeners.size > 0) this.tell(this.built(kept));
   };
 
   /** The device acknowledged a notification: its record gets the receipt, or the receipt is held for another worker's record. */
   acknowledged(ack: PushAck, at = new Date()): void {
     if (this.capacity === 0) return;
-    const record = this.byAck.get(ack.id);
+    const kept = this.byAck.get(ack.id);
     // The first receipt is the device's: an app that acknowledges again changes nothing.
-    if (record) {
-      if (record.receipt !== undefined) return;
-      record.receipt = traceReceipt(ack, at);
-      return this.tell(record);
+    if (kept) {
+      if (kept.receipt !== undefined) return;
+      kept.receipt = traceReceipt(ack, at);
+      if (kept.built) kept.built.receipt = kept.receipt;
+      if (this.listeners.size > 0) this.tell(this.built(kept));
+      return;
     }
     if (!this.orphans!.has(ack.id)) this.orphans!.set(ack.id, { ack_id: ack.id, receipt: traceReceipt(ack, at) });
   }
@@ -71,12 +88,12 @@ export class TraceStore {
     const limit = Math.min(filter.limit ?? this.capacity, this.capacity);
     const result: TraceRecord[] = [];
     if (filter.ackId !== undefined) {
-      const record = this.byAck.get(filter.ackId);
-      return record && matches(record, filter) && limit > 0 ? [record] : [];
+      const kept = this.byAck.get(filter.ackId);
+      return kept && matches(kept.delivery, filter) && limit > 0 ? [this.built(kept)] : [];
     }
     for (let i = this.next - 1; i >= Math.max(0, this.next - this.capacity) && result.length < limit; i--) {
-      const record = this.ring[i % this.capacity]!;
-      if (matches(record, filter)) result.push(record);
+      const kept = this.ring[i % this.capacity]!;
+      if (matches(kept.delivery, filter)) result.push(this.built(kept));
     }
     return result;
   }
@@ -101,6 +118,15 @@ export class TraceStore {
     return this.listeners.size;
   }
 
+  /** The delivery's trace record, built once, with its receipt. */
+  private built(kept: Kept): TraceRecord {
+    if (kept.built === undefined) {
+      kept.built = traceRecord(kept.delivery, kept.id, this.options);
+      if (kept.receipt !== undefined) kept.built.receipt = kept.receipt;
+    }
+    return kept.built;
+  }
+
   /** Each new record, and a record again when its receipt arrives. */
   private tell(record: TraceRecord): void {
     for (const listener of this.listeners) {
@@ -113,10 +139,10 @@ export class TraceStore {
   }
 }
 
-function matches(record: TraceRecord, filter: TraceFilter): boolean {
+function matches(delivery: DeliveryRecord, filter: TraceFilter): boolean {
   return (
-    (filter.serverId === undefined || record.server_id === filter.serverId) &&
-    (filter.postId === undefined || record.post_id === filter.postId) &&
-    (filter.ackId === undefined || record.ack_id === filter.ackId)
+    (filter.serverId === undefined || delivery.serverId === filter.serverId) &&
+    (filter.postId === undefined || delivery.postId === filter.postId) &&
+    (filter.ackId === undefined || delivery.ackId === filter.ackId)
   );
 }
