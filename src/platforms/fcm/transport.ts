@@ -192,7 +192,7 @@ export class FcmTransport implements Transport<FcmMessage> {
 
   attempt(message: FcmMessage, timeoutMs: number): Promise<AttemptResult> {
     if (this.closed) return Promise.resolve(CLOSED);
-    const body = Buffer.from(`{"message":${JSON.stringify(message)}${this.bodyEnd}`);
+    const body = `{"message":${JSON.stringify(message)}${this.bodyEnd}`;
     return new Promise((resolve) => new FcmAttempt(this, body, timeoutMs, resolve).start());
   }
 
@@ -229,14 +229,27 @@ export class FcmTransport implements Transport<FcmMessage> {
     return classifyFcmFailure(err, this.credential.refusal);
   }
 
-  /** One request of an attempt, not yet ended: the attempt listens, then writes the body. */
-  request(token: HeldToken, body: Buffer): http.ClientRequest {
+  /**
+   * One request of an attempt, not yet ended: the attempt listens, then writes the body. Headers as a flat
+   * list, which Node writes as they are (a header object costs a validation and a map entry per header, and
+   * then Node adds no Host: it is given here).
+   */
+  request(token: HeldToken, body: string): http.ClientRequest {
     return https.request({
       host: FCM_HOST,
       path: this.path,
       method: 'POST',
       agent: this.agent,
-      headers: { authorization: token.authorization, 'content-type': 'application/json; charset=utf-8', 'content-length': body.length },
+      headers: [
+        'host',
+        FCM_HOST,
+        'authorization',
+        token.authorization,
+        'content-type',
+        'application/json; charset=utf-8',
+        'content-length',
+        String(Buffer.byteLength(body)),
+      ],
     });
   }
 
@@ -275,7 +288,8 @@ class FcmAttempt {
 
   constructor(
     private readonly transport: FcmTransport,
-    private readonly body: Buffer,
+    /** A string, not a Buffer: Node then writes the headers and the body in one piece. */
+    private readonly body: string,
     private readonly timeoutMs: number,
     private readonly resolve: (result: AttemptResult) => void,
   ) {}
@@ -301,7 +315,7 @@ class FcmAttempt {
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (this.done || this.req !== req) return;
       const code = err.code;
-      // A reused connection the server had already closed: nothing was answered, nothing was processed.
+      // A kept-alive connection the server closed while it was idle (the usual cause of a reset there): once more at once.
       if (!answered && !this.resentStale && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
         this.resentStale = true;
         return this.send(token, cached);
@@ -317,13 +331,10 @@ class FcmAttempt {
         chunks.push(chunk);
         size += chunk.length;
       });
-      // A connection that broke in the middle of the answer: whatever the status said, nothing proves delivery.
-      const broken = (err: NodeJS.ErrnoException): void => {
+      // A connection that broke in the middle of the answer (Node: ECONNRESET "aborted"): whatever the status
+      // said, nothing proves delivery.
+      res.on('error', (err: NodeJS.ErrnoException) => {
         if (!this.done && this.req === req) this.finish(connectionFailure(err));
-      };
-      res.on('error', broken);
-      res.on('close', () => {
-        if (!res.complete) broken(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
       });
       res.on('end', () => {
         if (this.done || this.req !== req) return;
