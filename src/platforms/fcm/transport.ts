@@ -286,7 +286,6 @@ class FcmAttempt {
   private req: http.ClientRequest | undefined;
   private done = false;
   private resentStale = false;
-  private refreshed = false;
 
   constructor(
     private readonly transport: FcmTransport,
@@ -342,8 +341,8 @@ class FcmAttempt {
         if (this.done || this.req !== req) return;
         const status = res.statusCode ?? 0;
         const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
-        if (status === 401 && cached && !this.refreshed && refusesAccessToken(text)) {
-          this.refreshed = true;
+        // The token that replaces it is not a held one: a second 401 is the answer.
+        if (status === 401 && cached && refusesAccessToken(text)) {
           return this.sendWith(this.transport.tokenAfterRefusal(token), false);
         }
         const retryAfter = res.headers['retry-after'];
