@@ -399,7 +399,7 @@ describe('readiness at runtime: an entry whose credentials the provider refuses'
           ['android_rn', 'failed'],
         ],
       );
-      assert.match(entryOf(none, 'android_rn').reason!, /UNAUTHENTICATED/);
+      assert.match(entryOf(none, 'android_rn').reason!, /invalid_grant/);
     } finally {
       await proxy.close();
       await fcm.peer.close();
