@@ -284,11 +284,6 @@ export class FcmTransport implements Transport<FcmMessage> {
  * token is renewed first). The timer ends the attempt wherever it is and destroys its request.
  */
 class FcmAttempt {
-  private timer: NodeJS.Timeout | undefined;
-  private req: http.ClientRequest | undefined;
-  private done = false;
-  private resentStale = false;
-
   constructor(
     private readonly transport: FcmTransport,
     /** A string, not a Buffer: Node then writes the headers and the body in one piece. */
@@ -296,6 +291,12 @@ class FcmAttempt {
     private readonly timeoutMs: number,
     private readonly resolve: (result: AttemptResult) => void,
   ) {}
+
+  private timer: NodeJS.Timeout | undefined;
+  /** The latest request: a late event of an earlier one (re-sent) is ignored. */
+  private req: http.ClientRequest | undefined;
+  private done = false;
+  private resentStale = false;
 
   start(): void {
     this.timer = setTimeout(() => this.finish(TIMED_OUT), Math.max(0, this.timeoutMs));
