@@ -1,5 +1,5 @@
 /**
- * Android delivery end to end: createAndroidService → firebase-admin → real TLS sockets → FcmPeer.
+ * Android delivery end to end: createAndroidService → FcmTransport's own HTTP/1.1 requests → real TLS sockets → FcmPeer.
  * Small budgets (SendTimeoutSec 4, RetryTimeoutSec 1) keep the slow cases short; timing bounds are generous.
  */
 import assert from 'node:assert/strict';
@@ -36,6 +36,7 @@ const execFileAsync = promisify(execFile);
 interface Fixture {
   peer: FcmPeer;
   account: GoogleServiceAccount;
+  publicKeyPem: string;
   file: string;
   dir: string;
   entry(overrides?: Partial<AndroidEntryConfig>): AndroidEntryConfig;
@@ -52,6 +53,7 @@ async function startFixture(project = 'delivery-test'): Promise<Fixture> {
   return {
     peer,
     account,
+    publicKeyPem,
     file,
     dir,
     entry: (overrides = {}) => ({ Type: 'android_rn', ServiceFileLocation: file, AndroidApiKey: '', FcmEndpoint: peer.url, ...overrides }),
@@ -107,7 +109,7 @@ function nameAnswered(peer: FcmPeer, token: string): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('Android delivery through firebase-admin to the FCM peer', () => {
+describe('Android delivery to the FCM peer', () => {
   let fx: Fixture;
   let service: PushService;
 
@@ -191,7 +193,7 @@ describe('Android delivery through firebase-admin to the FCM peer', () => {
     });
   });
 
-  it('FAIL UNAVAILABLE when FCM asks to come back later than the library waits (Retry-After > 60 s)', async () => {
+  it('FAIL UNAVAILABLE at once when FCM asks to come back later than any retry would (Retry-After > 60 s)', async () => {
     const n = push();
     fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE', retryAfterSec: 120 });
     const result = await deliver(service, n);
@@ -374,7 +376,7 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     }
   }
 
-  for (const code of ['INTERNAL', 'QUOTA_EXCEEDED'] as const) {
+  for (const code of ['INTERNAL', 'QUOTA_EXCEEDED', 'UNAVAILABLE'] as const) {
     it(`${code} is retried: 3 attempts after 1 s and 2 s, the peer saw exactly 3, then FAIL with the last error`, async () => {
       await withSkippingClock(async (skipping, clock) => {
         const n = push();
@@ -408,21 +410,49 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     });
   });
 
-  it('a dropped connection is re-sent by the library within the same attempt', async () => {
-    const n = push();
-    fx.peer.setTokenBehaviour(n.device_id, [{ reset: true }, { ok: true }]);
-    const result = await deliver(service, n);
-    assert.deepEqual(result, {
-      outcome: 'OK',
-      error: undefined,
-      reason: undefined,
-      attempts: 1,
-      providerId: nameAnswered(fx.peer, n.device_id),
+  it('a kept-alive connection dropped under a send is re-sent at once within the same attempt', async () => {
+    await withSkippingClock(async (skipping, clock) => {
+      // The first send leaves an idle kept-alive connection, which the next one reuses.
+      assert.equal((await deliver(skipping, push())).outcome, 'OK');
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, [{ reset: true }, { ok: true }]);
+      const result = await deliver(skipping, n);
+      assert.deepEqual(result, {
+        outcome: 'OK',
+        error: undefined,
+        reason: undefined,
+        attempts: 1,
+        providerId: nameAnswered(fx.peer, n.device_id),
+      });
+      assert.deepEqual(
+        fx.peer.receivedFor(n.device_id).map((m) => m.behaviour ?? m.status),
+        ['reset', 200],
+      );
+      assert.deepEqual(clock.sleeps, []);
     });
-    assert.deepEqual(
-      fx.peer.receivedFor(n.device_id).map((m) => m.behaviour ?? m.status),
-      ['reset', 200],
-    );
+  });
+
+  it('a new connection dropped before any answer is retried as another attempt, never OK without an answer', async () => {
+    await withSkippingClock(async (skipping, clock) => {
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, [{ reset: true }, { ok: true }]);
+      const result = await deliver(skipping, n);
+      assert.deepEqual(result, {
+        outcome: 'OK',
+        error: undefined,
+        reason: undefined,
+        attempts: 2,
+        providerId: nameAnswered(fx.peer, n.device_id),
+      });
+      assert.deepEqual(clock.sleeps, [1000]);
+      const always = push();
+      fx.peer.setTokenBehaviour(always.device_id, { reset: true });
+      const failed = await deliver(skipping, always);
+      assert.equal(failed.outcome, 'FAIL');
+      assert.equal(failed.reason, 'UNAVAILABLE');
+      assert.equal(failed.attempts, 3);
+      assert.match(failed.error!, /^Error while making request: socket hang up\. Error code: ECONNRESET$/);
+    });
   });
 
   it('a hanging peer: FAIL "context deadline exceeded" within the budget, and nothing reaches FCM afterwards', SLOW, async () => {
@@ -438,38 +468,9 @@ describe('Android delivery: retries and bounded attempts', { concurrency: true }
     await sleep(3000);
     assert.equal(fx.peer.receivedFor(n.device_id).length, 2, 'no request after the attempts ended');
   });
-
-  it("the library's own re-sends of a 503 stop when the attempt ends", SLOW, async () => {
-    // firebase-admin re-sends a 503 at once, then after 1, 2 and 4 s (measured: 5 requests in ~7 s).
-    // With attempts cut at 1 s, each attempt gets the immediate re-send only, and nothing follows.
-    const n = push();
-    fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
-    const result = await deliver(service, n);
-    assert.deepEqual(result, { outcome: 'FAIL', error: 'context deadline exceeded', reason: 'context deadline exceeded', attempts: 2 });
-    assert.equal(fx.peer.receivedFor(n.device_id).length, 4);
-    await sleep(3000);
-    assert.equal(fx.peer.receivedFor(n.device_id).length, 4, "the library's delayed re-sends never went out");
-  });
-
-  it(
-    'within a long enough attempt, the library re-sends a 503 four times, then FAIL UNAVAILABLE (docs/protocol.md, Retries and timeouts)',
-    SLOW,
-    async () => {
-      const patient = ready(createAndroidService(fx.entry(), deps({ sendTimeoutMs: 20_000, retryTimeoutMs: 15_000 })));
-      try {
-        const n = push();
-        fx.peer.setTokenBehaviour(n.device_id, { error: 'UNAVAILABLE' });
-        const result = await deliver(patient, n);
-        assert.deepEqual(result, { outcome: 'FAIL', error: FCM_ERRORS.UNAVAILABLE.message, reason: 'UNAVAILABLE', attempts: 1 });
-        assert.equal(fx.peer.receivedFor(n.device_id).length, 5);
-      } finally {
-        await patient.close();
-      }
-    },
-  );
 });
 
-describe('Android delivery: async context tracking only while an attempt is under way', () => {
+describe('Android delivery: no async context tracking', () => {
   let fx: Fixture;
 
   before(async () => {
@@ -477,28 +478,24 @@ describe('Android delivery: async context tracking only while an attempt is unde
   });
   after(() => fx.close());
 
-  it('is off before and after attempts, on while one is under way; late re-sends of an ended attempt are refused', SLOW, async () => {
+  it('an FCM send never makes Node track promises (APNs sends would pay for it)', SLOW, async () => {
     const slow = push();
-    fx.peer.setTokenBehaviour(slow.device_id, { error: 'UNAVAILABLE' });
+    fx.peer.setTokenBehaviour(slow.device_id, { hang: true });
     const probe = path.join(__dirname, 'fcm-tracking-probe.js');
     const { sendTimeoutMs, retryTimeoutMs } = deps();
     const settings = { entry: fx.entry(), ca: ca.certPem, budgets: { sendTimeoutMs, retryTimeoutMs }, slow, fast: push() };
     const { stdout } = await execFileAsync(process.execPath, [probe, JSON.stringify(settings)], { timeout: 20_000 });
     const seen = JSON.parse(stdout) as Record<string, unknown>;
-    // On Node 20 and 22 an enabled AsyncLocalStorage tracks every promise; Node 24's does not.
-    const during = Number(process.versions.node.split('.')[0]) < 24;
+    // On Node 20 and 22 an enabled AsyncLocalStorage tracks every promise; Node 24's does not, so there the probe proves less.
     assert.deepEqual(seen, {
-      storageTracks: during,
+      storageTracks: Number(process.versions.node.split('.')[0]) < 24,
       before: false,
-      duringSlow: during,
+      duringSlow: false,
       fastOutcome: 'OK',
-      afterFast: during,
+      afterFast: false,
       slowReason: 'context deadline exceeded',
       afterAll: false,
-      later: false,
     });
-    // Two attempts of a re-sent 503 each (docs/protocol.md, Retries and timeouts); the library's delayed re-sends found no attempt.
-    assert.equal(fx.peer.receivedFor(slow.device_id).length, 4, 'a re-send outside any attempt went out');
   });
 });
 
@@ -524,16 +521,91 @@ describe('Android delivery: access tokens', () => {
     }
   });
 
-  it("a revoked access token: FAIL with Google's UNAUTHENTICATED message, never REMOVE", async () => {
+  it('an access token revoked before its expiry: one new token, the send re-sent within the same attempt, OK', async () => {
     const fx = await startFixture();
     const service = ready(createAndroidService(fx.entry(), deps()));
     try {
       assert.equal((await deliver(service, push())).outcome, 'OK');
       fx.peer.revokeAccessTokens();
-      const result = await deliver(service, push());
-      assert.equal(result.outcome, 'FAIL');
-      assert.equal(result.reason, 'UNAUTHENTICATED');
-      assert.match(result.error!, /^Request had invalid authentication credentials/);
+      const n = push();
+      const result = await deliver(service, n);
+      assert.deepEqual([result.outcome, result.attempts], ['OK', 1]);
+      // FCM refuses the token before it reads the message: the 401 is not recorded under the device token.
+      assert.deepEqual(
+        fx.peer.received.map((m) => m.status),
+        [200, 401, 200],
+      );
+      assert.equal(fx.peer.tokenRequests.length, 2);
+      const renewed = `Bearer ${fx.peer.tokenRequests[1]!.accessToken}`;
+      assert.equal(fx.peer.receivedFor(n.device_id)[0]!.headers.authorization, renewed);
+      // Many sends meeting the same revoked token share one refresh (over connections already open, so that
+      // their 401s come back together).
+      const many = (): Promise<Array<Omit<DeliveryResult, 'request'>>> =>
+        Promise.all(Array.from({ length: 20 }, () => deliver(service, push())));
+      assert.ok((await many()).every((r) => r.outcome === 'OK'));
+      fx.peer.revokeAccessTokens();
+      assert.ok((await many()).every((r) => r.outcome === 'OK' && r.attempts === 1));
+      assert.equal(fx.peer.tokenRequests.length, 3);
+    } finally {
+      await service.close();
+      await fx.close();
+    }
+  });
+
+  it("a 401 to a renewed or a fresh token: FAIL with Google's UNAUTHENTICATED message and advice, never REMOVE", async () => {
+    const fx = await startFixture();
+    const unauthenticated = {
+      status: 401,
+      body: JSON.stringify({ error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } }),
+    };
+    const service = ready(createAndroidService(fx.entry(), deps()));
+    try {
+      // The first send fetches its token: a 401 to it is final at once.
+      const first = push();
+      fx.peer.setTokenBehaviour(first.device_id, unauthenticated);
+      const fresh = await deliver(service, first);
+      assert.deepEqual([fresh.outcome, fresh.reason, fresh.attempts], ['FAIL', 'UNAUTHENTICATED', 1]);
+      assert.equal(fx.peer.receivedFor(first.device_id).length, 1);
+      assert.equal(fx.peer.tokenRequests.length, 1);
+      // A held token refused: renewed once, and refused again.
+      const n = push();
+      fx.peer.setTokenBehaviour(n.device_id, unauthenticated);
+      const { evidence, ...result } = await deliver(service, n);
+      assert.deepEqual(result, {
+        outcome: 'FAIL',
+        error: 'Request had invalid authentication credentials.',
+        reason: 'UNAUTHENTICATED',
+        providerReason: 'UNAUTHENTICATED',
+        attempts: 1,
+      });
+      assert.equal(evidence?.kind, 'credentials-refused');
+      assert.equal(fx.peer.receivedFor(n.device_id).length, 2);
+      assert.equal(fx.peer.tokenRequests.length, 2);
+    } finally {
+      await service.close();
+      await fx.close();
+    }
+  });
+
+  it('a revoked token and no new one to be had: FAIL naming the refusal; once the account is back, the next send gets a token', async () => {
+    const fx = await startFixture();
+    const service = ready(createAndroidService(fx.entry(), deps()));
+    try {
+      assert.equal((await deliver(service, push())).outcome, 'OK');
+      fx.peer.removeServiceAccount(fx.account.client_email);
+      fx.peer.revokeAccessTokens();
+      const { evidence, ...result } = await deliver(service, push());
+      assert.deepEqual(
+        [result.outcome, result.reason, result.providerReason, result.attempts],
+        ['FAIL', 'UNAUTHENTICATED', 'invalid_grant', 1],
+      );
+      assert.match(result.error!, /invalid_grant/);
+      assert.equal(evidence?.kind, 'credentials-refused');
+      // firebase-admin still holds the revoked token as valid: the next ask must force a refresh again.
+      fx.peer.addServiceAccount(fx.account.client_email, fx.publicKeyPem, 'delivery-test');
+      const back = await deliver(service, push());
+      assert.deepEqual([back.outcome, back.attempts], ['OK', 1]);
+      assert.equal(fx.peer.tokenRequests.at(-1)!.status, 200);
     } finally {
       await service.close();
       await fx.close();

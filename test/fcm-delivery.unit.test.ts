@@ -1,7 +1,7 @@
-/** FCM transport helpers: where token requests go, and what an FCM answer means (classifyFcmAnswer). */
+/** FCM transport helpers: where token requests go, and what an FCM answer means (classifyFcmAnswer, retryAfterSec). */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFcmAnswer, tokenRequestUrl } from '../src/platforms/fcm/transport';
+import { classifyFcmAnswer, retryAfterSec, tokenRequestUrl } from '../src/platforms/fcm/transport';
 
 describe('FCM transport helpers', () => {
   it('tokenRequestUrl: Google token URLs follow FcmEndpoint, other URLs are kept', () => {
@@ -70,5 +70,41 @@ describe('FCM transport helpers', () => {
       error: 'm',
       reason: 'QUOTA_EXCEEDED',
     });
+  });
+
+  it('classifyFcmAnswer: a 503 is retried, unless its Retry-After asks for more than a minute', () => {
+    const unavailable = JSON.stringify({
+      error: {
+        code: 503,
+        message: 'The service is currently unavailable.',
+        status: 'UNAVAILABLE',
+        details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode: 'UNAVAILABLE' }],
+      },
+    });
+    const retried = { kind: 'retryable', error: 'The service is currently unavailable.', reason: 'UNAVAILABLE' };
+    assert.deepEqual(classifyFcmAnswer({ status: 503, body: unavailable }), retried);
+    assert.deepEqual(classifyFcmAnswer({ status: 503, body: unavailable, retryAfter: '60' }), retried);
+    assert.deepEqual(classifyFcmAnswer({ status: 503, body: unavailable, retryAfter: '61' }), {
+      ...retried,
+      kind: 'final',
+      outcome: 'FAIL',
+    });
+    // A load balancer's own 503 is retried too; its 502 is not (docs/protocol.md, Outcome mapping).
+    assert.deepEqual(classifyFcmAnswer({ status: 503, body: '<html>busy</html>' }), {
+      kind: 'retryable',
+      error: 'unexpected http response with status: 503\n<html>busy</html>',
+      reason: 'HTTP 503',
+    });
+    assert.equal(classifyFcmAnswer({ status: 502, body: '<html>bad gateway</html>' }).kind, 'final');
+  });
+
+  it('retryAfterSec: seconds or an HTTP date; 0 when absent or unreadable', () => {
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    assert.equal(retryAfterSec(undefined, now), 0);
+    assert.equal(retryAfterSec('120', now), 120);
+    assert.equal(retryAfterSec('Thu, 01 Jan 2026 00:02:00 GMT', now), 120);
+    assert.equal(retryAfterSec('Wed, 31 Dec 2025 23:59:00 GMT', now), 0);
+    assert.equal(retryAfterSec('soon', now), 0);
+    assert.equal(retryAfterSec('', now), 0);
   });
 });

@@ -1,9 +1,10 @@
 /**
  * Firebase Cloud Messaging (HTTP v1): `AndroidPushSettings` entries become services made of the FCM message
- * builder (./payload.ts), the firebase-admin transport (./transport.ts) and the providers' retry policy, with the
+ * builder (./payload.ts), the HTTP v1 transport (./transport.ts) and the providers' retry policy, with the
  * service-account file read and checked at start-up (./credentials.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { ConfigError } from '../../config/errors';
 import { TransportService, type ServiceDeps } from '../../delivery/service';
 import { describeOutboundProxy } from '../../transport/outbound-proxy';
 import type { PlatformDefinition, ServiceResult } from '../platform';
@@ -11,7 +12,7 @@ import { entryName, entryOutboundProxy, providerRetryPolicy, silentProbe } from 
 import { ANDROID_ENTRY_SCHEMA, type AndroidEntryConfig } from './config';
 import { loadServiceAccount, parseFcmEndpoint } from './credentials';
 import { buildFcmMessage } from './payload';
-import { DEADLINE_EXCEEDED, FCM_HOST, fcmDialTarget, FcmTransport, tokenRequestUrl } from './transport';
+import { DEADLINE_EXCEEDED, FCM_HOST, fcmDialTarget, FcmTransport, tokenRequestUrl, UnsupportedFirebaseAdminError } from './transport';
 
 export const fcm: PlatformDefinition<'AndroidPushSettings', AndroidEntryConfig> = {
   id: 'android',
@@ -61,18 +62,24 @@ export function createAndroidService(entry: AndroidEntryConfig, deps: ServiceDep
     );
   }
 
-  const transport = new FcmTransport({
-    // firebase-admin keeps apps in a registry of its own: the name must not collide with another entry's.
-    appName: `push-proxy:${entry.Type}:${randomUUID()}`,
-    account,
-    endpoint,
-    trustedCa: deps.trustedCa,
-    logger: deps.logger,
-    outboundProxy,
-    tokenOutboundProxy,
-    metrics: deps.entryMetrics?.(fcm.id, entry.Type),
-    validateOnly: deps.validateOnly,
-  });
+  let transport: FcmTransport;
+  try {
+    transport = new FcmTransport({
+      // firebase-admin keeps apps in a registry of its own: the name must not collide with another entry's.
+      appName: `push-proxy:${entry.Type}:${randomUUID()}`,
+      account,
+      endpoint,
+      trustedCa: deps.trustedCa,
+      logger: deps.logger,
+      outboundProxy,
+      tokenOutboundProxy,
+      metrics: deps.entryMetrics?.(fcm.id, entry.Type),
+      validateOnly: deps.validateOnly,
+    });
+  } catch (err) {
+    if (err instanceof UnsupportedFirebaseAdminError) throw new ConfigError(`${where}: ${err.message}.`);
+    throw err;
+  }
   const service = new TransportService(
     {
       type: entry.Type,

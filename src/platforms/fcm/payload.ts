@@ -7,7 +7,7 @@ import { FCM_DATA_LIMIT_BYTES, fitPayload, messageAsSent, NO_SIGNATURE, type Fit
 
 /**
  * Data-only, high priority, no TTL or collapse key: exactly what the original puts in `message`.
- * Assignable to firebase-admin's `TokenMessage` (FcmTransport hands it to `send()` as is).
+ * FcmTransport sends it as is, as the request's `message`.
  */
 export interface FcmMessage {
   token: string;

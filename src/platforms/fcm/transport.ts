@@ -1,32 +1,34 @@
 /**
- * FCM I/O through firebase-admin's `send()` (HTTP v1 over HTTP/1.1): one firebase-admin App per configured
- * entry, one attempt per call, the answer classified as docs/protocol.md, Outcome mapping, says.
+ * FCM I/O: one HTTP/1.1 request per send, `POST /v1/projects/<project>/messages:send` of `{"message": …}`,
+ * over keep-alive connections of our own agent, the answer classified as docs/protocol.md, Outcome mapping, says.
  *
- * What the library does not offer is wired in through its supported options only:
- * - credentials: our own `Credential` that signs the service-account JWT and posts it to the account's
- *   `token_uri` (the library's `cert()` always uses Google's fixed URL);
- * - `FcmEndpoint`: `httpAgent` is an Agent whose connections go to the endpoint (the library fixes the
- *   host to fcm.googleapis.com);
- * - an outbound proxy: that Agent and the token requests' own open their connections through an HTTP
- *   CONNECT tunnel (src/transport/outbound-proxy.ts), TLS on top as without one;
- * - bounded attempts: the library re-sends 503s and connection errors for up to ~80 s on its own. Every
- *   send runs in an AsyncLocalStorage scope, and the Agent (which sees every HTTP request the library
- *   makes, its retries included) refuses requests of a finished attempt, or of none, and destroys those
- *   under way when the attempt ends. The same hook keeps the last HTTP answer, because the library's
- *   errors carry neither status nor body and the verdict depends on the FcmError `errorCode` of the body.
- *   On Node 20 and 22 an enabled AsyncLocalStorage hooks every promise of the process (APNs sends too,
- *   10–20 % more CPU per notification, docs/performance.md): the scope is enabled only while an attempt
- *   is under way.
+ * Why our own request rather than firebase-admin's `send()`: per message the library validates and copies the
+ * message, goes through several promise hops and its own HTTP client, and re-sends 503s and broken connections
+ * on its own (for up to ~80 s); bounding its attempts and reading the raw answer, which its errors do not carry,
+ * took an AsyncLocalStorage scope that made Node track every promise of the process while an FCM send was under
+ * way (APNs sends too). Measured with the bench (A B B A, docs/performance.md): through the library FCM cost 1.78x
+ * the bare relay's CPU per notification and reached 0.55x its throughput. With our own request, against that
+ * build: 0.70-0.76x the CPU per FCM notification and 1.33-1.44x the throughput (the mixed APNs+FCM row 0.81-0.84x
+ * and 1.24-1.28x); against the bare relay 1.58x and 0.69x. One request per attempt also leaves one retry loop
+ * (src/delivery/retry.ts) deciding every re-send.
+ *
+ * firebase-admin still owns the credential's life: its App caches the access token our ServiceAccountCredential
+ * obtains and refreshes it 5 minutes before expiry (`App.INTERNAL.getToken`, checked once at construction).
+ * The transport holds the token string until that moment, because a 401 must be judged by the token the send
+ * used (held, or fetched for it) and one forced refresh must serve every send that met it; asking the App per
+ * send would have cost little (a resolved promise, about 0.15 µs).
+ *
+ * Routing, unchanged: `FcmEndpoint` redirects every connection (TLS checked against the endpoint's name, the
+ * Host header stays FCM's); an outbound proxy carries connections through an HTTP CONNECT tunnel
+ * (src/transport/outbound-proxy.ts), TLS on top as without one.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { sign, type KeyObject } from 'node:crypto';
-import http from 'node:http';
+import type http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import { deleteApp, initializeApp, type App, type Credential, type GoogleOAuthAccessToken } from 'firebase-admin/app';
-import { getMessaging, type Messaging } from 'firebase-admin/messaging';
 import type { Logger } from 'pino';
 import type { EntryMetrics } from '../../delivery/service';
 import type { AttemptResult, EntryEvidence, Transport } from '../../delivery/types';
@@ -49,6 +51,8 @@ const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const ASSERTION_LIFETIME_SEC = 3600;
 /** A token request is shared by every send waiting for it, so it has its own bound, not an attempt's. */
 const TOKEN_REQUEST_TIMEOUT_MS = 10_000;
+/** firebase-admin refreshes a token this long before it expires; sends hold it until then. */
+const TOKEN_REFRESH_MARGIN_MS = 5 * 60 * 1000;
 const FCM_ERROR_TYPE = 'type.googleapis.com/google.firebase.fcm.v1.FcmError';
 /** FCM's answer for a token of another sender, which a service account of another Firebase project gets for every token. */
 const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
@@ -59,10 +63,24 @@ const SUSPECT_EVIDENCE: EntryEvidence = Object.freeze({
 const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-accepted' });
 /** OAuth errors by which the token endpoint refuses the service account itself, not the request's form. */
 const REFUSING_GRANT_ERRORS = new Set(['invalid_grant', 'invalid_client', 'unauthorized_client', 'access_denied']);
-const MAX_CAPTURED_BODY_BYTES = 64 * 1024;
-const ATTEMPT_OVER_CODE = 'ERR_FCM_ATTEMPT_OVER';
+/** FCM's answers are small; a larger body is cut here, enough for any error message. */
+const MAX_ANSWER_BYTES = 64 * 1024;
 /** Bound on the proxy's answer to CONNECT; an attempt that ends sooner destroys its request anyway. */
 const PROXY_CONNECT_TIMEOUT_MS = 10_000;
+/**
+ * Connection failures worth another attempt: the connection broke or timed out (what firebase-admin used to
+ * re-send). A refused connection or a TLS failure says something about the route or its configuration: FAIL.
+ */
+const RETRYABLE_CONNECTION_ERRORS = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+/** A 503 whose Retry-After asks for more than this is a FAIL at once: no retry of ours waits that long. */
+const MAX_RETRY_AFTER_SEC = 60;
+const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: DEADLINE_EXCEEDED, reason: DEADLINE_EXCEEDED });
+const CLOSED: AttemptResult = Object.freeze({
+  kind: 'final',
+  outcome: 'FAIL',
+  error: 'the FCM transport is closed',
+  reason: 'UNAVAILABLE',
+});
 
 /** The parts of a Google service-account file that FCM needs, already checked (src/platforms/fcm/credentials.ts). */
 export interface FcmServiceAccount {
@@ -90,7 +108,7 @@ export interface FcmTransportOptions {
   tokenOutboundProxy?: URL;
   /** Counts requests that waited for a free connection, and access tokens that could not be had. */
   metrics?: Pick<EntryMetrics, 'slotWaited' | 'credentialRefreshFailed'>;
-  /** Ask FCM only to check each message, not to deliver it (`validate_only`, firebase-admin's dry run). */
+  /** Ask FCM only to check each message, not to deliver it (`validate_only`). */
   validateOnly?: boolean;
 }
 
@@ -98,29 +116,56 @@ export interface FcmTransportOptions {
 export interface FcmHttpAnswer {
   status: number;
   body: string;
+  /** The `Retry-After` header, when there was one. */
+  retryAfter?: string;
 }
 
-interface AttemptScope {
-  over: boolean;
-  /** Requests of this attempt that may still reach FCM. */
-  live: Set<http.ClientRequest>;
-  /** The answer to this attempt's latest request. */
-  answer?: FcmHttpAnswer;
+/** firebase-admin's token cache for an App (FirebaseAppInternals), which the public typings leave out. */
+interface AppTokenCache {
+  getToken(forceRefresh?: boolean): Promise<{ accessToken: string; expirationTime: number }>;
+}
+
+/** An access token as sends use it. */
+interface HeldToken {
+  authorization: string;
+  /** `Date.now()` from which firebase-admin refreshes it, and sends ask it again. */
+  refreshAt: number;
+}
+
+export class UnsupportedFirebaseAdminError extends Error {}
+
+/** The App's token cache, checked once: a release of the library that changed it fails at start-up. */
+export function tokenCacheOf(app: App): AppTokenCache {
+  const internals = (app as unknown as { INTERNAL?: Partial<AppTokenCache> }).INTERNAL;
+  if (typeof internals?.getToken !== 'function') {
+    throw new UnsupportedFirebaseAdminError(
+      'the installed firebase-admin has no App.INTERNAL.getToken(forceRefresh), which caches and refreshes access tokens. Install the version package-lock.json names (npm ci)',
+    );
+  }
+  return internals as AppTokenCache;
 }
 
 export class FcmTransport implements Transport<FcmMessage> {
-  private readonly attempts = new AsyncLocalStorage<AttemptScope>();
-  /** Attempts started and not yet ended: the scope is disabled when none is left. */
-  private underWay = 0;
   private readonly agent: FcmAgent;
   private readonly tokenAgent: https.Agent;
   private readonly app: App;
-  private readonly messaging: Messaging;
+  private readonly tokens: AppTokenCache;
   private readonly credential: ServiceAccountCredential;
-  private readonly validateOnly: boolean;
+  /** `messages:send` of the account's project. */
+  private readonly path: string;
+  /** What closes the JSON body after the message. */
+  private readonly bodyEnd: string;
+  private held: HeldToken | undefined;
+  /** The token request under way, which every send that needs a token waits for. */
+  private pendingToken: Promise<HeldToken> | undefined;
+  /** The latest forced refresh failed: firebase-admin still holds the refused token, so the next ask forces again. */
+  private forceNextRefresh = false;
+  private closed = false;
 
   constructor(options: FcmTransportOptions) {
-    this.validateOnly = options.validateOnly ?? false;
+    // `validate_only` travels beside the message: FCM checks it and delivers nothing.
+    this.bodyEnd = options.validateOnly ? ',"validate_only":true}' : '}';
+    this.path = `/v1/projects/${encodeURIComponent(options.account.projectId)}/messages:send`;
     // One context for every connection: a `ca` option would parse the whole trust store per handshake.
     const ca = trustedCaList(options.trustedCa);
     const tlsOptions = ca ? { secureContext: tls.createSecureContext({ ca }) } : {};
@@ -128,7 +173,6 @@ export class FcmTransport implements Transport<FcmMessage> {
       { keepAlive: true, maxSockets: options.maxSockets ?? FCM_MAX_SOCKETS, ...tlsOptions },
       options.outboundProxy,
       options.endpoint,
-      () => this.attempts.getStore(),
       options.metrics,
     );
     this.tokenAgent = new ProxyAwareAgent({ keepAlive: true, maxSockets: 4, ...tlsOptions }, options.tokenOutboundProxy);
@@ -139,44 +183,185 @@ export class FcmTransport implements Transport<FcmMessage> {
       options.logger,
       options.metrics,
     ));
-    this.app = initializeApp({ credential, projectId: options.account.projectId, httpAgent: this.agent }, options.appName);
-    this.messaging = getMessaging(this.app);
-  }
-
-  async attempt(message: FcmMessage, timeoutMs: number): Promise<AttemptResult> {
-    const scope: AttemptScope = { over: false, live: new Set() };
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = new Promise<AttemptResult>((resolve) => {
-      timer = setTimeout(() => resolve({ kind: 'retryable', error: DEADLINE_EXCEEDED, reason: DEADLINE_EXCEEDED }), Math.max(0, timeoutMs));
-    });
-    this.underWay++;
+    this.app = initializeApp({ credential, projectId: options.account.projectId }, options.appName);
     try {
-      const sent = this.attempts
-        .run(scope, async () => this.messaging.send(message, this.validateOnly))
-        .then(
-          // firebase-admin resolves with the message's name, FCM's id for it.
-          (name): AttemptResult => ({ kind: 'final', outcome: 'OK', status: 200, providerId: name }),
-          (err: unknown) => withStatus(classifyFcmFailure(err, scope.answer, this.credential.refusal), scope.answer),
-        );
-      return await Promise.race([sent, timedOut]);
-    } finally {
-      clearTimeout(timer);
-      scope.over = true;
-      for (const req of scope.live) req.destroy(attemptOver());
-      // The library's later requests for this attempt find its ended scope or, once the storage is
-      // disabled, none: either way the agent refuses them.
-      if (--this.underWay === 0) this.attempts.disable();
+      this.tokens = tokenCacheOf(this.app);
+    } catch (err) {
+      void deleteApp(this.app);
+      this.agent.destroy();
+      this.tokenAgent.destroy();
+      throw err;
     }
   }
 
+  attempt(message: FcmMessage, timeoutMs: number): Promise<AttemptResult> {
+    if (this.closed) return Promise.resolve(CLOSED);
+    const body = `{"message":${JSON.stringify(message)}${this.bodyEnd}`;
+    return new Promise((resolve) => new FcmAttempt(this, body, timeoutMs, resolve).start());
+  }
+
   async close(): Promise<void> {
-    this.agent.closed = true;
+    this.closed = true;
     try {
       await deleteApp(this.app);
     } finally {
       this.agent.destroy();
       this.tokenAgent.destroy();
     }
+  }
+
+  /** The token to send with: the held one while firebase-admin would keep it, else the one it gets next. */
+  token(): HeldToken | Promise<HeldToken> {
+    const held = this.held;
+    if (held !== undefined && Date.now() < held.refreshAt) return held;
+    return this.refreshToken(false);
+  }
+
+  /**
+   * A token to replace one FCM refused (401) before its expiry: revoked, or its key disabled. One forced
+   * refresh serves every send that met the refusal; a send that finds a newer token takes it.
+   */
+  tokenAfterRefusal(refused: HeldToken): HeldToken | Promise<HeldToken> {
+    const held = this.held;
+    if (held !== undefined && held !== refused && Date.now() < held.refreshAt) return held;
+    if (held === refused) this.held = undefined;
+    return this.refreshToken(true);
+  }
+
+  /** Why no token could be had: the token endpoint's refusal, when it refused the service account. */
+  tokenFailure(err: unknown): AttemptResult {
+    return classifyFcmFailure(err, this.credential.refusal);
+  }
+
+  /**
+   * One request of an attempt, not yet ended: the attempt listens, then writes the body. Headers as a flat
+   * list, which Node writes as they are (a header object costs a validation and a map entry per header, and
+   * then Node adds no Host: it is given here).
+   */
+  request(token: HeldToken, body: string): http.ClientRequest {
+    return https.request({
+      host: FCM_HOST,
+      path: this.path,
+      method: 'POST',
+      agent: this.agent,
+      headers: [
+        'host',
+        FCM_HOST,
+        'authorization',
+        token.authorization,
+        'content-type',
+        'application/json; charset=utf-8',
+        'content-length',
+        String(Buffer.byteLength(body)),
+      ],
+    });
+  }
+
+  private refreshToken(force: boolean): Promise<HeldToken> {
+    if (this.pendingToken !== undefined) return this.pendingToken;
+    const forced = force || this.forceNextRefresh;
+    const pending = this.tokens.getToken(forced).then(
+      ({ accessToken, expirationTime }) => {
+        this.pendingToken = undefined;
+        this.forceNextRefresh = false;
+        return (this.held = { authorization: `Bearer ${accessToken}`, refreshAt: expirationTime - TOKEN_REFRESH_MARGIN_MS });
+      },
+      (err: unknown) => {
+        this.pendingToken = undefined;
+        if (forced) this.forceNextRefresh = true;
+        throw err;
+      },
+    );
+    this.pendingToken = pending;
+    return pending;
+  }
+}
+
+/**
+ * One attempt: a request, and at most one more within the attempt's time for either of two answers that say
+ * nothing about the message: a reset of a kept-alive connection before any answer (the server closed it while
+ * it was idle, and our request met the close), or a 401 to a held access token (revoked before its expiry: the
+ * token is renewed first). The timer ends the attempt wherever it is and destroys its request.
+ */
+class FcmAttempt {
+  constructor(
+    private readonly transport: FcmTransport,
+    /** A string, not a Buffer: Node then writes the headers and the body in one piece. */
+    private readonly body: string,
+    private readonly timeoutMs: number,
+    private readonly resolve: (result: AttemptResult) => void,
+  ) {}
+
+  private timer: NodeJS.Timeout | undefined;
+  /** The latest request: a late event of an earlier one (re-sent) is ignored. */
+  private req: http.ClientRequest | undefined;
+  private done = false;
+  private resentStale = false;
+
+  start(): void {
+    this.timer = setTimeout(() => this.finish(TIMED_OUT), Math.max(0, this.timeoutMs));
+    this.sendWith(this.transport.token(), true);
+  }
+
+  /** `cached`: the token was held, not fetched for this attempt, so a 401 may mean that it was revoked since. */
+  private sendWith(token: HeldToken | Promise<HeldToken>, cached: boolean): void {
+    if (!(token instanceof Promise)) return this.send(token, cached);
+    token.then(
+      (fresh) => this.send(fresh, false),
+      (err: unknown) => this.finish(this.transport.tokenFailure(err)),
+    );
+  }
+
+  private send(token: HeldToken, cached: boolean): void {
+    if (this.done) return;
+    const req = (this.req = this.transport.request(token, this.body));
+    let answered = false;
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (this.done || this.req !== req) return;
+      const code = err.code;
+      // A kept-alive connection the server closed while it was idle (the usual cause of a reset there): once more, at once.
+      if (!answered && !this.resentStale && req.reusedSocket && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        this.resentStale = true;
+        return this.send(token, cached);
+      }
+      this.finish(connectionFailure(err));
+    });
+    req.on('response', (res: http.IncomingMessage) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (chunk: Buffer) => {
+        if (size >= MAX_ANSWER_BYTES) return;
+        chunks.push(chunk);
+        size += chunk.length;
+      });
+      // A connection that broke in the middle of the answer (Node: ECONNRESET "aborted"): whatever the status
+      // said, nothing proves delivery.
+      res.on('error', (err: NodeJS.ErrnoException) => {
+        if (!this.done && this.req === req) this.finish(connectionFailure(err));
+      });
+      res.on('end', () => {
+        if (this.done || this.req !== req) return;
+        const status = res.statusCode ?? 0;
+        const text = (chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)).toString('utf8');
+        // The token that replaces it is not a held one: a second 401 is the answer.
+        if (status === 401 && cached && refusesAccessToken(text)) {
+          return this.sendWith(this.transport.tokenAfterRefusal(token), false);
+        }
+        const retryAfter = res.headers['retry-after'];
+        this.finish(verdictOf({ status, body: text, ...(retryAfter === undefined ? {} : { retryAfter }) }));
+      });
+    });
+    req.end(this.body);
+  }
+
+  private finish(result: AttemptResult): void {
+    if (this.done) return;
+    this.done = true;
+    clearTimeout(this.timer);
+    // A request still under way when time is up must not reach FCM later.
+    if (result === TIMED_OUT) this.req?.destroy();
+    this.resolve(result);
   }
 }
 
@@ -204,17 +389,14 @@ class ProxyAwareAgent extends https.Agent {
 }
 
 /**
- * The HTTP agent firebase-admin sends through: keep-alive connections to FCM (or to `FcmEndpoint`,
- * TLS-verified against the endpoint's own name; the Host header stays FCM's), and the attempt guard.
+ * The agent of FCM sends: keep-alive connections to FCM (or to `FcmEndpoint`, TLS-verified against the
+ * endpoint's own name; the Host header stays FCM's), counting the sends that wait for a free connection.
  */
 class FcmAgent extends ProxyAwareAgent {
-  closed = false;
-
   constructor(
     options: https.AgentOptions,
     proxy: URL | undefined,
     private readonly endpoint: URL | undefined,
-    private readonly currentAttempt: () => AttemptScope | undefined,
     private readonly metrics?: Pick<EntryMetrics, 'slotWaited'>,
   ) {
     super(options, proxy);
@@ -232,23 +414,8 @@ class FcmAgent extends ProxyAwareAgent {
     );
   }
 
-  /** Called (in the caller's async context) for every request made through this agent. */
+  /** Called for every request made through this agent. */
   addRequest(req: http.ClientRequest, options: unknown): void {
-    const attempt = this.currentAttempt();
-    // firebase-admin sends through this agent only within `send()`: a request outside an attempt's scope
-    // is a re-send of one that has ended.
-    if (this.closed || !attempt || attempt.over) {
-      // What Node's Agent itself does when dialing fails: the request errors and nothing is sent.
-      (req as unknown as { onSocket(socket: undefined, err: Error): void }).onSocket(
-        undefined,
-        attemptOver(this.closed ? 'the FCM transport is closed' : undefined),
-      );
-      return;
-    }
-    attempt.answer = undefined;
-    attempt.live.add(req);
-    req.once('close', () => attempt.live.delete(req));
-    req.once('response', (res: http.IncomingMessage) => captureAnswer(res, attempt));
     const queued = this.metrics ? queuedRequests(this) : 0;
     (https.Agent.prototype as unknown as { addRequest(req: http.ClientRequest, options: unknown): void }).addRequest.call(
       this,
@@ -267,28 +434,34 @@ function queuedRequests(agent: http.Agent): number {
   return queued;
 }
 
-function captureAnswer(res: http.IncomingMessage, attempt: AttemptScope): void {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  res.on('data', (chunk: Buffer) => {
-    if (size >= MAX_CAPTURED_BODY_BYTES) return;
-    chunks.push(chunk);
-    size += chunk.length;
-  });
-  // Runs in the same 'end' emission as the library's own listener, so before its promise settles.
-  res.once('end', () => {
-    attempt.answer = { status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') };
-  });
-}
-
-function attemptOver(message = 'the delivery attempt is over'): Error {
-  // Not one of the library's retryable codes (ECONNRESET, ETIMEDOUT): it gives up at once.
-  return Object.assign(new Error(message), { code: ATTEMPT_OVER_CODE });
+/** FCM's answer: a 2xx carries the message's name, FCM's id for it; any other is classified. */
+function verdictOf(answer: FcmHttpAnswer): AttemptResult {
+  if (answer.status >= 200 && answer.status < 300) {
+    let json: unknown;
+    try {
+      json = JSON.parse(answer.body);
+    } catch (err) {
+      // FCM's answer to an accepted message is JSON: anything else is not a proof of delivery.
+      return {
+        kind: 'final',
+        outcome: 'FAIL',
+        error: `error while parsing response: ${(err as Error).message}`,
+        reason: 'UNKNOWN',
+        status: answer.status,
+      };
+    }
+    const name = (json as { name?: unknown } | null)?.name;
+    return typeof name === 'string'
+      ? { kind: 'final', outcome: 'OK', status: answer.status, providerId: name }
+      : { kind: 'final', outcome: 'OK', status: answer.status };
+  }
+  return { ...classifyFcmAnswer(answer), status: answer.status };
 }
 
 /**
- * docs/protocol.md, Outcome mapping: UNREGISTERED / SENDER_ID_MISMATCH → REMOVE (reason always UNREGISTERED); INTERNAL and
- * QUOTA_EXCEEDED → retried; anything else FAILs with Google's message and the errorCode as reason.
+ * docs/protocol.md, Outcome mapping: UNREGISTERED / SENDER_ID_MISMATCH → REMOVE (reason always UNREGISTERED); INTERNAL,
+ * QUOTA_EXCEEDED and any 503 (unless its Retry-After asks for more than a minute) → retried; anything else FAILs with
+ * Google's message and the errorCode as reason.
  * Only the FcmError detail counts: a bare 403 PERMISSION_DENIED (wrong project or credentials) or
  * 404 NOT_FOUND must not make the chat server forget its devices.
  */
@@ -302,6 +475,8 @@ export function classifyFcmAnswer(answer: FcmHttpAnswer): AttemptResult {
     return { kind: 'final', outcome: 'REMOVE', error, reason: 'UNREGISTERED', providerReason: errorCode, evidence: SUSPECT_EVIDENCE };
   if (errorCode === 'INTERNAL' || errorCode === 'QUOTA_EXCEEDED') return { kind: 'retryable', error, reason: errorCode };
   const reason = errorCode ?? google?.status ?? `HTTP ${answer.status}`;
+  // FCM is overloaded or restarting: another attempt, a second or two later, usually gets through.
+  if (answer.status === 503 && !(retryAfterSec(answer.retryAfter) > MAX_RETRY_AFTER_SEC)) return { kind: 'retryable', error, reason };
   const refused = refusedCredentialsAdvice(answer.status, errorCode, google?.status);
   if (refused !== undefined)
     return {
@@ -332,26 +507,38 @@ function refusedCredentialsAdvice(httpStatus: number, errorCode: string | undefi
   return undefined;
 }
 
+/** A 401 about our access token itself; THIRD_PARTY_AUTH_ERROR, also a 401, is about Apple's or Web Push's credentials. */
+function refusesAccessToken(body: string): boolean {
+  return parseGoogleError(body)?.errorCode === undefined;
+}
+
+/** Seconds a `Retry-After` (seconds or an HTTP date) asks to wait; 0 without one or when unreadable. */
+export function retryAfterSec(value: string | undefined, now = Date.now()): number {
+  if (value === undefined) return 0;
+  const seconds = Number(value);
+  if (value.trim() !== '' && Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? 0 : Math.max(0, (date - now) / 1000);
+}
+
+/** A request that got no usable answer, in the wording firebase-admin used: the connection broke, or could not be had. */
+function connectionFailure(err: NodeJS.ErrnoException): AttemptResult {
+  const error = `Error while making request: ${err.message}. Error code: ${err.code}`;
+  return err.code !== undefined && RETRYABLE_CONNECTION_ERRORS.has(err.code)
+    ? { kind: 'retryable', error, reason: 'UNAVAILABLE' }
+    : { kind: 'final', outcome: 'FAIL', error, reason: 'UNAVAILABLE' };
+}
+
 /**
- * A rejected `send()`: by the HTTP answer when there was one, else by the library's error code. `refusal`: the
- * token endpoint's latest refusal of the service account, if its latest answer was one.
+ * No access token could be had (firebase-admin's `app/invalid-credential`): a FAIL, which names the token
+ * endpoint's refusal of the service account when its latest answer was one.
  */
-export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefined, refusal?: OAuthRefusal): AttemptResult {
+export function classifyFcmFailure(err: unknown, refusal?: OAuthRefusal): AttemptResult {
   const message = err instanceof Error ? err.message : String(err);
-  if (answer && answer.status >= 200 && answer.status < 300) {
-    // The library refuses a success answer whose body is not JSON.
-    let detail = message;
-    try {
-      JSON.parse(answer.body);
-    } catch (parseError) {
-      detail = (parseError as Error).message;
-    }
-    return { kind: 'final', outcome: 'FAIL', error: `error while parsing response: ${detail}`, reason: 'UNKNOWN' };
-  }
-  if (answer) return classifyFcmAnswer(answer);
   const code = (err as { code?: unknown } | null)?.code;
-  const verdict: AttemptResult = { kind: 'final', outcome: 'FAIL', error: message, reason: reasonForLibraryCode(code) };
-  if (code !== 'app/invalid-credential' || refusal === undefined) return verdict;
+  const credential = code === 'app/invalid-credential';
+  const verdict: AttemptResult = { kind: 'final', outcome: 'FAIL', error: message, reason: credential ? 'UNAUTHENTICATED' : 'UNKNOWN' };
+  if (!credential || refusal === undefined) return verdict;
   return {
     ...verdict,
     providerReason: refusal.error,
@@ -362,25 +549,10 @@ export function classifyFcmFailure(err: unknown, answer: FcmHttpAnswer | undefin
   };
 }
 
-/** The verdict with FCM's HTTP status, when it answered, for the trace. */
-function withStatus(verdict: AttemptResult, answer: FcmHttpAnswer | undefined): AttemptResult {
-  return answer === undefined ? verdict : { ...verdict, status: answer.status };
-}
-
 /** The token endpoint's refusal of the service account: its OAuth `error` and `error_description`. */
 export interface OAuthRefusal {
   error: string;
   description: string;
-}
-
-/** Failures without an HTTP answer, named like the Go client's platform error codes. */
-function reasonForLibraryCode(code: unknown): string {
-  if (code === 'app/network-error') return 'UNAVAILABLE';
-  if (code === 'app/network-timeout') return 'DEADLINE_EXCEEDED';
-  if (code === 'app/invalid-credential') return 'UNAUTHENTICATED';
-  if (typeof code === 'string' && (code.startsWith('messaging/invalid-') || code === 'messaging/payload-size-limit-exceeded'))
-    return 'INVALID_ARGUMENT';
-  return 'UNKNOWN';
 }
 
 function parseGoogleError(body: string): { message?: string; status?: string; errorCode?: string } | undefined {
