@@ -1,6 +1,6 @@
 /**
  * A fast FCM stand-in for the bench, in its own process: HTTPS (HTTP/1.1 keep-alive, which is what
- * firebase-admin speaks), an OAuth token endpoint that grants any request, and
+ * FCM's HTTP v1 API and the proxy's FcmTransport speak), an OAuth token endpoint that grants any request, and
  * `POST /v1/projects/<p>/messages:send` answering `{"name":"projects/<p>/messages/1"}` when the request
  * carries the granted bearer token. No JWT or message validation (that is the strict sandbox peer's job,
  * src/sandbox/fcm-peer.ts). Counts every message by its `ack_id` for the exactly-once check.

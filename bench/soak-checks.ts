@@ -33,8 +33,8 @@ export interface FaultKind {
  * first attempt only. The proxy gives APNs HTTP answers as they are (FAIL or REMOVE) and retries only a
  * missing answer, except that a status the library would re-send, met on a connection that is closing, counts
  * as missing: so APNs gets its status on every attempt, which makes FAIL the one right answer. FCM retries
- * INTERNAL and QUOTA_EXCEEDED itself, and firebase-admin re-sends a 503 or a reset connection at once within
- * the same attempt. On FCM's HTTP/1.1 a reset is a closed connection, so `close-then-ok` resets there; on
+ * INTERNAL, QUOTA_EXCEEDED, a 503 and a broken connection as further attempts, and re-sends once at once within
+ * the attempt when a kept-alive connection is reset before any answer. On FCM's HTTP/1.1 a reset is a closed connection, so `close-then-ok` resets there; on
  * APNs it drops the one HTTP/2 connection every notification in flight shares, hence its low weight. After
  * an APNs 500 the proxy replaces its connection, and sends that race the change may be refused (never
  * processed, retried): APNs gets few 500s, as a notification retried that way can run out of time.
