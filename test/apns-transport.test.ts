@@ -225,6 +225,12 @@ describe("ApnsTransport's own request and what the peer does to it", () => {
     assertDelivered(await transport.attempt(request(FAST), 5_000));
   });
 
+  it('an answer whose body is not JSON is retryable, with the status and apns-id it came with', async () => {
+    peer.setDeviceBehaviour(RESET, { status: 500, body: 'not json' });
+    const result = await transport.attempt(request(RESET), 5_000);
+    assert.deepEqual(result, { ...TIMED_OUT, status: 500, providerId: peer.receivedFor(RESET)[0]!.apnsId });
+  });
+
   it('a connection dropped before the answer is a retryable transport error; the next send connects anew', async () => {
     peer.setDeviceBehaviour(CUT, { closeConnection: true });
     assertDelivered(await transport.attempt(request(FAST), 5_000));
