@@ -94,18 +94,17 @@ describe('ApnsTransport in-flight bound (maxInFlight 1)', () => {
     assert.equal(counted.slotWaits - waitsBefore, 2);
   });
 
-  it('the slot is given back when APNs answers, even after the attempt timed out', async () => {
-    peer.setDeviceBehaviour(SLOW, { delayMs: 300 });
-    assert.deepEqual(await transport.attempt(request(SLOW), 50), TIMED_OUT);
-    // The late answer frees the one slot; without it this send could never start.
-    assertDelivered(await transport.attempt(request(FAST), 5_000));
-    assert.deepEqual(
-      peer.received.map((n) => [n.token, n.status]),
-      [
-        [SLOW, 200],
-        [FAST, 200],
-      ],
-    );
+  it('an attempt that times out cancels its stream and gives its slot back at once', { timeout: 15_000 }, async () => {
+    peer.setDeviceBehaviour(SLOW, { hang: true });
+    assert.deepEqual(await transport.attempt(request(SLOW), 100), TIMED_OUT);
+    // APNs never answers the first send: only the time-out can free the one slot for this one.
+    assertDelivered(await transport.attempt(request(FAST), 3_000));
+    const [hung, delivered] = peer.received;
+    assert.deepEqual([hung?.token, hung?.behaviour, delivered?.token, delivered?.status], [SLOW, 'hang', FAST, 200]);
+    // The hanging stream was cancelled, not left open on the connection.
+    for (let i = 0; i < 100 && hung?.endedAt === undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(hung?.endedAt, 'the hanging stream is still open');
+    assert.equal(hung.delivered, false);
   });
 });
 
@@ -170,7 +169,7 @@ describe('ApnsTransport and the installed @parse/node-apn', () => {
     const authKey = createAppleAuthKey();
     const provider = new apn.Provider({ token: { key: authKey.keyPem, keyId: authKey.keyId, teamId: authKey.teamId }, production: false });
     try {
-      assert.equal(typeof clientOf(provider).request, 'function');
+      assert.equal(typeof clientOf(provider).connect, 'function');
     } finally {
       await new Promise<void>((resolve) => void provider.shutdown(() => resolve()));
     }
@@ -184,30 +183,74 @@ describe('ApnsTransport and the installed @parse/node-apn', () => {
   });
 });
 
-describe('ApnsTransport and what the library reports', () => {
+describe("ApnsTransport's own request and what the peer does to it", () => {
+  const EXPIRED = 'e5'.repeat(32);
+  const RESET = 'f6'.repeat(32);
+  const CUT = 'a7'.repeat(32);
   let peer: ApnsPeer;
   let transport: ApnsTransport;
 
   before(async () => {
     ({ peer, transport } = await startPeerAndTransport());
-    // A first send opens the session, so the next ones go through Client.request.
-    assertDelivered(await transport.attempt(request(FAST), 5_000));
   });
   after(async () => {
     await transport.close();
     await peer.close();
   });
+  beforeEach(() => peer.reset());
 
-  it('a rejection that carries neither a status nor an error is a transport error, not a delivery', async () => {
-    // The library's own failures always carry one; this stands in for one that does not (its contract, not its I/O).
-    const client = (transport as unknown as { client: { request: () => Promise<unknown> } }).client;
-    const original = client.request;
-    client.request = () => Promise.reject({});
-    try {
-      assert.deepEqual(await transport.attempt(request(FAST), 5_000), TIMED_OUT);
-    } finally {
-      client.request = original;
-    }
+  it('ExpiredProviderToken: that attempt FAILs with the advice, the next one carries a newly signed token', async () => {
+    peer.setDeviceBehaviour(EXPIRED, [{ status: 403, reason: 'ExpiredProviderToken' }, { status: 200 }]);
+    const refused = await transport.attempt(request(EXPIRED), 5_000);
+    assert.ok(refused.kind === 'final');
+    assert.equal(refused.outcome, 'FAIL');
+    assert.equal(refused.reason, 'ExpiredProviderToken');
+    assert.equal(refused.status, 403);
+    assert.equal(refused.evidence?.kind, 'credentials-refused');
+    assert.equal(refused.providerId, peer.receivedFor(EXPIRED)[0]!.apnsId);
+    assertDelivered(await transport.attempt(request(EXPIRED), 5_000));
     assertDelivered(await transport.attempt(request(FAST), 5_000));
+    const [first, second, third] = peer.received.map((n) => n.headers['authorization']);
+    assert.match(first ?? '', /^bearer \S+$/);
+    assert.notEqual(second, first, 'the attempt after ExpiredProviderToken signed anew');
+    // One refusal signs once: later sends keep the new token.
+    assert.equal(third, second);
+  });
+
+  it('a stream reset before any answer is a retryable transport error, never a delivery', async () => {
+    peer.setDeviceBehaviour(RESET, { reset: true });
+    assert.deepEqual(await transport.attempt(request(RESET), 5_000), TIMED_OUT);
+    assert.equal(peer.receivedFor(RESET)[0]!.behaviour, 'reset');
+    // The session is still good for the others.
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
+  });
+
+  it('an answer whose body is not JSON is retryable, with the status and apns-id it came with', async () => {
+    peer.setDeviceBehaviour(RESET, { status: 500, body: 'not json' });
+    const result = await transport.attempt(request(RESET), 5_000);
+    assert.deepEqual(result, { ...TIMED_OUT, status: 500, providerId: peer.receivedFor(RESET)[0]!.apnsId });
+  });
+
+  it('a connection dropped before the answer is a retryable transport error; the next send connects anew', async () => {
+    peer.setDeviceBehaviour(CUT, { closeConnection: true });
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
+    assert.deepEqual(await transport.attempt(request(CUT), 5_000), TIMED_OUT);
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
+    const [before, cut, after] = peer.received.map((n) => n.connection);
+    assert.equal(cut, before);
+    assert.equal(after, before! + 1);
+  });
+
+  it("sends what APNs expects: POST to the device path, addressed to Apple's host, with the request's headers", async () => {
+    assertDelivered(await transport.attempt(request(FAST), 5_000));
+    const sent = peer.received[0]!;
+    assert.equal(sent.method, 'POST');
+    assert.equal(sent.path, `/3/device/${FAST}`);
+    assert.equal(sent.authority, 'api.sandbox.push.apple.com');
+    assert.deepEqual(
+      [sent.headers['apns-topic'], sent.headers['apns-push-type'], sent.headers['apns-priority'], sent.headers['content-type']],
+      [TOPIC, 'alert', '10', 'application/json; charset=utf-8'],
+    );
+    assert.deepEqual(sent.payload, request(FAST).payload);
   });
 });

@@ -1,10 +1,10 @@
-/** What an APNs answer means for the notification and for the entry's credentials (classifyFailure); signing failures counted. */
+/** What an APNs answer means for the notification and for the entry's credentials (classifyAnswer); signing failures counted. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { classifyFailure, countSigningFailures } from '../src/platforms/apns/transport';
+import { classifyAnswer, countSigningFailures } from '../src/platforms/apns/transport';
 
-describe('classifyFailure: what an answer says about the entry', () => {
-  const answer = (status: number, reason: string) => classifyFailure({ status, response: { reason } });
+describe('classifyAnswer: what an answer says about the entry', () => {
+  const answer = (status: number, reason: string) => classifyAnswer(status, reason);
 
   it("device refusals a wrong environment or topic also causes are suspect, with the provider's code; the outcome is unchanged", () => {
     for (const [reason, outcome] of [
@@ -72,6 +72,25 @@ describe('classifyFailure: what an answer says about the entry', () => {
       assert.ok(verdict.kind === 'final');
       assert.equal(verdict.evidence, undefined, `${status} ${reason}`);
     }
+  });
+});
+
+describe('classifyAnswer: what the body left out', () => {
+  it('a 500 whose JSON names no reason is InternalServerError; an empty body leaves the reason empty', () => {
+    assert.deepEqual(classifyAnswer(500, undefined), {
+      kind: 'final',
+      outcome: 'FAIL',
+      error: 'unknown send response error',
+      reason: 'InternalServerError',
+    });
+    assert.deepEqual(classifyAnswer(500, ''), { kind: 'final', outcome: 'FAIL', error: 'unknown send response error', reason: '' });
+    assert.deepEqual(classifyAnswer(400, ''), {
+      kind: 'final',
+      outcome: 'FAIL',
+      error: 'unknown send response error',
+      reason: '',
+      evidence: { kind: 'credentials-accepted' },
+    });
   });
 });
 

@@ -72,7 +72,8 @@ describe('push-proxy trace against a running proxy', () => {
     assert.equal(before.code, 0, before.err);
     assert.match(before.out, /^notification ack_id ack-cli, post_id post-cli\n/);
     assert.match(before.out, /\nreceived: +\S+ from server srv-cli: apple_rn-v2, type message, device a1a1a1a1…\n/);
-    assert.match(before.out, /\nattempt 1: retry, no HTTP answer, unknown transport error, [\d.]+ ms\n/);
+    const unreadId = apns.peer.receivedFor(APPLE_TOKEN)[0]!.apnsId;
+    assert.match(before.out, new RegExp(`\\nattempt 1: retry, HTTP 200, unknown transport error, id ${unreadId}, [\\d.]+ ms\\n`));
     assert.match(
       before.out,
       new RegExp(`\\nattempt 2: OK, HTTP 200, id ${apnsId}, [\\d.]+ ms \\(started [\\d.]+ ms after the first\\)\\n`),

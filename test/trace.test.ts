@@ -114,10 +114,10 @@ describe('trace on the admin listener (eas mode)', () => {
     assert.deepEqual(record!.answer, { status: 'OK' });
     assert.equal(record!.attempts.length, 2);
     const [retried, accepted] = record!.attempts;
-    // The library reads no status or apns-id from an answer it cannot parse: the attempt says so.
+    // An answer whose body cannot be parsed is retried, and still shows the status and apns-id it came with.
     assert.deepEqual(
       { verdict: retried!.verdict, status: retried!.status, reason: retried!.reason, id: retried!.provider_id },
-      { verdict: 'retry', status: undefined, reason: 'unknown transport error', id: undefined },
+      { verdict: 'retry', status: 200, reason: 'unknown transport error', id: peerSaw[0]!.apnsId },
     );
     assert.equal(accepted!.verdict, 'OK');
     assert.equal(accepted!.status, 200);

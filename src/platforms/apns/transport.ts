@@ -1,7 +1,28 @@
 /**
- * APNs I/O through @parse/node-apn: one Provider (one HTTP/2 session) per configured entry, one attempt per
- * call, and the answer classified as docs/protocol.md, Outcome mapping, says. Payloads arrive already built (src/platforms/apns/payload.ts).
+ * APNs I/O: one HTTP/2 session per configured entry, one attempt per call, and the answer classified as
+ * docs/protocol.md, Outcome mapping, says. Payloads arrive already built (src/platforms/apns/payload.ts).
+ *
+ * @parse/node-apn keeps what it does well: connecting (`Client.connect`, through our own `createConnection`),
+ * the provider token's signing and renewal, the session's ping, and shutdown. The request itself is ours, on
+ * the library's live session: `session.request(headers)`, `stream.end(body)`, listeners for the answer's
+ * headers, body chunks (a delivery has none), end, error and close, and one timer per attempt, which cancels
+ * the stream and gives the slot back at once. The library's `Client.request` added per notification an async
+ * function and a second promise, a header copy, a StringDecoder, six listeners and a second timer that Node
+ * refreshes on every frame, and on an answer it could not parse it dropped the status and the `apns-id`.
+ * Measured (docs/performance.md, "APNs: our own HTTP/2 request on node-apn's session"): the APNs send's share
+ * of the proxy's profile went from 57.5 to 53.7 ms per 1,000 notifications (APNs, c=256, peer 0 ms), the whole
+ * proxy to 0.93-0.95x main's CPU per notification at c=256 (c=64 measured 1.10-1.16x, not explained yet);
+ * on its own the transport now costs what a bare `node:http2` sender does, so what is left is Node's HTTP/2
+ * client and TLS, not the library.
  */
+import {
+  constants as http2Constants,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type IncomingHttpStatusHeader,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import apn from '@parse/node-apn';
@@ -25,7 +46,7 @@ export interface ApnsTransportOptions {
   endpoint?: URL;
   /** Extra CAs on top of Node's own, for a peer this process started itself. */
   trustedCa?: string[];
-  /** Per-attempt bound the library enforces itself (it cancels the stream). */
+  /** Bounds the tunnel through `outboundProxy` (each attempt has its own bound, the `timeoutMs` it is given). */
   requestTimeoutMs: number;
   /** Sends in flight on the session; kept below the peer's stream limit so none queue inside Node. */
   maxInFlight?: number;
@@ -75,51 +96,34 @@ const REFUSED_CREDENTIALS: ReadonlyMap<string, string> = new Map([
 /** 4xx statuses APNs answers only after accepting the provider token or certificate (403 is its credential check). */
 const CREDENTIALS_ACCEPTED_STATUSES = new Set([400, 413]);
 const CREDENTIALS_ACCEPTED: EntryEvidence = Object.freeze({ kind: 'credentials-accepted' });
+const { NGHTTP2_CANCEL } = http2Constants;
 const TRANSPORT_ERROR = 'unknown transport error';
-const EMPTY_BODY_STATUS = /with status (\d+) and empty body/;
 const TIMED_OUT: AttemptResult = Object.freeze({ kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR });
 const DELIVERED: AttemptResult = Object.freeze({ kind: 'final', outcome: 'OK', status: 200 });
-
-interface FailedSend {
-  status?: number | string;
-  response?: { reason?: string };
-  error?: { message?: string };
-  /** The id APNs gave its answer (the library copies the response header, on success too). */
-  'apns-id'?: string;
-}
+/** The library signs a new provider token once the current one is this old (Apple refuses them after an hour). */
+const TOKEN_RENEW_AFTER_S = 3300;
+/** Statuses after which the library would re-send on the same session: on a session closed meanwhile they read as no answer. */
+const RESENDABLE_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const EXPIRED_PROVIDER_TOKEN = 'ExpiredProviderToken';
 
 /**
- * The library's per-connection client. `Provider.send` wraps one recipient in an async function,
- * `Promise.allSettled` and an async callback, and `Client.write` wraps `Client.request` in another async
- * function with its copies; without them the proxy spends ~11 % (`send`) and ~3 % (`write`) less CPU per
- * notification at saturation (docs/performance.md). On a live session the transport calls `request` itself
- * and keeps what `write` does after a failure (`afterFailedRequest`); without one (first send, reconnecting,
- * shut down) it goes through `write`, which connects.
+ * The library's per-connection client, as far as this transport uses it: its live session, its address
+ * (Apple's host, the `:authority`), its provider token, and `connect`, which opens a session through our
+ * `createConnection` and sets `session`.
  */
 interface ApnsClient {
-  session?: ApnsSession;
+  session?: ClientHttp2Session;
+  isDestroyed?: boolean;
   config: { address: string; token?: ProviderToken | null };
-  write(notification: ApnsWire, device: string, type: 'device', method: 'post'): Promise<FailedSend>;
-  request(session: ApnsSession, address: string, notification: ApnsWire, path: string, method: 'POST'): Promise<FailedSend>;
-  closeAndDestroySession(session: ApnsSession): Promise<void>;
-}
-interface ApnsSession {
-  closed: boolean;
-  destroyed: boolean;
-  close(): void;
-  removeAllListeners(event: 'goaway'): unknown;
+  connect(): Promise<void>;
 }
 /** The library's provider token (token auth): signed at start-up, signed anew by `regenerate` before it expires. */
 export interface ProviderToken {
+  generation: number;
+  current: string;
+  isExpired(validSeconds: number): boolean;
   regenerate(generation: number): void;
 }
-interface ApnsWire {
-  headers: object;
-  body: string;
-}
-
-/** The statuses after which `write` would re-send (we set its retry limit to 0, so it only checks the session). */
-const LIBRARY_RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 
 /** The installed @parse/node-apn is not the release this transport was written against. */
 export class UnsupportedApnsLibraryError extends Error {}
@@ -127,38 +131,23 @@ export class UnsupportedApnsLibraryError extends Error {}
 /** The client inside a Provider, checked once: a release of the library that changed it fails at start-up. */
 export function clientOf(provider: apn.Provider): ApnsClient {
   const client = (provider as unknown as { client?: Partial<ApnsClient> }).client;
+  const token = client?.config?.token;
   if (
-    typeof client?.write !== 'function' ||
-    typeof client.request !== 'function' ||
-    typeof client.closeAndDestroySession !== 'function' ||
-    typeof client.config?.address !== 'string'
+    typeof client?.connect !== 'function' ||
+    typeof client.config?.address !== 'string' ||
+    (token && (typeof token.isExpired !== 'function' || typeof token.regenerate !== 'function' || typeof token.current !== 'string'))
   ) {
     throw new UnsupportedApnsLibraryError(
-      'the installed @parse/node-apn has no Provider.client with write, request and closeAndDestroySession. Install the version package-lock.json names (npm ci)',
+      'the installed @parse/node-apn has no Provider.client with connect, config.address and a provider token it signs. Install the version package-lock.json names (npm ci)',
     );
   }
   return client as ApnsClient;
 }
 
-/** The client's session when it can take a send now; otherwise `write` connects first. */
-function liveSession(client: ApnsClient): ApnsSession | undefined {
+/** The client's session when it can take a send now; otherwise `connect` opens one first. */
+function liveSession(client: ApnsClient): ClientHttp2Session | undefined {
   const session = client.session;
   return session && !session.closed && !session.destroyed ? session : undefined;
-}
-
-/**
- * What `write` makes of a failed `request` with its retry limit at 0: a failure it would have re-sent, on a
- * session that closed meanwhile, is a transport error (the next attempt gets a new session); a 500 closes the
- * session (not awaited: `write` would hold the answer until every other send on it has finished).
- */
-function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: FailedSend): FailedSend {
-  const status = typeof failed.status === 'number' ? failed.status : undefined;
-  const resendable =
-    (status !== undefined && LIBRARY_RETRY_STATUSES.has(status)) || (status === 403 && failed.error?.message === 'ExpiredProviderToken');
-  if (resendable && session.closed) return { error: { message: 'client session is either closed or destroyed' } };
-  // Graceful: no new sends on it, those in flight finish (see `keepAnswersOnGoaway`).
-  if (status === 500) session.close();
-  return failed;
 }
 
 /**
@@ -168,12 +157,8 @@ function afterFailedRequest(client: ApnsClient, session: ApnsSession, failed: Fa
  * Node's own handling applies: a graceful GOAWAY closes the session once its streams are done (the next send
  * connects anew), an error GOAWAY destroys it.
  */
-function keepAnswersOnGoaway(session: ApnsSession): void {
+function keepAnswersOnGoaway(session: ClientHttp2Session): void {
   session.removeAllListeners('goaway');
-}
-
-function asFailedSend(failure: unknown): FailedSend {
-  return failure !== null && typeof failure === 'object' ? (failure as FailedSend) : { error: { message: String(failure) } };
 }
 
 /** Where the TCP connection goes: `AppleEndpoint` when set, else Apple's host for the environment. */
@@ -188,8 +173,10 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly inFlight: Semaphore;
   private readonly logger?: Logger;
   private readonly metrics?: ApnsTransportOptions['metrics'];
-  /** Sessions already left to Node's GOAWAY handling. */
-  private readonly gracefulSessions = new WeakSet<ApnsSession>();
+  /** Apple's host: the `:authority` of every request, wherever the connection goes. */
+  private readonly authority: string;
+  /** The session last left to Node's GOAWAY handling (sessions are replaced, never reused). */
+  private gracefulSession?: ClientHttp2Session;
 
   constructor(options: ApnsTransportOptions) {
     const { host: dialHost, port: dialPort } = apnsDialTarget(options.production, options.endpoint);
@@ -242,6 +229,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       createConnection: connect,
     } as unknown as apn.ProviderOptions);
     this.client = clientOf(this.provider);
+    this.authority = this.client.config.address;
     this.inFlight = new Semaphore(options.maxInFlight ?? 500);
     this.logger = logger;
     this.metrics = options.metrics;
@@ -259,10 +247,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       .then((started) => (started ? this.sendHolding(request, deadline - performance.now()) : TIMED_OUT));
   }
 
-  /**
-   * One send in a slot already taken; the slot is given back when the library settles, even after the timer
-   * has answered. The hot path: one promise and one timer per attempt, nothing kept but what the send needs.
-   */
+  /** One send in a slot already taken: on the live session, else on one the library opens first. */
   private sendHolding(request: ApnsRequest, timeoutMs: number): Promise<AttemptResult> {
     let body: string;
     try {
@@ -271,45 +256,144 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       this.inFlight.release();
       return Promise.reject(err as Error);
     }
-    const wire: ApnsWire = { headers: request.headers, body };
     const session = liveSession(this.client);
-    if (session && !this.gracefulSessions.has(session)) {
+    if (session) return this.exchange(session, request, body, timeoutMs);
+    // After close() nothing connects again: the session would outlive the transport.
+    if (this.client.isDestroyed) return Promise.resolve(this.unanswered('client is destroyed'));
+    const connecting = performance.now();
+    return this.client.connect().then(
+      () => {
+        const opened = liveSession(this.client);
+        return opened
+          ? this.exchange(opened, request, body, timeoutMs - (performance.now() - connecting))
+          : this.unanswered('no session after connecting');
+      },
+      (err: Error) => this.unanswered(`connecting failed: ${err.message}`),
+    );
+  }
+
+  /**
+   * One request on `session`, the slot held until its answer, its failure or its time-out, whichever comes
+   * first: then the slot is given back once, and a stream still open is cancelled. The hot path: one promise,
+   * one timer and five listeners per attempt; a delivery (200, no body) keeps nothing but its `apns-id`.
+   */
+  private exchange(session: ClientHttp2Session, request: ApnsRequest, body: string, timeoutMs: number): Promise<AttemptResult> {
+    if (session !== this.gracefulSession) {
       keepAnswersOnGoaway(session);
-      this.gracefulSessions.add(session);
+      this.gracefulSession = session;
+    }
+    const headers: OutgoingHttpHeaders = {
+      ...request.headers,
+      ':method': 'POST',
+      ':scheme': 'https',
+      ':authority': this.authority,
+      ':path': `/3/device/${request.token}`,
+    };
+    let stream: ClientHttp2Stream;
+    let generation = -1;
+    try {
+      generation = this.signInto(headers);
+      stream = session.request(headers);
+    } catch (err) {
+      // A token that cannot be signed, or a session that went away since it was checked: no request left.
+      return Promise.resolve(this.unanswered((err as Error).message));
     }
     return new Promise<AttemptResult>((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs, TIMED_OUT);
+      let status = 0;
+      let apnsId: string | undefined;
+      let chunks: Buffer[] | undefined;
+      let failure: string | undefined;
+      let settled = false;
       const settle = (result: AttemptResult): void => {
+        settled = true;
         clearTimeout(timer);
         this.inFlight.release();
         resolve(result);
       };
-      const sent = session
-        ? this.client.request(session, this.client.config.address, wire, `/3/device/${request.token}`, 'POST')
-        : this.client.write(wire, request.token, 'device', 'post');
-      sent.then(
-        // A fulfilled answer with a status or an error is still a failure, as `Provider.send` sorts them.
-        (answer) =>
-          settle(answer.status !== undefined || answer.error !== undefined ? this.verdictOf(answer) : deliveredWithId(answer['apns-id'])),
-        // A rejection is never a delivery, whatever it carries.
-        (failure: unknown) =>
-          settle(this.verdictOf(session ? afterFailedRequest(this.client, session, asFailedSend(failure)) : asFailedSend(failure))),
-      );
+      const timer = setTimeout(() => {
+        if (settled) return;
+        stream.close(NGHTTP2_CANCEL);
+        settle(this.noAnswer(`no answer within ${Math.round(timeoutMs)} ms`, status || undefined, apnsId));
+      }, timeoutMs);
+      stream.on('response', (answer: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
+        status = answer[':status'] ?? 0;
+        const id = answer['apns-id'];
+        if (typeof id === 'string') apnsId = id;
+      });
+      // A delivery has no body: chunks are kept only for the rare answer that has one.
+      stream.on('data', (chunk: Buffer) => (chunks ??= []).push(chunk));
+      stream.on('end', () => {
+        if (!settled) settle(this.answered(session, status, apnsId, chunks, generation));
+      });
+      stream.on('error', (err: Error) => (failure = err.message));
+      // Closed without its answer read to the end: reset, cut off with its connection, or cancelled.
+      stream.on('close', () => {
+        if (!settled) settle(this.noAnswer(failure ?? `stream closed with code ${stream.rstCode}`, status || undefined, apnsId));
+      });
+      stream.end(body);
     });
   }
 
-  private verdictOf(failed: FailedSend): AttemptResult {
-    const verdict = classifyFailure(failed);
+  /** Puts the provider token on a request as the library does; the generation it signed, -1 for certificate auth. */
+  private signInto(headers: OutgoingHttpHeaders): number {
+    const token = this.client.config.token;
+    if (!token) return -1;
+    if (token.isExpired(TOKEN_RENEW_AFTER_S)) token.regenerate(token.generation);
+    headers.authorization = `bearer ${token.current}`;
+    return token.generation;
+  }
+
+  /** An answer read to its end (the caller gives the slot back): a delivery, a refusal, or (a body that is not JSON) no usable answer. */
+  private answered(
+    session: ClientHttp2Session,
+    status: number,
+    apnsId: string | undefined,
+    chunks: Buffer[] | undefined,
+    generation: number,
+  ): AttemptResult {
+    if (status === 0) return this.noAnswer('the stream ended without an answer', undefined, apnsId);
+    let reason: string | undefined = '';
+    if (chunks !== undefined) {
+      try {
+        reason = reasonOf(JSON.parse(Buffer.concat(chunks).toString('utf8')));
+      } catch {
+        return this.noAnswer(`APNs answered ${status} with a body that is not JSON`, status, apnsId);
+      }
+    }
+    if (status === 200) return apnsId === undefined ? DELIVERED : { kind: 'final', outcome: 'OK', status: 200, providerId: apnsId };
+    if (status === 403 && reason === EXPIRED_PROVIDER_TOKEN && generation >= 0) {
+      // The next attempt signs anew; a token signed since by another send is kept.
+      try {
+        this.client.config.token?.regenerate(generation);
+      } catch (err) {
+        return this.noAnswer((err as Error).message, status, apnsId);
+      }
+    }
+    // A refusal the library would have sent again on this session, which has closed meanwhile: the next
+    // attempt goes on a new one.
+    if (session.closed && (RESENDABLE_STATUSES.has(status) || (status === 403 && reason === EXPIRED_PROVIDER_TOKEN)))
+      return this.noAnswer('client session is either closed or destroyed', status, apnsId);
+    // Graceful: no new sends on it, those in flight finish (see `keepAnswersOnGoaway`).
+    if (status === 500) session.close();
+    const verdict = classifyAnswer(status, reason);
+    return apnsId === undefined ? { ...verdict, status } : { ...verdict, status, providerId: apnsId };
+  }
+
+  /** No request made (the slot still held): the slot given back, and a retryable transport error. */
+  private unanswered(cause: string): AttemptResult {
+    this.inFlight.release();
+    return this.noAnswer(cause, undefined, undefined);
+  }
+
+  private noAnswer(cause: string, status: number | undefined, apnsId: string | undefined): AttemptResult {
     // The chat server only hears "unknown transport error": the operator needs the cause.
-    if (verdict.kind === 'retryable') this.logger?.warn({ err: failed.error?.message ?? 'no answer' }, 'APNs attempt got no answer');
-    // The status and the apns-id, retryable answers included, are for the trace: Apple's support asks for the id.
-    const id = failed['apns-id'];
-    const status = typeof failed.status === 'number' ? failed.status : undefined;
-    if (id === undefined && status === undefined) return verdict;
-    const answered: AttemptResult = { ...verdict };
-    if (status !== undefined) answered.status = status;
-    if (id !== undefined) answered.providerId = id;
-    return answered;
+    this.logger?.warn({ err: cause }, 'APNs attempt got no answer');
+    // The status and the apns-id are for the trace: Apple's support asks for the id.
+    if (status === undefined && apnsId === undefined) return TIMED_OUT;
+    const result: AttemptResult = { ...TIMED_OUT };
+    if (status !== undefined) result.status = status;
+    if (apnsId !== undefined) result.providerId = apnsId;
+    return result;
   }
 
   close(): Promise<void> {
@@ -329,7 +413,10 @@ export class ApnsTransport implements Transport<ApnsRequest> {
  * signing failure rejects that send as a transport error and shows nowhere else. The key signed once at
  * start-up, so this is rare: counted once per failed signing, then thrown on as before.
  */
-export function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMetrics, 'credentialRefreshFailed'>): void {
+export function countSigningFailures(
+  token: Pick<ProviderToken, 'regenerate'>,
+  metrics: Pick<EntryMetrics, 'credentialRefreshFailed'>,
+): void {
   const regenerate = token.regenerate.bind(token);
   token.regenerate = (generation: number): void => {
     try {
@@ -341,24 +428,18 @@ export function countSigningFailures(token: ProviderToken, metrics: Pick<EntryMe
   };
 }
 
-/** A delivery, with the `apns-id` APNs answered when there was one (the shared constant otherwise: no allocation). */
-function deliveredWithId(id: string | undefined): AttemptResult {
-  return id === undefined ? DELIVERED : { kind: 'final', outcome: 'OK', status: 200, providerId: id };
+/** The `reason` of an APNs answer body; undefined when it names none. */
+function reasonOf(body: unknown): string | undefined {
+  const reason = body !== null && typeof body === 'object' ? (body as { reason?: unknown }).reason : undefined;
+  return typeof reason === 'string' ? reason : undefined;
 }
 
-/** How the library reports each kind of answer (checked against the sandbox peer). */
-export function classifyFailure(failed: FailedSend): AttemptResult {
-  const message = failed.error?.message ?? '';
-  let status = typeof failed.status === 'number' ? failed.status : undefined;
-  let reason = failed.response?.reason;
-  if (status === 403 && message === 'ExpiredProviderToken') reason = message;
+/**
+ * What an APNs answer other than 200 means: its status and the body's `reason` ('' for an empty body,
+ * undefined for a JSON body that names none).
+ */
+export function classifyAnswer(status: number, reason: string | undefined): AttemptResult {
   if (status === 500 && reason === undefined) reason = 'InternalServerError';
-  const emptyBody = EMPTY_BODY_STATUS.exec(message);
-  if (status === undefined && emptyBody) {
-    status = Number(emptyBody[1]);
-    reason = '';
-  }
-  if (status === undefined) return { kind: 'retryable', error: TRANSPORT_ERROR, reason: TRANSPORT_ERROR };
   reason ??= '';
   const verdict: AttemptResult = REMOVE_REASONS.has(reason)
     ? { kind: 'final', outcome: 'REMOVE', reason }
