@@ -31,12 +31,43 @@ export interface HeldReceipt {
   receipt: TraceReceipt;
 }
 
-/** One delivery in the ring: its number, the receipt once the device sent one, and its record once built. */
-interface Kept {
-  id: number;
-  delivery: DeliveryRecord;
-  receipt: TraceReceipt | undefined;
-  built: TraceRecord | undefined;
+/**
+ * One delivery in the ring: what its trace record is built from, its number, the receipt once the device sent
+ * one, and its record once built. The delivery's fields are copied, not the record kept: the request as sent
+ * (an object tree per notification) stays only where the record shows it (`keepSent`), since everything the ring
+ * holds outlives the young generation and costs the collector a copy or two.
+ */
+class Kept {
+  readonly delivery: DeliveryRecord;
+  receipt: TraceReceipt | undefined = undefined;
+  built: TraceRecord | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    d: DeliveryRecord,
+    keepSent: boolean,
+  ) {
+    this.delivery = {
+      at: d.at,
+      serverId: d.serverId,
+      tenant: d.tenant,
+      ackId: d.ackId,
+      postId: d.postId,
+      platform: d.platform,
+      pushType: d.pushType,
+      transport: d.transport,
+      outcome: d.outcome,
+      reason: d.reason,
+      error: d.error,
+      attempts: d.attempts,
+      ms: d.ms,
+      device: d.device,
+      request: keepSent ? d.request : undefined,
+      received: d.received,
+      attemptLog: d.attemptLog,
+      providerId: d.providerId,
+    };
+  }
 }
 
 export class TraceStore {
@@ -57,7 +88,7 @@ export class TraceStore {
   /** A DeliveryObserver: hand it to the dispatcher. */
   readonly record = (delivery: DeliveryRecord): void => {
     if (this.capacity === 0) return;
-    const kept: Kept = { id: this.next + 1, delivery, receipt: undefined, built: undefined };
+    const kept = new Kept(this.next + 1, delivery, this.options.keepSent);
     const slot = this.next % this.capacity;
     const evicted = this.ring[slot];
     const evictedAck = evicted?.delivery.ackId;
