@@ -134,6 +134,36 @@ describe('RemoveGuard', () => {
     assert.deepEqual(guard.counts(20), { judged: 10, suspect: 0 });
   });
 
+  it('property: judges as the plain rule says (the window as a list, re-judged tokens moved to its end), runs of one token included', () => {
+    const settings: RemoveGuardSettings = { enabled: true, window: 6, minSuspect: 2, ratio: 0.5, maxAgeMs: 50 };
+    const step = fc.record({
+      token: fc.integer({ min: 0, max: 7 }),
+      suspect: fc.boolean(),
+      repeat: fc.integer({ min: 1, max: 3 }),
+      wait: fc.integer({ min: 0, max: 30 }),
+    });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 60 }), (steps) => {
+        const guard = new RemoveGuard(settings);
+        let window: Array<{ token: number; suspect: boolean; at: number }> = [];
+        let now = 0;
+        for (const { token: t, suspect, repeat, wait } of steps) {
+          now += wait;
+          for (let r = 0; r < repeat; r++) {
+            window = window.filter((judged) => judged.token !== t);
+            window.push({ token: t, suspect, at: now });
+            window = window.filter((judged) => judged.at >= now - settings.maxAgeMs).slice(-settings.window);
+            const suspects = window.filter((judged) => judged.suspect).length;
+            const withhold = suspect && suspects >= settings.minSuspect && suspects >= settings.ratio * window.length;
+            assert.equal(guard.record(token('t', t), suspect ? 'suspect' : 'healthy', now).withhold, withhold);
+            assert.deepEqual(guard.counts(now), { judged: window.length, suspect: suspects });
+          }
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('disabled: never withholds', () => {
     const guard = new RemoveGuard({ ...DEFAULTS, enabled: false });
     for (let i = 0; i < 200; i++) assert.equal(guard.record(token('bad', i), 'suspect', i).withhold, false);

@@ -35,6 +35,8 @@ interface Judged {
 export class RemoveGuard {
   /** Token → its latest verdict; insertion order is age order (a token judged again moves to the end). */
   private readonly tokens = new Map<string, Judged>();
+  /** The entry judged last, at the end of `tokens`. */
+  private newest: Judged | undefined;
   private suspects = 0;
 
   constructor(readonly settings: RemoveGuardSettings) {}
@@ -45,8 +47,20 @@ export class RemoveGuard {
    */
   record(token: string, verdict: TokenVerdict, now: number): { withhold: boolean } {
     if (!this.settings.enabled) return { withhold: false };
-    this.forget(token);
-    this.tokens.set(token, { verdict, at: now });
+    const previous = this.tokens.get(token);
+    if (previous !== undefined && previous === this.newest) {
+      // Judged last already (notifications to one device in a row): it stays at the end, updated in place. A
+      // Map's delete and set again would cost more than the rest of the guard, its table rebuilt every few.
+      if (previous.verdict === 'suspect') this.suspects--;
+      previous.verdict = verdict;
+      previous.at = now;
+    } else {
+      if (previous !== undefined) {
+        this.tokens.delete(token);
+        if (previous.verdict === 'suspect') this.suspects--;
+      }
+      this.tokens.set(token, (this.newest = { verdict, at: now }));
+    }
     if (verdict === 'suspect') this.suspects++;
     this.expire(now);
     return { withhold: verdict === 'suspect' && this.isSuspect() };
@@ -67,13 +81,6 @@ export class RemoveGuard {
 
   private isSuspect(): boolean {
     return this.suspects > 0 && this.suspects >= this.settings.minSuspect && this.suspects >= this.settings.ratio * this.tokens.size;
-  }
-
-  private forget(token: string): void {
-    const previous = this.tokens.get(token);
-    if (previous === undefined) return;
-    this.tokens.delete(token);
-    if (previous.verdict === 'suspect') this.suspects--;
   }
 
   /** Drops the oldest beyond the window's size, and every answer older than the age limit. */
