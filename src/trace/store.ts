@@ -4,11 +4,11 @@
  * notification this process did not see (with Workers, an ack may reach another worker than its send).
  * Nothing is persisted.
  *
- * The ring keeps each delivery as the dispatcher recorded it and builds its trace record (tokens shortened, message
- * text only in test mode, src/trace/record.ts) when the record is first read or a subscriber is listening: built
- * for every notification, records that are seldom read cost 3 % of the CPU per notification (docs/performance.md,
- * The trace). The full token and the message stay in memory as long as the ring holds the delivery, as they do
- * while any notification is under way; nothing leaves the process unredacted.
+ * The ring keeps the fields of each delivery as the dispatcher recorded them and builds its trace record (tokens
+ * shortened, message text only in test mode, src/trace/record.ts) when the record is first read or a subscriber is
+ * listening: built for every notification, records that are seldom read cost 3 % of the CPU per notification
+ * (docs/performance.md, The trace). The full token and the message stay in memory as long as the ring holds the
+ * delivery, as they do while any notification is under way; nothing leaves the process unredacted.
  */
 import { LRUCache } from 'lru-cache';
 import type { DeliveryRecord } from '../delivery/dispatcher';
@@ -32,13 +32,30 @@ export interface HeldReceipt {
 }
 
 /**
- * One delivery in the ring: what its trace record is built from, its number, the receipt once the device sent
- * one, and its record once built. The delivery's fields are copied, not the record kept: the request as sent
- * (an object tree per notification) stays only where the record shows it (`keepSent`), since everything the ring
- * holds outlives the young generation and costs the collector a copy or two.
+ * One delivery in the ring: what its trace record is built from (the delivery's fields), its number, the
+ * receipt once the device sent one, and its record once built. The fields are copied, not the delivery kept:
+ * the request as sent (an object tree per notification) stays only where the record shows it (`keepSent`),
+ * since everything the ring holds outlives the young generation and costs the collector a copy or two.
  */
-class Kept {
-  readonly delivery: DeliveryRecord;
+class Kept implements DeliveryRecord {
+  readonly at: Date;
+  readonly serverId: string;
+  readonly tenant: string | undefined;
+  readonly ackId: string | undefined;
+  readonly postId: string | undefined;
+  readonly platform: string;
+  readonly pushType: string;
+  readonly transport: string;
+  readonly outcome: DeliveryRecord['outcome'];
+  readonly reason: string | undefined;
+  readonly error: string | undefined;
+  readonly attempts: number;
+  readonly ms: number;
+  readonly device: string;
+  readonly request: unknown;
+  readonly received: DeliveryRecord['received'];
+  readonly attemptLog: DeliveryRecord['attemptLog'];
+  readonly providerId: string | undefined;
   receipt: TraceReceipt | undefined = undefined;
   built: TraceRecord | undefined = undefined;
 
@@ -47,26 +64,24 @@ class Kept {
     d: DeliveryRecord,
     keepSent: boolean,
   ) {
-    this.delivery = {
-      at: d.at,
-      serverId: d.serverId,
-      tenant: d.tenant,
-      ackId: d.ackId,
-      postId: d.postId,
-      platform: d.platform,
-      pushType: d.pushType,
-      transport: d.transport,
-      outcome: d.outcome,
-      reason: d.reason,
-      error: d.error,
-      attempts: d.attempts,
-      ms: d.ms,
-      device: d.device,
-      request: keepSent ? d.request : undefined,
-      received: d.received,
-      attemptLog: d.attemptLog,
-      providerId: d.providerId,
-    };
+    this.at = d.at;
+    this.serverId = d.serverId;
+    this.tenant = d.tenant;
+    this.ackId = d.ackId;
+    this.postId = d.postId;
+    this.platform = d.platform;
+    this.pushType = d.pushType;
+    this.transport = d.transport;
+    this.outcome = d.outcome;
+    this.reason = d.reason;
+    this.error = d.error;
+    this.attempts = d.attempts;
+    this.ms = d.ms;
+    this.device = d.device;
+    this.request = keepSent ? d.request : undefined;
+    this.received = d.received;
+    this.attemptLog = d.attemptLog;
+    this.providerId = d.providerId;
   }
 }
 
@@ -91,7 +106,7 @@ export class TraceStore {
     const kept = new Kept(this.next + 1, delivery, this.options.keepSent);
     const slot = this.next % this.capacity;
     const evicted = this.ring[slot];
-    const evictedAck = evicted?.delivery.ackId;
+    const evictedAck = evicted?.ackId;
     if (evictedAck !== undefined && this.byAck.get(evictedAck) === evicted) this.byAck.delete(evictedAck);
     this.ring[slot] = kept;
     this.next++;
@@ -120,11 +135,11 @@ export class TraceStore {
     const result: TraceRecord[] = [];
     if (filter.ackId !== undefined) {
       const kept = this.byAck.get(filter.ackId);
-      return kept && matches(kept.delivery, filter) && limit > 0 ? [this.built(kept)] : [];
+      return kept && matches(kept, filter) && limit > 0 ? [this.built(kept)] : [];
     }
     for (let i = this.next - 1; i >= Math.max(0, this.next - this.capacity) && result.length < limit; i--) {
       const kept = this.ring[i % this.capacity]!;
-      if (matches(kept.delivery, filter)) result.push(this.built(kept));
+      if (matches(kept, filter)) result.push(this.built(kept));
     }
     return result;
   }
@@ -152,7 +167,7 @@ export class TraceStore {
   /** The delivery's trace record, built once, with its receipt. */
   private built(kept: Kept): TraceRecord {
     if (kept.built === undefined) {
-      kept.built = traceRecord(kept.delivery, kept.id, this.options);
+      kept.built = traceRecord(kept, kept.id, this.options);
       if (kept.receipt !== undefined) kept.built.receipt = kept.receipt;
     }
     return kept.built;
