@@ -175,6 +175,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   private readonly metrics?: ApnsTransportOptions['metrics'];
   /** Apple's host: the `:authority` of every request, wherever the connection goes. */
   private readonly authority: string;
+  /** The `authorization` header of the provider token in use (token auth). */
+  private bearer: { token: string; header: string } | undefined;
   /** The session last left to Node's GOAWAY handling (sessions are replaced, never reused). */
   private gracefulSession?: ClientHttp2Session;
 
@@ -282,12 +284,18 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       keepAnswersOnGoaway(session);
       this.gracefulSession = session;
     }
+    // One object literal of one shape for every request (no spread of the built headers into it).
+    const built = request.headers;
     const headers: OutgoingHttpHeaders = {
-      ...request.headers,
       ':method': 'POST',
       ':scheme': 'https',
       ':authority': this.authority,
       ':path': `/3/device/${request.token}`,
+      'apns-topic': built['apns-topic'],
+      'apns-priority': built['apns-priority'],
+      'apns-push-type': built['apns-push-type'],
+      'content-type': built['content-type'],
+      authorization: undefined,
     };
     let stream: ClientHttp2Stream;
     let generation = -1;
@@ -337,9 +345,13 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   /** Puts the provider token on a request as the library does; the generation it signed, -1 for certificate auth. */
   private signInto(headers: OutgoingHttpHeaders): number {
     const token = this.client.config.token;
+    // Certificate auth: the header stays undefined, which Node leaves out of the request.
     if (!token) return -1;
     if (token.isExpired(TOKEN_RENEW_AFTER_S)) token.regenerate(token.generation);
-    headers.authorization = `bearer ${token.current}`;
+    // The header string is made once per signed token, not per request (a JWT is some 200 characters).
+    const current = token.current;
+    if (this.bearer?.token !== current) this.bearer = { token: current, header: `bearer ${current}` };
+    headers.authorization = this.bearer.header;
     return token.generation;
   }
 
