@@ -499,32 +499,49 @@ describe('Android delivery: no async context tracking', () => {
   });
 });
 
-describe('Android delivery: access tokens', () => {
-  it('asks for a new token once less than 5 minutes of the current one are left', SLOW, async () => {
-    const fx = await startFixture();
-    // firebase-admin refreshes when <= 5 min remain: a 302 s token is good for about 2 s.
-    fx.peer.setTokenLifetime(302);
-    const service = ready(createAndroidService(fx.entry(), deps()));
-    try {
-      assert.equal((await deliver(service, push())).outcome, 'OK');
-      assert.equal((await deliver(service, push())).outcome, 'OK');
-      assert.equal(fx.peer.tokenRequests.length, 1);
-      await sleep(2500);
-      assert.equal((await deliver(service, push())).outcome, 'OK');
-      assert.equal(fx.peer.tokenRequests.length, 2);
-      const [first, second] = fx.peer.tokenRequests;
-      assert.notEqual(first!.accessToken, second!.accessToken);
-      assert.equal(fx.peer.received.at(-1)!.headers.authorization, `Bearer ${second!.accessToken}`);
-    } finally {
-      await service.close();
-      await fx.close();
-    }
-  });
+/**
+ * A fixture and one service on it, both closed after `run`. `make` builds the service, after whatever set-up of
+ * the fixture it needs; by default an entry of the fixture with the usual dependencies.
+ */
+async function withAndroidService(
+  run: (fx: Fixture, service: PushService) => Promise<void>,
+  make: (fx: Fixture) => AndroidServiceResult = (fx) => createAndroidService(fx.entry(), deps()),
+): Promise<void> {
+  const fx = await startFixture();
+  let service: PushService | undefined;
+  try {
+    service = ready(make(fx));
+    await run(fx, service);
+  } finally {
+    await service?.close();
+    await fx.close();
+  }
+}
 
-  it('an access token revoked before its expiry: one new token, the send re-sent within the same attempt, OK', async () => {
-    const fx = await startFixture();
-    const service = ready(createAndroidService(fx.entry(), deps()));
-    try {
+describe('Android delivery: access tokens', () => {
+  it('asks for a new token once less than 5 minutes of the current one are left', SLOW, () =>
+    withAndroidService(
+      async (fx, service) => {
+        assert.equal((await deliver(service, push())).outcome, 'OK');
+        assert.equal((await deliver(service, push())).outcome, 'OK');
+        assert.equal(fx.peer.tokenRequests.length, 1);
+        await sleep(2500);
+        assert.equal((await deliver(service, push())).outcome, 'OK');
+        assert.equal(fx.peer.tokenRequests.length, 2);
+        const [first, second] = fx.peer.tokenRequests;
+        assert.notEqual(first!.accessToken, second!.accessToken);
+        assert.equal(fx.peer.received.at(-1)!.headers.authorization, `Bearer ${second!.accessToken}`);
+      },
+      (fx) => {
+        // firebase-admin refreshes when <= 5 min remain: a 302 s token is good for about 2 s.
+        fx.peer.setTokenLifetime(302);
+        return createAndroidService(fx.entry(), deps());
+      },
+    ),
+  );
+
+  it('an access token revoked before its expiry: one new token, the send re-sent within the same attempt, OK', () =>
+    withAndroidService(async (fx, service) => {
       assert.equal((await deliver(service, push())).outcome, 'OK');
       fx.peer.revokeAccessTokens();
       const n = push();
@@ -546,20 +563,14 @@ describe('Android delivery: access tokens', () => {
       fx.peer.revokeAccessTokens();
       assert.ok((await many()).every((r) => r.outcome === 'OK' && r.attempts === 1));
       assert.equal(fx.peer.tokenRequests.length, 3);
-    } finally {
-      await service.close();
-      await fx.close();
-    }
-  });
+    }));
 
-  it("a 401 to a renewed or a fresh token: FAIL with Google's UNAUTHENTICATED message and advice, never REMOVE", async () => {
-    const fx = await startFixture();
+  it("a 401 to a renewed or a fresh token: FAIL with Google's UNAUTHENTICATED message and advice, never REMOVE", () => {
     const unauthenticated = {
       status: 401,
       body: JSON.stringify({ error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' } }),
     };
-    const service = ready(createAndroidService(fx.entry(), deps()));
-    try {
+    return withAndroidService(async (fx, service) => {
       // The first send fetches its token: a 401 to it is final at once.
       const first = push();
       fx.peer.setTokenBehaviour(first.device_id, unauthenticated);
@@ -581,16 +592,11 @@ describe('Android delivery: access tokens', () => {
       assert.equal(evidence?.kind, 'credentials-refused');
       assert.equal(fx.peer.receivedFor(n.device_id).length, 2);
       assert.equal(fx.peer.tokenRequests.length, 2);
-    } finally {
-      await service.close();
-      await fx.close();
-    }
+    });
   });
 
-  it('a revoked token and no new one to be had: FAIL naming the refusal; once the account is back, the next send gets a token', async () => {
-    const fx = await startFixture();
-    const service = ready(createAndroidService(fx.entry(), deps()));
-    try {
+  it('a revoked token and no new one to be had: FAIL naming the refusal; once the account is back, the next send gets a token', () =>
+    withAndroidService(async (fx, service) => {
       assert.equal((await deliver(service, push())).outcome, 'OK');
       fx.peer.removeServiceAccount(fx.account.client_email);
       fx.peer.revokeAccessTokens();
@@ -606,35 +612,31 @@ describe('Android delivery: access tokens', () => {
       const back = await deliver(service, push());
       assert.deepEqual([back.outcome, back.attempts], ['OK', 1]);
       assert.equal(fx.peer.tokenRequests.at(-1)!.status, 200);
-    } finally {
-      await service.close();
-      await fx.close();
-    }
-  });
+    }));
 
-  it('a refused token grant: FAIL naming the OAuth error, logged as a warning without secrets', async () => {
-    const fx = await startFixture();
+  it('a refused token grant: FAIL naming the OAuth error, logged as a warning without secrets', () => {
     const log = capturedLogger('debug');
-    // A key the peer does not know for this account: Google answers "Invalid JWT Signature."
-    const stranger = createGoogleServiceAccount(fx.peer.tokenUri, 'delivery-test').account;
-    const file = writeTemp(fx.dir, 'stranger.json', JSON.stringify({ ...fx.account, private_key: stranger.private_key }));
-    const service = ready(createAndroidService(fx.entry({ ServiceFileLocation: file }), deps({ logger: log.logger })));
-    try {
-      const n = push();
-      const result = await deliver(service, n);
-      assert.equal(result.outcome, 'FAIL');
-      assert.equal(result.reason, 'UNAUTHENTICATED');
-      assert.match(result.error!, /oauth2: "invalid_grant" "Invalid JWT Signature\."/);
-      assert.equal(fx.peer.receivedFor(n.device_id).length, 0);
-      const warning = log.lines().find((l) => l.msg === 'FCM access token request failed');
-      assert.ok(warning, log.text());
-      assert.equal(warning.level, 40);
-      assert.ok(!log.text().includes('PRIVATE KEY'));
-      assert.ok(!log.text().includes(n.device_id));
-    } finally {
-      await service.close();
-      await fx.close();
-    }
+    return withAndroidService(
+      async (fx, service) => {
+        const n = push();
+        const result = await deliver(service, n);
+        assert.equal(result.outcome, 'FAIL');
+        assert.equal(result.reason, 'UNAUTHENTICATED');
+        assert.match(result.error!, /oauth2: "invalid_grant" "Invalid JWT Signature\."/);
+        assert.equal(fx.peer.receivedFor(n.device_id).length, 0);
+        const warning = log.lines().find((l) => l.msg === 'FCM access token request failed');
+        assert.ok(warning, log.text());
+        assert.equal(warning.level, 40);
+        assert.ok(!log.text().includes('PRIVATE KEY'));
+        assert.ok(!log.text().includes(n.device_id));
+      },
+      (fx) => {
+        // A key the peer does not know for this account: Google answers "Invalid JWT Signature."
+        const stranger = createGoogleServiceAccount(fx.peer.tokenUri, 'delivery-test').account;
+        const file = writeTemp(fx.dir, 'stranger.json', JSON.stringify({ ...fx.account, private_key: stranger.private_key }));
+        return createAndroidService(fx.entry({ ServiceFileLocation: file }), deps({ logger: log.logger }));
+      },
+    );
   });
 });
 
