@@ -277,7 +277,8 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   /**
    * One request on `session`, the slot held until its answer, its failure or its time-out, whichever comes
    * first: then the slot is given back once, and a stream still open is cancelled. The hot path: one promise,
-   * one timer and five listeners per attempt; a delivery (200, no body) keeps nothing but its `apns-id`.
+   * one timer and one `ApnsExchange` per attempt, whose listeners are shared by every attempt; a delivery (200,
+   * no body) keeps nothing but its `apns-id`.
    */
   private exchange(session: ClientHttp2Session, request: ApnsRequest, body: string, timeoutMs: number): Promise<AttemptResult> {
     if (session !== this.gracefulSession) {
@@ -307,39 +308,20 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       return Promise.resolve(this.unanswered((err as Error).message));
     }
     return new Promise<AttemptResult>((resolve) => {
-      let status = 0;
-      let apnsId: string | undefined;
-      let chunks: Buffer[] | undefined;
-      let failure: string | undefined;
-      let settled = false;
-      const settle = (result: AttemptResult): void => {
-        settled = true;
-        clearTimeout(timer);
-        this.inFlight.release();
-        resolve(result);
-      };
-      const timer = setTimeout(() => {
-        if (settled) return;
-        stream.close(NGHTTP2_CANCEL);
-        settle(this.noAnswer(`no answer within ${Math.round(timeoutMs)} ms`, status || undefined, apnsId));
-      }, timeoutMs);
-      stream.on('response', (answer: IncomingHttpHeaders & IncomingHttpStatusHeader) => {
-        status = answer[':status'] ?? 0;
-        const id = answer['apns-id'];
-        if (typeof id === 'string') apnsId = id;
-      });
-      // A delivery has no body: chunks are kept only for the rare answer that has one.
-      stream.on('data', (chunk: Buffer) => (chunks ??= []).push(chunk));
-      stream.on('end', () => {
-        if (!settled) settle(this.answered(session, status, apnsId, chunks, generation));
-      });
-      stream.on('error', (err: Error) => (failure = err.message));
-      // Closed without its answer read to the end: reset, cut off with its connection, or cancelled.
-      stream.on('close', () => {
-        if (!settled) settle(this.noAnswer(failure ?? `stream closed with code ${stream.rstCode}`, status || undefined, apnsId));
-      });
+      const exchange = new ApnsExchange(this, session, stream, generation, timeoutMs, resolve);
+      (stream as ExchangeStream)[EXCHANGE] = exchange;
+      stream.on('response', onExchangeResponse);
+      stream.on('data', onExchangeData);
+      stream.on('end', onExchangeEnd);
+      stream.on('error', onExchangeError);
+      stream.on('close', onExchangeClose);
       stream.end(body);
     });
+  }
+
+  /** An exchange is over: its slot goes back (each exchange settles once). */
+  releaseSlot(): void {
+    this.inFlight.release();
   }
 
   /** Puts the provider token on a request as the library does; the generation it signed, -1 for certificate auth. */
@@ -356,7 +338,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
   }
 
   /** An answer read to its end (the caller gives the slot back): a delivery, a refusal, or (a body that is not JSON) no usable answer. */
-  private answered(
+  answered(
     session: ClientHttp2Session,
     status: number,
     apnsId: string | undefined,
@@ -397,7 +379,7 @@ export class ApnsTransport implements Transport<ApnsRequest> {
     return this.noAnswer(cause, undefined, undefined);
   }
 
-  private noAnswer(cause: string, status: number | undefined, apnsId: string | undefined): AttemptResult {
+  noAnswer(cause: string, status: number | undefined, apnsId: string | undefined): AttemptResult {
     // The chat server only hears "unknown transport error": the operator needs the cause.
     this.logger?.warn({ err: cause }, 'APNs attempt got no answer');
     // The status and the apns-id are for the trace: Apple's support asks for the id.
@@ -418,6 +400,87 @@ export class ApnsTransport implements Transport<ApnsRequest> {
       });
     });
   }
+}
+
+const EXCHANGE = Symbol('apns exchange');
+type ExchangeStream = ClientHttp2Stream & { [EXCHANGE]: ApnsExchange };
+
+/**
+ * One attempt's state on its stream. The stream's listeners below are module functions shared by every attempt
+ * (`this` is the stream, which carries its exchange): five closures and their context per attempt cost more
+ * than the bare `node:http2` sender spends on the whole request (docs/performance.md, APNs).
+ */
+class ApnsExchange {
+  status = 0;
+  apnsId: string | undefined = undefined;
+  /** A delivery has no body: chunks are kept only for the rare answer that has one. */
+  chunks: Buffer[] | undefined = undefined;
+  failure: string | undefined = undefined;
+  settled = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    readonly transport: ApnsTransport,
+    readonly session: ClientHttp2Session,
+    readonly stream: ClientHttp2Stream,
+    readonly generation: number,
+    readonly timeoutMs: number,
+    private readonly resolve: (result: AttemptResult) => void,
+  ) {
+    this.timer = setTimeout(onExchangeTimeout, timeoutMs, this);
+  }
+
+  /** The attempt's verdict, once: the timer stops and the slot goes back. */
+  settle(result: AttemptResult): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+    this.transport.releaseSlot();
+    this.resolve(result);
+  }
+}
+
+function onExchangeTimeout(exchange: ApnsExchange): void {
+  if (exchange.settled) return;
+  exchange.stream.close(NGHTTP2_CANCEL);
+  exchange.settle(
+    exchange.transport.noAnswer(`no answer within ${Math.round(exchange.timeoutMs)} ms`, exchange.status || undefined, exchange.apnsId),
+  );
+}
+
+function onExchangeResponse(this: ExchangeStream, answer: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
+  const exchange = this[EXCHANGE];
+  exchange.status = answer[':status'] ?? 0;
+  const id = answer['apns-id'];
+  if (typeof id === 'string') exchange.apnsId = id;
+}
+
+function onExchangeData(this: ExchangeStream, chunk: Buffer): void {
+  const exchange = this[EXCHANGE];
+  (exchange.chunks ??= []).push(chunk);
+}
+
+function onExchangeEnd(this: ExchangeStream): void {
+  const exchange = this[EXCHANGE];
+  if (exchange.settled) return;
+  const { transport, session, status, apnsId, chunks, generation } = exchange;
+  exchange.settle(transport.answered(session, status, apnsId, chunks, generation));
+}
+
+function onExchangeError(this: ExchangeStream, err: Error): void {
+  this[EXCHANGE].failure = err.message;
+}
+
+/** Closed without its answer read to the end: reset, cut off with its connection, or cancelled. */
+function onExchangeClose(this: ExchangeStream): void {
+  const exchange = this[EXCHANGE];
+  if (exchange.settled) return;
+  exchange.settle(
+    exchange.transport.noAnswer(
+      exchange.failure ?? `stream closed with code ${this.rstCode}`,
+      exchange.status || undefined,
+      exchange.apnsId,
+    ),
+  );
 }
 
 /**
