@@ -5,6 +5,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AttemptResult } from './delivery/types';
 import { PendingAcks } from './delivery/pending-acks';
+import { DurationHistogram, type DurationSeries } from './duration-histogram';
 import type { EntryMetrics } from './delivery/service';
 import { PLATFORMS } from './platforms/registry';
 
@@ -188,14 +189,14 @@ export class ProxyMetrics {
   private readonly ackLatencyByPlatform = new Map<string, Histogram.Internal<string>>();
 
   /** Each delivery service's own attempt histogram (`service_apns_request_duration_seconds`, …), by platform. */
-  readonly providerRequestDuration: ReadonlyMap<string, Histogram>;
-  readonly notificationDuration: Histogram<'platform'>;
-  readonly requestDuration: Histogram;
+  readonly providerRequestDuration: ReadonlyMap<string, DurationHistogram>;
+  readonly notificationDuration: DurationHistogram;
+  readonly requestDuration: DurationHistogram;
 
   private readonly countersByLabels = new Map<string, NotificationCounters>();
   private readonly byAppVersion = new Map<string, Tally>();
   private readonly tallies: FoldedTally[] = [];
-  private readonly requestDurations: Histogram.Internal<string>;
+  private readonly requestDurations: DurationSeries;
   private entries: () => Iterable<EntryGaugeSource> = () => [];
 
   constructor(options: ProxyMetricsOptions = {}) {
@@ -319,8 +320,9 @@ export class ProxyMetrics {
     });
   }
 
-  private histogram<L extends string>(name: string, help: string, labelNames: L[]): Histogram<L> {
-    return new Histogram({ name, help, labelNames, buckets: [...this.durationBuckets], registers: [this.registry] });
+  /** A duration histogram of the hot path (src/duration-histogram.ts), up to the notification's budget. */
+  private histogram(name: string, help: string, labelNames: string[]): DurationHistogram {
+    return new DurationHistogram(name, help, labelNames, this.durationBuckets, this.registry);
   }
 }
 
@@ -348,8 +350,8 @@ class EntryCounters implements EntryMetrics {
   private readonly retryable: Tally;
   private readonly slotWaits: Tally;
   private readonly retriesByReason = new Map<string, Tally>();
-  private readonly provider: Histogram.Internal<string> | undefined;
-  private readonly byPlatform: Histogram.Internal<string>;
+  private readonly provider: DurationSeries | undefined;
+  private readonly byPlatform: DurationSeries;
 
   constructor(
     private readonly metrics: ProxyMetrics,
@@ -367,7 +369,6 @@ class EntryCounters implements EntryMetrics {
     this.fail = zeroed(metrics.attempts.labels(type, 'fail'));
     this.retryable = zeroed(metrics.attempts.labels(type, 'retry'));
     this.slotWaits = zeroed(metrics.sendSlotWaits.labels(type));
-    // Children, even of an unlabelled histogram: observe() on the metric itself builds a closure every call.
     this.provider = metrics.providerRequestDuration.get(platform)?.labels();
     this.byPlatform = metrics.notificationDuration.labels(platform);
   }
