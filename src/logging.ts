@@ -206,46 +206,13 @@ export function flushLogsOnExit(logging: Logging, proc: NodeJS.Process = process
 
 /**
  * sonic-boom's destination, in its buffer mode: in text mode each write measures the whole batch gathered so far
- * (up to 16 KB) again, which cost more than formatting the line. The lines of one turn of the event loop are
- * joined here and handed over as one Buffer when the turn ends (setImmediate), instead of a Buffer and a
- * sonic-boom write per line: at the default `info` the proxy logs a line per notification, and turning each into
- * a Buffer of its own cost more than the rest of the log line (docs/performance.md, Logging). `flushSync` hands
- * over what is gathered and writes everything out; before the destination opened (a crash at start-up) it has
- * nothing to write.
+ * (up to 16 KB) again, which cost more than formatting the line; a Buffer per line costs a copy of it.
+ * `flushSync` before it opened (a crash at start-up) has nothing to write.
  */
-/** sonic-boom's default `maxWrite`: the most it writes in one call. */
-const SONIC_MAX_WRITE = 16 * 1024;
-
 function sonicOutput(stream: ReturnType<typeof pino.destination>): Output {
-  let gathered = '';
-  let handOverScheduled = false;
-  const handOver = (): void => {
-    handOverScheduled = false;
-    if (gathered === '') return;
-    const batch = Buffer.from(gathered);
-    gathered = '';
-    // In pieces of at most sonic-boom's write size: a write under way when the process ends cannot be waited for,
-    // so none may hold more than sonic-boom would put in one (whatever is queued, flushSync writes).
-    for (let at = 0; at < batch.length; at += SONIC_MAX_WRITE) stream.write(batch.subarray(at, at + SONIC_MAX_WRITE) as unknown as string);
-  };
   return jsonOutput({
-    write(line: string) {
-      gathered += line;
-      if (handOverScheduled) return;
-      handOverScheduled = true;
-      setImmediate(handOver);
-    },
+    write: (line: string) => stream.write(Buffer.from(line) as unknown as string),
     flushSync() {
-      // What is gathered is queued behind what sonic-boom holds, not started as an asynchronous write (sonic-boom
-      // starts one when it is idle and its minimum length is reached), so its flushSync writes it now, in order.
-      const sonic = stream as unknown as { minLength: number };
-      const minLength = sonic.minLength;
-      sonic.minLength = Infinity;
-      try {
-        handOver();
-      } finally {
-        sonic.minLength = minLength;
-      }
       try {
         stream.flushSync();
       } catch {
