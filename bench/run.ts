@@ -651,10 +651,7 @@ async function main(): Promise<number> {
       const planned = roundsOf(scenario, options.rounds);
       for (let round = 0; round < planned; round++) await runRound(round);
       // Rounds a slowdown of the host hit on one side are measured again (bench/host-steadiness.ts), a few at most.
-      const samples = (): SteadinessSample[] =>
-        results
-          .filter((r) => r.scenario === scenario.id)
-          .map((r) => ({ round: r.round, kind: r.kind, peerCpuPer1k: (r.peerCpuSec / Math.max(1, r.notifications)) * 1000 }));
+      const samples = (): SteadinessSample[] => steadinessSamples(results.filter((r) => r.scenario === scenario.id));
       let rounds = planned;
       while (!options.quick && rounds - planned < MAX_REPEATED_ROUNDS && rounds - unbalancedRounds(samples()).length < planned) {
         log(
@@ -721,6 +718,11 @@ async function main(): Promise<number> {
 }
 
 // ---------------------------------------------------------------- report
+
+/** What bench/host-steadiness.ts reads of runs: each run's round, side and the peer's CPU per 1,000 notifications. */
+function steadinessSamples(runs: readonly RunResult[]): SteadinessSample[] {
+  return runs.map((r) => ({ round: r.round, kind: r.kind, peerCpuPer1k: (r.peerCpuSec / Math.max(1, r.notifications)) * 1000 }));
+}
 
 function summarize(runs: RunResult[]): Side | undefined {
   if (runs.length === 0) return undefined;
@@ -841,6 +843,18 @@ function renderReport(input: {
       lines.push(
         `Noise: in ${noisy} of ${results.length} runs other processes on the machine used more than ${NOISE_LIMIT} of a core; their numbers are less reliable.`,
       );
+    // A scenario measured again that keeps every round: the report says why (none off the median any more, or too few steady).
+    for (const s of scenarios) {
+      const runs = results.filter((r) => r.scenario === s.id);
+      if (runs.some((r) => r.setAside) || !runs.some((r) => r.round >= roundsOf(s, options.rounds))) continue;
+      const off = unbalancedRounds(steadinessSamples(runs));
+      lines.push(
+        `Host: ${s.id} was measured again after a round looked hit on one side only; every round counts (the runs column includes the extra ones): ` +
+          (off.length === 0
+            ? 'with the extra rounds none is off the median any more.'
+            : `${off.length} round(s) are still off, too many to set aside: the host was unsteady throughout this scenario.`),
+      );
+    }
     if (setAside.length > 0)
       lines.push(
         `Host: ${setAside.length / 4} round(s) set aside (${[...new Set(setAside.map((r) => r.scenario))].join(', ')}): in each, a slowdown of the host ` +
